@@ -1,0 +1,221 @@
+"""The node's HTTP JSON API (aiohttp): status, blocks, chain headers, peers, accounts, transactions,
+and the `/events` websocket.
+
+Bad input gets a 4xx with `{"error": reason}` naming the offending value; nothing a client sends can
+stop the node. Hashes are shown byte-reversed (`hash_hex`), as Bitcoin displays them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from consensus.block_tree import BlockTree
+from consensus.errors import ConsensusError, InvalidTransaction
+from consensus.pow import hash_from_hex, hash_hex
+from consensus.types import MAX_AMOUNT, TX_BYTES, Transaction
+
+if TYPE_CHECKING:
+    from node.app import Node
+
+log = logging.getLogger(__name__)
+
+MAX_CHAIN_RANGE = 2000
+NODE_KEY: web.AppKey["Node"] = web.AppKey("node")
+
+
+class TxRequest(BaseModel):
+    """`POST /tx` body: either `raw` (hex of the 152-byte encoding) or the fields."""
+    model_config = ConfigDict(extra="forbid")
+
+    raw: str | None = None
+    sender: str | None = None
+    recipient: str | None = None
+    amount: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    fee: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    nonce: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    signature: str | None = None
+
+    def to_transaction(self) -> Transaction:
+        if self.raw is not None:
+            raw = _hex_field("raw", self.raw, TX_BYTES)
+            return Transaction.deserialize(raw)
+        missing = [f for f in ("sender", "recipient", "amount", "fee", "nonce", "signature")
+                   if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"missing field(s): {', '.join(missing)} (or give 'raw')")
+        return Transaction(_hex_field("sender", self.sender, 32),
+                           _hex_field("recipient", self.recipient, 32), self.amount, self.fee,
+                           self.nonce, _hex_field("signature", self.signature, 64))
+
+
+def _hex_field(name: str, value: str | None, length: int) -> bytes:
+    try:
+        raw = bytes.fromhex(value or "")
+    except ValueError:
+        raise ValueError(f"{name}: not hex: {value!r}") from None
+    if len(raw) != length:
+        raise ValueError(f"{name}: expected {length} bytes, got {len(raw)}")
+    return raw
+
+
+def _bad_request(reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=400)
+
+
+def _node(request: web.Request) -> Node:
+    return request.app[NODE_KEY]
+
+
+async def get_status(request: web.Request) -> web.Response:
+    return web.json_response(_node(request).status())
+
+
+async def get_block(request: web.Request) -> web.Response:
+    node = _node(request)
+    text = request.match_info["hash"]
+    try:
+        block_hash = hash_from_hex(text)
+    except ValueError:
+        return _bad_request(f"bad block hash: {text!r}")
+    chain = node.service.chain
+    entry = chain.get(block_hash)
+    if entry is None:
+        return web.json_response({"error": f"unknown block {text}"}, status=404)
+    out = entry.block.to_json(entry.height)
+    out["status"] = entry.status
+    out["main_chain"] = chain.is_on_main_chain(entry)
+    out["total_work"] = str(entry.total_work)
+    out["confirmations"] = chain.head.height - entry.height + 1 if out["main_chain"] else 0
+    return web.json_response(out)
+
+
+async def get_chain(request: web.Request) -> web.Response:
+    chain = _node(request).service.chain
+    height = chain.head.height
+    try:
+        start = int(request.query.get("from", max(0, height - 99)))
+        end = int(request.query.get("to", height))
+    except ValueError:
+        return _bad_request(f"from/to must be integers: {dict(request.query)!r}")
+    if start < 0 or end < start:
+        return _bad_request(f"bad range from={start} to={end}")
+    if end - start >= MAX_CHAIN_RANGE:
+        return _bad_request(f"range of {end - start + 1} headers exceeds {MAX_CHAIN_RANGE}")
+    end = min(end, height)
+    headers = []
+    node = BlockTree.ancestor(chain.head, end) if end >= start else None
+    while node is not None and node.height >= start:
+        item = node.block.header.to_json()
+        item["height"] = node.height
+        item["txs"] = len(node.block.transactions)
+        headers.append(item)
+        node = node.parent
+    headers.reverse()
+    return web.json_response({"height": height, "headers": headers})
+
+
+async def get_tips(request: web.Request) -> web.Response:
+    """Every branch tip, like Bitcoin's getchaintips: active, valid-fork, unvalidated or invalid."""
+    chain = _node(request).service.chain
+    tips = []
+    for tip in chain.tree.tips():
+        fork = BlockTree.common_ancestor(tip, chain.head)
+        status = "active" if tip is chain.head else (
+            "invalid" if tip.status == "invalid" else
+            "valid-fork" if tip.status == "valid" else "headers-only")
+        tips.append({"hash": hash_hex(tip.hash), "height": tip.height, "status": status,
+                     "branchlen": tip.height - fork.height, "total_work": str(tip.total_work)})
+    tips.sort(key=lambda t: -t["height"])
+    return web.json_response(tips)
+
+
+async def get_peers(request: web.Request) -> web.Response:
+    return web.json_response(_node(request).peers_json())
+
+
+async def get_account(request: web.Request) -> web.Response:
+    node = _node(request)
+    text = request.match_info["account"]
+    try:
+        account = _hex_field("account", text, 32)
+    except ValueError as exc:
+        return _bad_request(str(exc))
+    ledger = node.service.chain.ledger
+    return web.json_response({
+        "account": text, "balance": ledger.balance(account), "nonce": ledger.nonce(account),
+        "pending_nonce": node.service.mempool.pending_nonce(ledger, account),
+        "height": node.service.chain.head.height})
+
+
+async def post_tx(request: web.Request) -> web.Response:
+    node = _node(request)
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _bad_request(f"body is not valid JSON: {exc}")
+    if not isinstance(body, dict):
+        return _bad_request("body must be a JSON object")
+    try:
+        tx = TxRequest.model_validate(body).to_transaction()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        return _bad_request(f"{field}: {err['msg']}")
+    except (ValueError, ConsensusError) as exc:
+        return _bad_request(str(exc))
+    try:
+        txid = node.submit_transaction(tx)
+    except InvalidTransaction as exc:
+        return _bad_request(f"transaction rejected: {exc}")
+    return web.json_response({"txid": hash_hex(txid)}, status=202)
+
+
+async def get_events(request: web.Request) -> web.StreamResponse:
+    """Websocket of events as JSON text frames; `?since=SEQ` replays what is still in memory."""
+    node = _node(request)
+    since_text = request.query.get("since")
+    try:
+        since = int(since_text) if since_text is not None else None
+    except ValueError:
+        return _bad_request(f"since must be an integer: {since_text!r}")
+    ws = web.WebSocketResponse(heartbeat=20.0)
+    await ws.prepare(request)
+    sub = node.events.subscribe(since)
+    reader = asyncio.ensure_future(ws.receive())
+    getter = asyncio.ensure_future(sub.queue.get())
+    try:
+        while not ws.closed:
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                if reader.result().type in (WSMsgType.CLOSE, WSMsgType.CLOSING,
+                                            WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
+                reader = asyncio.ensure_future(ws.receive())
+            if getter in done:
+                await ws.send_str(json.dumps(getter.result(), separators=(",", ":")))
+                getter = asyncio.ensure_future(sub.queue.get())
+    except ConnectionResetError:
+        pass
+    finally:
+        reader.cancel()
+        getter.cancel()
+        node.events.unsubscribe(sub)
+    return ws
+
+
+def add_routes(app: web.Application, node: Node) -> None:
+    app[NODE_KEY] = node
+    app.router.add_get("/status", get_status)
+    app.router.add_get("/blocks/{hash}", get_block)
+    app.router.add_get("/chain", get_chain)
+    app.router.add_get("/tips", get_tips)
+    app.router.add_get("/peers", get_peers)
+    app.router.add_get("/accounts/{account}", get_account)
+    app.router.add_post("/tx", post_tx)
+    app.router.add_get("/events", get_events)

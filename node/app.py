@@ -1,0 +1,192 @@
+"""One node process: loads its config and chain, serves the API and the p2p websocket on one port,
+mines, and runs until SIGTERM/SIGINT.
+
+All background work is a child of one `asyncio.TaskGroup` (the p2p host's dial loop, the miner);
+`run()` ends when cancelled or when a child fails, and always closes the store and event log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from consensus.block_builder import build_block
+from consensus.keys import public_key
+from consensus.pow import hash_hex
+from consensus.types import Block, Transaction
+from node.admin_api import add_admin_routes
+from node.api import add_routes
+from node.chain_service import ChainService
+from node.clock import NodeClock
+from node.config import ConfigError, NodeConfig, load_config
+from node.events import EventBus
+from node.mempool import Mempool
+from node.miner import Miner
+from node.p2p_bridge import PowBridge
+from node.store import BlockStore, StoreError
+from p2p.host import P2PHost
+from p2p.wire import MAX_FRAME_BYTES
+
+log = logging.getLogger("node")
+
+API_MAX_BODY_BYTES = 1 << 20
+TEMPLATE_REFRESH_S = 0.5
+
+
+class Node:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.spec = config.chain_spec()
+        self.clock = NodeClock()
+        self.started_at = time.time()
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.events = EventBus(config.node_id, config.data_dir / "events.jsonl", self.clock)
+        self.store = BlockStore(config.data_dir / "chain.sqlite")
+        self.mempool = Mempool(config.mempool_max)
+        self.service = ChainService(self.spec, self.store, self.events, self.mempool, self.clock,
+                                    max_orphans=config.max_orphans)
+        node_key = bytes.fromhex(config.node_key)
+        self.host = P2PHost(private_key=node_key, chain_id=self.spec.chain_id,
+                            genesis_hash=self.service.chain.genesis_hash, peers=config.peers,
+                            max_frame_bytes=max(MAX_FRAME_BYTES, self.spec.max_block_bytes + 4096),
+                            on_peer_connected=self._on_peer_connected,
+                            on_peer_disconnected=self._on_peer_disconnected)
+        self.bridge = PowBridge(self.service, self.host)
+        payout = bytes.fromhex(config.miner.payout) if config.miner.payout else public_key(node_key)
+        self.payout = payout
+        self.miner = Miner(build_template=self._template, on_solved=self._on_block_mined,
+                           hashrate=config.miner.hashrate, chunk=config.miner.chunk,
+                           enabled=config.miner.enabled)
+        self.service.head_listeners.append(self.miner.refresh)
+        self._template_dirty = False
+        self.ready = asyncio.Event()
+
+    # ---- actions used by the API ---------------------------------------------------------------
+    def submit_transaction(self, tx: Transaction) -> bytes:
+        txid = self.service.submit_transaction(tx)
+        self.bridge.publish_transaction(tx)
+        self._template_dirty = True
+        return txid
+
+    def status(self) -> dict:
+        chain = self.service.chain
+        head = chain.head
+        return {
+            "node_id": self.config.node_id, "peer_id": self.host.peer_id, "consensus": "pow",
+            "chain_id": self.spec.chain_id, "genesis": hash_hex(chain.genesis_hash),
+            "height": head.height, "head": hash_hex(head.hash), "total_work": head.total_work,
+            "peers": len(self.host.peers()), "mempool": len(self.mempool),
+            "syncing": self.host.sync.syncing, "orphans": len(chain.orphans),
+            "blocks_known": len(chain.tree), "time": self.clock(),
+            "clock_offset_s": self.clock.offset_s, "uptime_s": round(time.time() - self.started_at, 3),
+            "events_seq": self.events.last_seq, "reorgs": self.service.reorgs_total,
+            "miner": {"enabled": self.miner.enabled, "hashrate": round(self.miner.hashrate, 1),
+                      "hashrate_cap": self.miner.hashrate_cap, "blocks_found": self.miner.blocks_found,
+                      "payout": self.payout.hex()},
+        }
+
+    def peers_json(self) -> list[dict]:
+        return [{"peer_id": p.peer_id, "url": p.url, "direction": p.direction,
+                 "connected_at": p.connected_at, "score": p.score, "msgs_in": p.msgs_in,
+                 "msgs_out": p.msgs_out} for p in self.host.peers()]
+
+    # ---- mining --------------------------------------------------------------------------------
+    def _template(self) -> Block:
+        return build_block(self.service.chain, self.payout, self.mempool.candidates(),
+                           int(self.clock()))
+
+    def _on_block_mined(self, block: Block) -> None:
+        update = self.service.submit_block(block)
+        result = update.results[0]
+        if result.outcome in ("connected", "side"):
+            log.info("mined block %s at height %s", hash_hex(block.hash)[:16], result.height)
+            self.bridge.publish_block(block)
+        else:
+            log.warning("own block %s not accepted: %s %s", hash_hex(block.hash)[:16],
+                        result.outcome, result.reason)
+        if not update.head_changed:
+            self.miner.refresh()
+
+    async def _refresh_template_on_new_txs(self) -> None:
+        """New transactions reach the miner's template at most every TEMPLATE_REFRESH_S."""
+        while True:
+            await asyncio.sleep(TEMPLATE_REFRESH_S)
+            if self._template_dirty:
+                self._template_dirty = False
+                self.miner.refresh()
+
+    # ---- p2p callbacks -------------------------------------------------------------------------
+    def _on_peer_connected(self, peer) -> None:
+        self.events.emit("peer_connected", peer=peer.peer_id, url=peer.url,
+                         direction=peer.direction)
+
+    def _on_peer_disconnected(self, peer, reason: str) -> None:
+        self.events.emit("peer_disconnected", peer=peer.peer_id, url=peer.url, reason=reason)
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        loaded = self.service.load()
+        head = self.service.chain.head
+        log.info("node %s loaded %d stored blocks; head %s at height %d", self.config.node_id,
+                 loaded, hash_hex(head.hash)[:16], head.height)
+        self.events.emit("node_started", height=head.height, head=hash_hex(head.hash),
+                         blocks_loaded=loaded)
+        app = web.Application(client_max_size=API_MAX_BODY_BYTES)
+        add_routes(app, self)
+        add_admin_routes(app, self)
+        app.router.add_get("/p2p", self.host.handle_inbound)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.config.host, self.config.port)
+            await site.start()
+            log.info("node %s serving on http://%s:%d", self.config.node_id, self.config.host,
+                     self.config.port)
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.host.run())
+                tg.create_task(self.miner.run())
+                tg.create_task(self._refresh_template_on_new_txs())
+                self.ready.set()
+        finally:
+            await runner.cleanup()
+            self.store.close()
+            self.events.close()
+
+
+def main(config_path: str | Path) -> int:
+    """Entry point of `testnet node --config FILE` and `python -m node`; returns the exit code."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log_level, stream=sys.stderr,
+                        format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s")
+    try:
+        node = Node(config)
+    except (ConfigError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run_until_signalled(node))
+
+
+async def _run_until_signalled(node: Node) -> int:
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await node.run()
+    except asyncio.CancelledError:
+        log.info("node %s stopping", node.config.node_id)
+        return 0
+    except OSError as exc:
+        log.error("node %s cannot serve: %s", node.config.node_id, exc)
+        return 1
+    return 0

@@ -1,0 +1,95 @@
+"""The node's chain: consensus rules + block store + mempool + events, in one place.
+
+Every block, whatever its source (the local miner, gossip, sync, or the store at start-up), goes
+through `submit_block`, which runs the consensus handler, persists what entered the block tree
+before anything is announced, updates the mempool, and emits the events observers rely on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from consensus.chain_spec import ChainSpec
+from consensus.pow import hash_hex
+from consensus.pow_chain import ChainUpdate, PowChain
+from consensus.types import Block, Transaction
+from node.events import EventBus
+from node.mempool import Mempool
+from node.store import BlockStore
+
+log = logging.getLogger(__name__)
+
+LOCAL = "local"
+
+
+class ChainService:
+    def __init__(self, spec: ChainSpec, store: BlockStore, events: EventBus, mempool: Mempool,
+                 clock: Callable[[], float], *, max_orphans: int = 256) -> None:
+        self.spec = spec
+        self.store = store
+        self.events = events
+        self.mempool = mempool
+        self.clock = clock
+        self.chain = PowChain(spec, verify_tx=mempool.verified.verify, max_orphans=max_orphans)
+        self.head_listeners: list[Callable[[], None]] = []
+        self.rejected_total = 0
+        self.reorgs_total = 0
+
+    def load(self) -> int:
+        """Replay the stored blocks; returns how many. Runs before the node joins the network."""
+        self.store.check_network(self.spec.chain_id, hash_hex(self.chain.genesis_hash))
+        count = 0
+        for raw, _received in self.store.iter_blocks():
+            block = Block.deserialize(raw)
+            self.chain.on_block(block, int(self.clock()), trusted=True)
+            count += 1
+        self.mempool.on_new_head(self.chain.ledger, [])
+        return count
+
+    def submit_block(self, block: Block, source: str = LOCAL) -> ChainUpdate:
+        now = self.clock()
+        update = self.chain.on_block(block, int(now))
+        for result in update.results:
+            hex_hash = hash_hex(result.block_hash)
+            if result.outcome in ("connected", "side"):
+                entry = self.chain.get(result.block_hash)
+                assert entry is not None
+                self.store.put_block(result.block_hash, entry.height, entry.block.serialize(), now)
+                self.events.emit("block_accepted", hash=hex_hash, height=entry.height,
+                                 parent=hash_hex(entry.block.header.prev_hash),
+                                 peer=source, main_chain=result.outcome == "connected",
+                                 txs=len(entry.block.transactions),
+                                 delay_ms=round((now - entry.time) * 1000, 1))
+            elif result.outcome in ("rejected", "invalidated"):
+                self.rejected_total += 1
+                log.warning("rejected block %s from %s: %s", hex_hash, source, result.reason)
+                self.events.emit("block_rejected", hash=hex_hash, reason=result.reason,
+                                 peer=source)
+            elif result.outcome == "orphan":
+                self.events.emit("block_orphaned", hash=hex_hash, peer=source,
+                                 parent=hash_hex(block.header.prev_hash))
+        for reorg in update.reorgs:
+            self.reorgs_total += 1
+            log.info("reorg depth %d: %s -> %s (common ancestor %s at height %d)", reorg.depth,
+                     hash_hex(reorg.old_head)[:16], hash_hex(reorg.new_head)[:16],
+                     hash_hex(reorg.common_ancestor)[:16], reorg.common_height)
+            self.events.emit("reorg", depth=reorg.depth, old_head=hash_hex(reorg.old_head),
+                             new_head=hash_hex(reorg.new_head),
+                             common_ancestor=hash_hex(reorg.common_ancestor),
+                             common_height=reorg.common_height,
+                             reverted=[hash_hex(h) for h in reorg.reverted],
+                             applied=[hash_hex(h) for h in reorg.applied])
+        if update.head_changed:
+            head = self.chain.head
+            self.mempool.on_new_head(self.chain.ledger, update.reverted_txs)
+            self.events.emit("head_changed", head=hash_hex(head.hash), height=head.height,
+                             total_work=str(head.total_work),
+                             previous=hash_hex(update.old_head))
+            for listener in self.head_listeners:
+                listener()
+        return update
+
+    def submit_transaction(self, tx: Transaction) -> bytes:
+        """Admit to the mempool or raise InvalidTransaction with the reason."""
+        return self.mempool.add(tx, self.chain.ledger)

@@ -1,0 +1,102 @@
+"""The node's event stream: numbered, timestamped events for observers.
+
+Each event gets the next sequence number (continuing across restarts: the last number is read back
+from the JSON-lines log in the data dir) and the node's wall-clock time (including any clock skew).
+Subscribers get a bounded queue each: a consumer that stops reading never grows the node's memory;
+when its queue is full it loses events and is told how many with an `events_missed` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBER_QUEUE_EVENTS = 2_000
+HISTORY_EVENTS = 10_000
+
+
+class Subscription:
+    def __init__(self, maxsize: int) -> None:
+        self.queue: asyncio.Queue[dict] = asyncio.Queue(maxsize)
+        self.missed = 0
+
+    def offer(self, event: dict) -> None:
+        if self.queue.full():
+            self.missed += 1
+            return
+        if self.missed:
+            if self.queue.qsize() >= self.queue.maxsize - 1:
+                self.missed += 1
+                return
+            self.queue.put_nowait({"type": "events_missed", "count": self.missed,
+                                   "seq": event["seq"] - 1})
+            self.missed = 0
+        self.queue.put_nowait(event)
+
+
+class EventBus:
+    def __init__(self, node_id: str, log_path: Path | None, clock: Callable[[], float]) -> None:
+        self.node_id = node_id
+        self.clock = clock
+        self.history: deque[dict] = deque(maxlen=HISTORY_EVENTS)
+        self._subs: set[Subscription] = set()
+        self._seq = _last_seq(log_path) if log_path else 0
+        self._file = open(log_path, "a", buffering=1) if log_path else None
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def emit(self, event_type: str, **data: Any) -> dict:
+        self._seq += 1
+        event = {"seq": self._seq, "type": event_type, "node": self.node_id,
+                 "ts": round(self.clock(), 6), **data}
+        self.history.append(event)
+        if self._file is not None:
+            self._file.write(json.dumps(event, separators=(",", ":")) + "\n")
+        for sub in self._subs:
+            sub.offer(event)
+        return event
+
+    def subscribe(self, since: int | None = None, maxsize: int = SUBSCRIBER_QUEUE_EVENTS
+                  ) -> Subscription:
+        """A new subscription, first replaying history after `since` (what still is in memory)."""
+        sub = Subscription(maxsize)
+        if since is not None:
+            for event in self.history:
+                if event["seq"] > since:
+                    sub.offer(event)
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _last_seq(path: Path) -> int:
+    """The sequence number of the last complete event in the log (0 for none)."""
+    try:
+        with open(path, "rb") as fh:
+            end = fh.seek(0, 2)
+            fh.seek(max(0, end - 65536))
+            tail = fh.read().splitlines()
+    except FileNotFoundError:
+        return 0
+    for line in reversed(tail):
+        try:
+            return int(json.loads(line)["seq"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return 0

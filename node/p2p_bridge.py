@@ -1,0 +1,113 @@
+"""Connects the PoW chain to the p2p host: gossip validators, block/tx publishing, and sync.
+
+The validators translate consensus outcomes into gossip verdicts (consensus-specs style): a block
+that entered the tree is accepted (and forwarded), a duplicate is ignored, an orphan is ignored and
+triggers a sync from the peer that sent it, and a block or transaction that breaks a rule is
+rejected, which penalises the sender.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from consensus.errors import ConsensusError, DecodeError, InvalidTransaction
+from consensus.pow_chain import ChainUpdate
+from consensus.types import Block, Transaction
+from node.chain_service import ChainService
+from node.mempool import MempoolFull
+from p2p.gossip import GossipMessage, Verdict
+from p2p.host import P2PHost
+from p2p.sync import ChainStatus
+
+log = logging.getLogger(__name__)
+
+BLOCK_TOPIC = "block"
+TX_TOPIC = "tx"
+
+
+class PowBridge:
+    def __init__(self, service: ChainService, host: P2PHost) -> None:
+        self.service = service
+        self.host = host
+        host.add_topic(BLOCK_TOPIC, self.validate_block, announce=True, fetch=service.store.get_raw)
+        host.add_topic(TX_TOPIC, self.validate_transaction)
+        host.set_sync_source(self)
+
+    # ---- publishing ----------------------------------------------------------------------------
+    def publish_block(self, block: Block) -> None:
+        self.host.publish(BLOCK_TOPIC, block.hash, block.serialize())
+
+    def publish_transaction(self, tx: Transaction) -> None:
+        self.host.publish(TX_TOPIC, tx.txid, tx.serialize())
+
+    # ---- gossip validators ---------------------------------------------------------------------
+    async def validate_block(self, msg: GossipMessage) -> Verdict:
+        try:
+            block = Block.deserialize(msg.payload, self.service.spec.max_block_bytes)
+        except DecodeError as exc:
+            return self._reject_block(msg, f"malformed block: {exc}")
+        # [REJECT] the announced id is the block's hash
+        if block.hash != msg.msg_id:
+            return self._reject_block(msg, "announced id does not match the block hash")
+        update = self.service.submit_block(block, msg.peer_id)
+        return self._verdict(update, msg.peer_id)
+
+    async def validate_transaction(self, msg: GossipMessage) -> Verdict:
+        try:
+            tx = Transaction.deserialize(msg.payload)
+        except DecodeError as exc:
+            return Verdict.reject(f"malformed transaction: {exc}")
+        # [REJECT] the announced id is the txid
+        if tx.txid != msg.msg_id:
+            return Verdict.reject("announced id does not match the txid")
+        try:
+            self.service.submit_transaction(tx)
+        except MempoolFull as exc:
+            return Verdict.ignore(str(exc))
+        except InvalidTransaction as exc:
+            reason = str(exc)
+            # [IGNORE] nonce/balance races are normal around new blocks; bad signatures are not
+            if "signature" in reason or "coinbase" in reason or "amount" in reason:
+                return Verdict.reject(f"invalid transaction: {reason}")
+            return Verdict.ignore(reason)
+        return Verdict.accept()
+
+    def _verdict(self, update: ChainUpdate, peer_id: str) -> Verdict:
+        result = update.results[0]
+        if result.outcome in ("connected", "side"):
+            return Verdict.accept()
+        if result.outcome == "duplicate":
+            return Verdict.ignore("duplicate block")
+        if result.outcome == "orphan":
+            self.host.sync.request_sync(peer_id)
+            return Verdict.ignore("parent unknown; syncing from the sender")
+        return Verdict.reject(result.reason)
+
+    def _reject_block(self, msg: GossipMessage, reason: str) -> Verdict:
+        self.service.rejected_total += 1
+        log.warning("rejected block from %s: %s", msg.peer_id[:16], reason)
+        self.service.events.emit("block_rejected", hash=msg.msg_id[::-1].hex(), reason=reason,
+                                 peer=msg.peer_id)
+        return Verdict.reject(reason)
+
+    # ---- SyncSource ----------------------------------------------------------------------------
+    def status(self) -> ChainStatus:
+        head = self.service.chain.head
+        return ChainStatus(tip=head.hash, score=head.total_work, height=head.height)
+
+    def locator(self) -> list[bytes]:
+        return self.service.chain.locator()
+
+    def blocks_after(self, locator: list[bytes], limit: int) -> list[bytes]:
+        return [e.block.serialize() for e in self.service.chain.blocks_after(locator, limit)]
+
+    async def ingest(self, peer_id: str, payloads: list[bytes]) -> None:
+        for raw in payloads:
+            try:
+                block = Block.deserialize(raw, self.service.spec.max_block_bytes)
+            except ConsensusError as exc:
+                log.warning("sync from %s: malformed block: %s", peer_id[:16], exc)
+                return
+            update = self.service.submit_block(block, peer_id)
+            if update.results[0].outcome in ("rejected", "invalidated"):
+                return  # the rest of this batch builds on a block we refused

@@ -1,0 +1,346 @@
+"""Gossip: flood (topic, msg_id, payload) to every peer once, validated by the node.
+
+p2p/ does not know what a payload means. node/ registers one validator per topic (a pure rule
+from consensus/ wrapped in a coroutine) that answers accept, ignore or reject, as the
+`[IGNORE]`/`[REJECT]` conditions of consensus-specs do. A received message is dropped if its
+(topic, msg_id) is in the seen-cache; otherwise it is marked seen and queued for that topic's
+validator, which runs one message at a time in arrival order. Accepted messages are forwarded
+to every peer except the ones known to have them (the sender, and anyone who sent or announced
+it) -- so no host forwards a message twice.
+
+Topics come in two kinds:
+- push (announce=False): the full payload travels in a `gossip` frame;
+- announce (announce=True): peers get `inv {topic, ids}` and ask with `getdata`; the answer is
+  `data` (or `notfound`). One getdata is in flight per id; if the peer does not answer in
+  FETCH_TIMEOUT_S or says notfound, the next peer that announced the id is asked. Payloads are
+  served from a bounded cache of recent messages, then from the topic's `fetch` (the node's store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from p2p.connection import Connection
+from p2p.errors import EncodeError
+from p2p.seen_cache import Key, PayloadCache, SeenCache
+from p2p.wire import PROTOCOL_VERSION, encode_frame
+
+VALIDATION_QUEUE_MESSAGES = 4096  # per topic
+FETCH_TIMEOUT_S = 2.0
+RECENT_PAYLOAD_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class GossipMessage:
+    topic: str
+    msg_id: bytes
+    payload: bytes
+    peer_id: str  # the peer that delivered it
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: Literal["accept", "ignore", "reject"]
+    reason: str = ""
+
+    @classmethod
+    def accept(cls) -> Verdict:
+        return cls("accept")
+
+    @classmethod
+    def ignore(cls, reason: str = "") -> Verdict:
+        return cls("ignore", reason)
+
+    @classmethod
+    def reject(cls, reason: str) -> Verdict:
+        return cls("reject", reason)
+
+
+Validator = Callable[[GossipMessage], Awaitable[Verdict]]
+Fetch = Callable[[bytes], "bytes | None"]
+
+
+@dataclass
+class _Topic:
+    name: str
+    validator: Validator
+    announce: bool
+    fetch: Fetch | None
+    queue: asyncio.Queue[GossipMessage] = field(
+        default_factory=lambda: asyncio.Queue(VALIDATION_QUEUE_MESSAGES)
+    )
+
+
+@dataclass
+class _Fetch:
+    """One id being fetched: who we asked last, and who else announced it."""
+
+    peer_id: str
+    asked: set[str]
+    candidates: list[str]
+    timer: asyncio.TimerHandle | None = None
+
+
+class GossipRouter:
+    def __init__(
+        self,
+        *,
+        connections: Mapping[str, Connection],
+        penalise: Callable[[str, str], None],
+        stats: dict[str, Any],
+        log: logging.Logger,
+        seen_cache_size: int,
+        max_frame_bytes: int,
+        version: int = PROTOCOL_VERSION,
+    ) -> None:
+        self._max_frame_bytes = max_frame_bytes
+        self._connections = connections
+        self._penalise = penalise
+        self._stats = stats
+        self._log = log
+        self._version = version
+        self._topics: dict[str, _Topic] = {}
+        self._seen = SeenCache(seen_cache_size)
+        self._payloads = PayloadCache(RECENT_PAYLOAD_BYTES)
+        self._fetches: dict[Key, _Fetch] = {}
+        self._task_group: asyncio.TaskGroup | None = None
+
+    def add_topic(self, name: str, validator: Validator, *, announce: bool = False, fetch: Fetch | None = None) -> None:
+        if name in self._topics:
+            raise ValueError(f"topic {name!r} already registered")
+        topic = self._topics[name] = _Topic(name, validator, announce, fetch)
+        if self._task_group is not None:
+            self._task_group.create_task(self._validate_loop(topic))
+
+    def has_seen(self, topic: str, msg_id: bytes) -> bool:
+        return (topic, msg_id) in self._seen
+
+    async def run(self) -> None:
+        """Run one validation worker per topic. Returns: never; ends when cancelled."""
+        try:
+            async with asyncio.TaskGroup() as task_group:
+                self._task_group = task_group
+                for topic in self._topics.values():
+                    task_group.create_task(self._validate_loop(topic))
+                await asyncio.Future()  # the workers run until we are cancelled
+        finally:
+            self._task_group = None
+            for fetch in self._fetches.values():
+                if fetch.timer is not None:
+                    fetch.timer.cancel()
+            self._fetches.clear()
+
+    def publish(self, topic_name: str, msg_id: bytes, payload: bytes) -> None:
+        """Send a locally created message to all peers and mark it seen.
+
+        Raises ValueError for an unknown topic, EncodeError if the frame would exceed the cap.
+        """
+        topic = self._topics.get(topic_name)
+        if topic is None:
+            raise ValueError(f"unknown topic {topic_name!r}")
+        msg_type, data = self._encode_forward(topic, msg_id, payload)
+        if len(data) > self._max_frame_bytes:
+            raise EncodeError(f"{topic_name} message of {len(payload)} bytes exceeds the frame cap")
+        self._seen.add((topic_name, msg_id))
+        if topic.announce:
+            self._payloads.put((topic_name, msg_id), payload)
+        self._send_to_peers((topic_name, msg_id), msg_type, data)
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def on_frame(self, conn: Connection, msg_type: str, body: dict) -> None:
+        """Handle a gossip-family frame (gossip, inv, getdata, data, notfound)."""
+        handler = {
+            "gossip": self._on_push,
+            "data": self._on_data,
+            "inv": self._on_inv,
+            "getdata": self._on_getdata,
+            "notfound": self._on_notfound,
+        }[msg_type]
+        topic = self._topics.get(body["topic"])
+        if topic is None:
+            # [IGNORE] topic is one we registered (the peer may run a newer node)
+            self._stats["dropped"]["unknown topic"] += 1
+            if msg_type == "getdata":
+                conn.send("notfound", {"topic": body["topic"], "ids": body["ids"]})
+            return
+        assert conn.peer_id is not None
+        handler(conn.peer_id, conn, topic, body)
+
+    def _on_push(self, peer_id: str, conn: Connection, topic: _Topic, body: dict) -> None:
+        key = (topic.name, body["id"])
+        # [IGNORE] message not already seen
+        if not self._seen.add(key, peer_id):
+            self._stats["dropped"]["duplicate"] += 1
+            return
+        self._enqueue(topic, GossipMessage(topic.name, body["id"], body["payload"], peer_id))
+
+    def _on_data(self, peer_id: str, conn: Connection, topic: _Topic, body: dict) -> None:
+        key = (topic.name, body["id"])
+        fetch = self._fetches.get(key)
+        # [IGNORE] data answers a getdata we sent to this peer
+        if fetch is None or peer_id not in fetch.asked:
+            self._stats["dropped"]["unsolicited data"] += 1
+            return
+        self._end_fetch(key)
+        # [IGNORE] message not already seen (it may have arrived by another path meanwhile)
+        is_new = self._seen.add(key, peer_id)
+        for holder in fetch.asked.union(fetch.candidates):  # everyone who announced it has it
+            self._seen.note_holder(key, holder)
+        if not is_new:
+            self._stats["dropped"]["duplicate"] += 1
+            return
+        self._enqueue(topic, GossipMessage(topic.name, body["id"], body["payload"], peer_id))
+
+    def _on_inv(self, peer_id: str, conn: Connection, topic: _Topic, body: dict) -> None:
+        wanted = []
+        for msg_id in body["ids"]:
+            key = (topic.name, msg_id)
+            if key in self._seen:
+                self._seen.note_holder(key, peer_id)
+                self._stats["dropped"]["duplicate inv"] += 1
+            elif (fetch := self._fetches.get(key)) is not None:
+                if peer_id not in fetch.asked and peer_id not in fetch.candidates:
+                    fetch.candidates.append(peer_id)
+            else:
+                self._fetches[key] = _Fetch(peer_id=peer_id, asked={peer_id}, candidates=[])
+                self._arm_timer(key, peer_id)
+                wanted.append(msg_id)
+        if wanted:
+            conn.send("getdata", {"topic": topic.name, "ids": wanted})
+
+    def _on_getdata(self, peer_id: str, conn: Connection, topic: _Topic, body: dict) -> None:
+        missing = []
+        for msg_id in body["ids"]:
+            payload = self._lookup(topic, msg_id)
+            if payload is None:
+                missing.append(msg_id)
+                continue
+            try:
+                conn.send("data", {"topic": topic.name, "id": msg_id, "payload": payload})
+            except EncodeError as exc:
+                self._log.warning("cannot serve %s %s: %s", topic.name, msg_id.hex()[:16], exc)
+                self._stats["errors"]["serve failed"] += 1
+                missing.append(msg_id)
+        if missing:
+            conn.send("notfound", {"topic": topic.name, "ids": missing})
+
+    def _on_notfound(self, peer_id: str, conn: Connection, topic: _Topic, body: dict) -> None:
+        for msg_id in body["ids"]:
+            key = (topic.name, msg_id)
+            fetch = self._fetches.get(key)
+            if fetch is not None and fetch.peer_id == peer_id:
+                self._retry_fetch(key)
+
+    def on_peer_closed(self, peer_id: str) -> None:
+        """Ask someone else for every id we were fetching from this peer."""
+        for key in [k for k, f in self._fetches.items() if f.peer_id == peer_id]:
+            self._retry_fetch(key)
+
+    # -- fetching ------------------------------------------------------------------------------
+
+    def _lookup(self, topic: _Topic, msg_id: bytes) -> bytes | None:
+        payload = self._payloads.get((topic.name, msg_id))
+        if payload is not None or topic.fetch is None:
+            return payload
+        try:
+            return topic.fetch(msg_id)
+        except Exception:
+            self._log.exception("fetch(%s) for topic %s raised", msg_id.hex()[:16], topic.name)
+            self._stats["errors"]["fetch error"] += 1
+            return None
+
+    def _arm_timer(self, key: Key, peer_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        self._fetches[key].timer = loop.call_later(FETCH_TIMEOUT_S, self._on_fetch_timeout, key, peer_id)
+
+    def _on_fetch_timeout(self, key: Key, peer_id: str) -> None:
+        fetch = self._fetches.get(key)
+        if fetch is not None and fetch.peer_id == peer_id:
+            self._stats["dropped"]["fetch timeout"] += 1
+            self._retry_fetch(key)
+
+    def _retry_fetch(self, key: Key) -> None:
+        fetch = self._fetches[key]
+        if fetch.timer is not None:
+            fetch.timer.cancel()
+        while fetch.candidates:
+            peer_id = fetch.candidates.pop(0)
+            conn = self._connections.get(peer_id)
+            if conn is not None and conn.send("getdata", {"topic": key[0], "ids": [key[1]]}):
+                fetch.peer_id = peer_id
+                fetch.asked.add(peer_id)
+                self._arm_timer(key, peer_id)
+                return
+        del self._fetches[key]
+        self._stats["dropped"]["fetch failed"] += 1
+        self._log.debug("no peer could serve %s %s", key[0], key[1].hex()[:16])
+
+    def _end_fetch(self, key: Key) -> None:
+        fetch = self._fetches.pop(key, None)
+        if fetch is not None and fetch.timer is not None:
+            fetch.timer.cancel()
+
+    # -- validating and forwarding -------------------------------------------------------------
+
+    def _enqueue(self, topic: _Topic, msg: GossipMessage) -> None:
+        try:
+            topic.queue.put_nowait(msg)
+        except asyncio.QueueFull:
+            # Forget it so that a later copy can still get in once the validator catches up.
+            self._seen.discard((topic.name, msg.msg_id))
+            self._stats["dropped"]["validation queue full"] += 1
+
+    async def _validate_loop(self, topic: _Topic) -> None:
+        """Validate this topic's messages one at a time, in arrival order.
+
+        Returns: never; ends when cancelled. A validator that raises counts as `ignore`
+        (logged, `stats["errors"]["validator error"]`): a node bug is not the peer's fault.
+        """
+        while True:
+            msg = await topic.queue.get()
+            try:
+                verdict = await topic.validator(msg)
+            except Exception:
+                self._log.exception("validator for %s raised on %s", topic.name, msg.msg_id.hex()[:16])
+                self._stats["errors"]["validator error"] += 1
+                continue
+            self._apply_verdict(topic, msg, verdict)
+
+    def _apply_verdict(self, topic: _Topic, msg: GossipMessage, verdict: Verdict) -> None:
+        if verdict.kind == "accept":
+            if topic.announce:
+                self._payloads.put((topic.name, msg.msg_id), msg.payload)
+            msg_type, data = self._encode_forward(topic, msg.msg_id, msg.payload)
+            self._send_to_peers((topic.name, msg.msg_id), msg_type, data)
+        elif verdict.kind == "ignore":
+            self._stats["dropped"]["ignored"] += 1
+            self._log.debug("ignored %s %s: %s", topic.name, msg.msg_id.hex()[:16], verdict.reason)
+        elif verdict.kind == "reject":
+            self._stats["rejected"][verdict.reason or "rejected"] += 1
+            self._log.warning(
+                "rejected %s %s from %s: %s", topic.name, msg.msg_id.hex()[:16], msg.peer_id[:12], verdict.reason
+            )
+            self._penalise(msg.peer_id, verdict.reason)
+        else:
+            self._log.error("validator for %s returned %r, treating as ignore", topic.name, verdict)
+            self._stats["errors"]["bad verdict"] += 1
+
+    def _encode_forward(self, topic: _Topic, msg_id: bytes, payload: bytes) -> tuple[str, bytes]:
+        """The frame that spreads a message: its id alone (announce) or the full payload (push)."""
+        if topic.announce:
+            msg_type, body = "inv", {"topic": topic.name, "ids": [msg_id]}
+        else:
+            msg_type, body = "gossip", {"topic": topic.name, "id": msg_id, "payload": payload}
+        return msg_type, encode_frame(msg_type, body, version=self._version)
+
+    def _send_to_peers(self, key: Key, msg_type: str, data: bytes) -> None:
+        """Send to every peer not known to have the message, encoded once for all of them."""
+        holders = self._seen.holders(key)
+        for peer_id, conn in list(self._connections.items()):
+            if peer_id not in holders and conn.send_encoded(msg_type, data):
+                self._seen.note_holder(key, peer_id)

@@ -1,0 +1,428 @@
+"""P2PHost: the node's whole view of the network -- peers, gossip, requests and sync.
+
+node/ creates one P2PHost, mounts `handle_inbound` at GET /p2p on its aiohttp app, registers
+topics, handlers and a sync source, and runs `run()` as a child of its TaskGroup. The host:
+
+- accepts inbound websockets (`handle_inbound`) and dials the configured peer URLs with backoff
+  (dialer.py); every link is a Connection (connection.py) that must pass the handshake
+  (handshake.py) before anything else is read from it;
+- keeps at most one connection per peer id. If both sides dial each other, the connection
+  dialed by the peer with the smaller peer id survives; between two dialed by the same side the
+  newer one survives (the older is likely stale). Both sides apply the same rule, so exactly one
+  link remains and the loser's dial loop waits instead of redialing;
+- routes frames: gossip family -> GossipRouter, req/resp -> RequestRouter, status -> SyncManager;
+- scores peers (peer_score.py): rejected gossip and malformed frames cost points, and a peer that
+  reaches the threshold is disconnected with "too many invalid messages" and refused for a while.
+
+p2p/ never imports consensus/ or node/: payloads are bytes and meaning comes from the
+validators, handlers and sync source node/ registers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+from aiohttp import WSCloseCode, web
+
+from p2p.connection import CLOSE_TIMEOUT_S, HEARTBEAT_S, SEND_QUEUE_BYTES, Connection, new_stats
+from p2p.dialer import DialOutcome, Dialer
+from p2p.errors import HandshakeError
+from p2p.gossip import Fetch, GossipRouter, Validator
+from p2p.handshake import HANDSHAKE_TIMEOUT_S, ChainParams, perform_handshake
+from p2p.identity import Identity
+from p2p.peer_score import BAD_FRAME_PENALTY, REJECT_PENALTY, PeerScores
+from p2p.rpc import DEFAULT_REQUEST_TIMEOUT_S, Handler, RequestRouter
+from p2p.sync import GET_BLOCKS_METHOD, STATUS_INTERVAL_S, ChainStatus, SyncManager, SyncSource
+from p2p.wire import MAX_FRAME_BYTES, MAX_NAME_CHARS, PROTOCOL_VERSION
+
+DIAL_CONNECT_TIMEOUT_S = 5.0
+SHUTDOWN_TIMEOUT_S = 3.0
+GOSSIP_TYPES = frozenset({"gossip", "inv", "getdata", "data", "notfound"})
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    peer_id: str
+    url: str  # the dialed URL, or the remote address of an inbound link
+    direction: Literal["inbound", "outbound"]
+    connected_at: float  # host clock
+    score: float
+    msgs_in: int
+    msgs_out: int
+    status: ChainStatus | None = None  # the peer's last chain status, if it sent one
+
+
+class P2PHost:
+    def __init__(
+        self,
+        *,
+        private_key: bytes,
+        chain_id: str,
+        genesis_hash: bytes,
+        peers: Iterable[str] = (),
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+        seen_cache_size: int = 65536,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger | None = None,
+        on_peer_connected: Callable[[PeerInfo], None] | None = None,
+        on_peer_disconnected: Callable[[PeerInfo, str], None] | None = None,
+        status_interval: float = STATUS_INTERVAL_S,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT_S,
+        protocol_version: int = PROTOCOL_VERSION,
+        send_queue_bytes: int = SEND_QUEUE_BYTES,
+    ) -> None:
+        # [REJECT] genesis hash and chain id fit the hello message (wire.py)
+        if not isinstance(genesis_hash, bytes) or len(genesis_hash) != 32:
+            raise ValueError(f"genesis_hash must be 32 bytes, got {genesis_hash!r}")
+        if not isinstance(chain_id, str) or not 0 < len(chain_id) <= MAX_NAME_CHARS:
+            raise ValueError(f"chain_id must be 1..{MAX_NAME_CHARS} characters, got {chain_id!r}")
+        self._identity = Identity.from_seed(private_key)
+        self._params = ChainParams(chain_id=chain_id, genesis_hash=genesis_hash, version=protocol_version)
+        self._max_frame_bytes = max_frame_bytes
+        self._rng = rng if rng is not None else random.Random()
+        self._clock = clock
+        self._log = logger if logger is not None else logging.getLogger("p2p")
+        self._on_peer_connected = on_peer_connected
+        self._on_peer_disconnected = on_peer_disconnected
+        self._handshake_timeout = handshake_timeout
+        self._send_queue_bytes = send_queue_bytes
+        self.stats: dict[str, Any] = new_stats()
+        self.started = asyncio.Event()
+        self._running = False
+        self._session: aiohttp.ClientSession | None = None
+        self._conns: dict[str, Connection] = {}  # peer id -> its one registered connection
+        self._live: set[Connection] = set()  # every open connection, registered or not
+        self._url_peers: dict[str, str] = {}  # dialed URL -> the peer id it led to
+        self._dial_failures: dict[str, int] = {}
+        self._scores = PeerScores(clock)
+        self.gossip = GossipRouter(
+            connections=self._conns,
+            penalise=self._penalise_reject,
+            stats=self.stats,
+            log=self._log,
+            seen_cache_size=seen_cache_size,
+            max_frame_bytes=max_frame_bytes,
+            version=protocol_version,
+        )
+        self.rpc = RequestRouter(connections=self._conns, stats=self.stats, log=self._log)
+        self.sync = SyncManager(
+            connections=self._conns,
+            request=self.request,
+            stats=self.stats,
+            log=self._log,
+            max_frame_bytes=max_frame_bytes,
+            status_interval=status_interval,
+        )
+        self.rpc.add_handler(GET_BLOCKS_METHOD, self.sync.serve_get_blocks)
+        self._dialer = Dialer(
+            dial_once=self._dial_once, wait_until_needed=self._wait_until_needed, rng=self._rng, log=self._log
+        )
+        for url in peers:
+            self._dialer.add(url)
+
+    # -- public API ----------------------------------------------------------------------------
+
+    @property
+    def peer_id(self) -> str:
+        return self._identity.peer_id
+
+    def peers(self) -> list[PeerInfo]:
+        return [self._peer_info(conn) for conn in self._conns.values()]
+
+    def add_peer(self, url: str) -> None:
+        self._dialer.add(url)
+
+    def remove_peer(self, url: str) -> None:
+        """Stop dialing `url` and close the connection dialed to it (with a `bye`), if any."""
+        dialed = [conn for conn in self._live if conn.direction == "outbound" and conn.url == url]
+        for conn in dialed:
+            conn.close(WSCloseCode.OK, "peer removed")
+        self._dialer.remove(url, wait_for_connection=bool(dialed))
+        self._url_peers.pop(url, None)
+
+    def add_topic(self, name: str, validator: Validator, *, announce: bool = False, fetch: Fetch | None = None) -> None:
+        self.gossip.add_topic(name, validator, announce=announce, fetch=fetch)
+
+    def publish(self, topic: str, msg_id: bytes, payload: bytes) -> None:
+        self.gossip.publish(topic, msg_id, payload)
+
+    def add_handler(self, method: str, handler: Handler) -> None:
+        self.rpc.add_handler(method, handler)
+
+    async def request(self, peer_id: str, method: str, body: Any, timeout: float = DEFAULT_REQUEST_TIMEOUT_S) -> Any:
+        return await self.rpc.request(peer_id, method, body, timeout)
+
+    def set_sync_source(self, source: SyncSource) -> None:
+        self.sync.set_source(source)
+
+    # -- running -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Dial peers, validate gossip and exchange status until cancelled.
+
+        Returns: never returns normally; cancel it to stop. `started` is set once it is live.
+        On cancellation every connection, inbound and outbound, is closed with 1001 and the
+        client session is closed before CancelledError propagates.
+        Error handling: dial and handshake failures are logged and retried with backoff; a
+        failure on one connection never stops the host.
+        """
+        if self._running:
+            raise RuntimeError("P2PHost.run() is already running")
+        timeout = aiohttp.ClientTimeout(total=None, connect=DIAL_CONNECT_TIMEOUT_S, sock_connect=DIAL_CONNECT_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            self._session = session
+            try:
+                async with asyncio.TaskGroup() as task_group:
+                    task_group.create_task(self.gossip.run())
+                    task_group.create_task(self.sync.run())
+                    task_group.create_task(self._dialer.run())
+                    self._running = True
+                    self.started.set()
+            finally:
+                self._running = False
+                self.started.clear()
+                await self._close_all("host shutting down")
+                self._session = None
+
+    async def handle_inbound(self, request: web.Request) -> web.StreamResponse:
+        """aiohttp handler for GET /p2p: serve one inbound peer until its link closes.
+
+        Answers 503 if run() is not live within the handshake timeout.
+        """
+        if not self._running:
+            try:
+                async with asyncio.timeout(self._handshake_timeout):
+                    await self.started.wait()
+            except TimeoutError:
+                return web.Response(status=503, text="p2p host is not running")
+        ws = web.WebSocketResponse(
+            max_msg_size=self._max_frame_bytes,
+            compress=False,
+            heartbeat=HEARTBEAT_S,
+            timeout=CLOSE_TIMEOUT_S,
+        )
+        await ws.prepare(request)
+        peername = request.transport.get_extra_info("peername") if request.transport else None
+        address = f"{peername[0]}:{peername[1]}" if peername else str(request.remote)
+        await self._serve(self._new_connection(ws, url=address, direction="inbound"))
+        return ws
+
+    async def _close_all(self, reason: str) -> None:
+        for conn in list(self._live):
+            conn.close(WSCloseCode.GOING_AWAY, reason)
+        waiting = [conn.closed.wait() for conn in self._live]
+        if not waiting:
+            return
+        try:
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
+                await asyncio.gather(*waiting)
+        except TimeoutError:
+            self._log.warning("%d connections did not close within %s s", len(self._live), SHUTDOWN_TIMEOUT_S)
+
+    # -- dialing -------------------------------------------------------------------------------
+
+    async def _dial_once(self, url: str) -> DialOutcome:
+        """Dial `url` and serve the connection until it ends."""
+        assert self._session is not None
+        try:
+            ws = await self._session.ws_connect(
+                url,
+                max_msg_size=self._max_frame_bytes,
+                heartbeat=HEARTBEAT_S,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CLOSE_TIMEOUT_S),
+            )
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            failures = self._dial_failures[url] = self._dial_failures.get(url, 0) + 1
+            level = logging.INFO if failures == 1 else logging.DEBUG
+            self._log.log(level, "dial %s failed (%d in a row): %r", url, failures, exc)
+            self.stats["errors"]["dial failed"] += 1
+            return DialOutcome.FAILED
+        self._dial_failures.pop(url, None)
+        conn = self._new_connection(ws, url=url, direction="outbound")
+        established = await self._serve(conn)
+        if conn.close_reason == "self-connection":
+            return DialOutcome.GIVE_UP
+        return DialOutcome.ESTABLISHED if established else DialOutcome.FAILED
+
+    async def _wait_until_needed(self, url: str) -> None:
+        """Wait while the peer behind `url` is connected through another link."""
+        while (peer_id := self._url_peers.get(url)) is not None and (conn := self._conns.get(peer_id)) is not None:
+            await conn.closed.wait()
+
+    # -- connection lifecycle ------------------------------------------------------------------
+
+    def _new_connection(self, ws: Any, *, url: str, direction: str) -> Connection:
+        return Connection(
+            ws,
+            url=url,
+            direction=direction,
+            stats=self.stats,
+            log=self._log,
+            connected_at=self._clock(),
+            max_frame_bytes=self._max_frame_bytes,
+            version=self._params.version,
+            send_queue_bytes=self._send_queue_bytes,
+        )
+
+    async def _serve(self, conn: Connection) -> bool:
+        """Run one connection from handshake to close. Returns True if the handshake succeeded."""
+        established = False
+
+        async def on_open(conn: Connection) -> None:
+            nonlocal established
+            established = await self._open_session(conn)
+
+        self._live.add(conn)
+        try:
+            await conn.run(on_open)
+        except Exception:
+            # A bug in our own code on this connection: log it, keep the host serving others.
+            self._log.exception("connection to %s failed", conn.label)
+            self.stats["errors"]["internal"] += 1
+        finally:
+            self._live.discard(conn)
+            self._release(conn)
+        return established
+
+    async def _open_session(self, conn: Connection) -> bool:
+        """Handshake, then admit the peer (or refuse it). True if the handshake succeeded."""
+        try:
+            result = await perform_handshake(conn, self._identity, self._params, timeout=self._handshake_timeout)
+        except HandshakeError as exc:
+            self._log.warning("handshake with %s failed: %s", conn.url, exc.reason)
+            self.stats["rejected"][f"handshake: {exc.reason.split(':')[0]}"] += 1
+            conn.close(WSCloseCode.POLICY_VIOLATION, exc.reason, send_bye=not exc.from_peer)
+            return False
+        peer_id = conn.peer_id = result.peer_id
+        if conn.direction == "outbound":
+            self._url_peers[conn.url] = peer_id
+        if not self._running:  # run() ended while this handshake was in flight
+            conn.close(WSCloseCode.GOING_AWAY, "host shutting down")
+            return False
+        # [REJECT] the peer is not serving a ban for misbehaviour
+        if self._scores.is_banned(peer_id):
+            self._log.warning("refusing %s (%s): banned for too many invalid messages", peer_id[:12], conn.url)
+            self.stats["rejected"]["banned peer"] += 1
+            conn.close(WSCloseCode.POLICY_VIOLATION, "banned: too many invalid messages")
+            return False
+        is_new_peer = self._register(conn)
+        if conn.is_closing:  # lost the duplicate-connection rule
+            return True
+        conn.on_bad_input = self._penalise_bad_input
+        conn.start_dispatch(self._on_frame)
+        self.sync.send_status(conn)
+        if is_new_peer:
+            self._log.info("connected to %s (%s, %s)", peer_id[:12], conn.direction, conn.url)
+            self._notify(self._on_peer_connected, self._peer_info(conn))
+        return True
+
+    def _register(self, conn: Connection) -> bool:
+        """Make `conn` the peer's connection unless a better one exists. True if the peer is new."""
+        assert conn.peer_id is not None
+        existing = self._conns.get(conn.peer_id)
+        if existing is None:
+            self._conns[conn.peer_id] = conn
+            return True
+        if existing.is_closing:
+            self._conns[conn.peer_id] = conn
+            return False
+        keep = self._choose_connection(existing, conn)
+        loser = conn if keep is existing else existing
+        self._log.info("closing duplicate %s connection to %s", loser.direction, conn.peer_id[:12])
+        self.stats["dropped"]["duplicate connection"] += 1
+        loser.close(WSCloseCode.OK, "duplicate connection")
+        self._conns[conn.peer_id] = keep
+        return False
+
+    def _choose_connection(self, old: Connection, new: Connection) -> Connection:
+        """The link both sides agree to keep: dialed by the smaller peer id, else the newer."""
+        preferred_dialer = min(self.peer_id, new.peer_id or "")
+
+        def dialer(conn: Connection) -> str | None:
+            return self.peer_id if conn.direction == "outbound" else conn.peer_id
+
+        if (dialer(old) == preferred_dialer) != (dialer(new) == preferred_dialer):
+            return old if dialer(old) == preferred_dialer else new
+        return new
+
+    def _release(self, conn: Connection) -> None:
+        """Forget a finished connection; tell node/ if it was the peer's only link."""
+        if conn.peer_id is None:
+            return
+        self.rpc.on_connection_closed(conn)
+        if self._conns.get(conn.peer_id) is not conn:
+            return
+        del self._conns[conn.peer_id]
+        self.gossip.on_peer_closed(conn.peer_id)
+        self.sync.on_peer_closed(conn.peer_id)
+        reason = conn.close_reason or "closed"
+        self.stats["disconnects"][reason.split(":")[0].split(" (")[0]] += 1
+        self._log.info("disconnected from %s (%s): %s", conn.peer_id[:12], conn.url, reason)
+        self._notify(self._on_peer_disconnected, self._peer_info(conn), reason)
+
+    def _notify(self, callback: Callable[..., None] | None, *args: Any) -> None:
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception:
+            self._log.exception("peer callback %r raised", callback)
+            self.stats["errors"]["callback error"] += 1
+
+    def _peer_info(self, conn: Connection) -> PeerInfo:
+        assert conn.peer_id is not None
+        return PeerInfo(
+            peer_id=conn.peer_id,
+            url=conn.url,
+            direction=conn.direction,  # type: ignore[arg-type]
+            connected_at=conn.connected_at,
+            score=self._scores.get(conn.peer_id),
+            msgs_in=conn.msgs_in,
+            msgs_out=conn.msgs_out,
+            status=self.sync.peer_status.get(conn.peer_id),
+        )
+
+    # -- frames and penalties ------------------------------------------------------------------
+
+    def _on_frame(self, conn: Connection, msg_type: str, body: dict) -> None:
+        if msg_type in GOSSIP_TYPES:
+            self.gossip.on_frame(conn, msg_type, body)
+        elif msg_type == "req":
+            self.rpc.on_request(conn, body)
+        elif msg_type == "resp":
+            self.rpc.on_response(conn, body)
+        elif msg_type == "status":
+            assert conn.peer_id is not None
+            self.sync.on_status(conn.peer_id, body)
+        elif msg_type == "bye":
+            self._log.info("%s said bye: %s", conn.label, body["reason"])
+            conn.close(WSCloseCode.OK, f"peer said bye: {body['reason']}", send_bye=False)
+        else:
+            # [REJECT] hello and auth only during the handshake
+            reason = f"unexpected {msg_type!r} after handshake"
+            conn.reject_input("unexpected handshake message", reason, WSCloseCode.PROTOCOL_ERROR)
+
+    def _penalise_reject(self, peer_id: str, reason: str) -> None:
+        self._penalise(peer_id, REJECT_PENALTY)
+
+    def _penalise_bad_input(self, conn: Connection, category: str) -> None:
+        if conn.peer_id is not None:
+            self._penalise(conn.peer_id, BAD_FRAME_PENALTY)
+
+    def _penalise(self, peer_id: str, penalty: float) -> None:
+        self._scores.penalise(peer_id, penalty)
+        if not self._scores.should_disconnect(peer_id):
+            return
+        self._scores.ban(peer_id)
+        conn = self._conns.get(peer_id)
+        if conn is not None:
+            self._log.warning("disconnecting %s: too many invalid messages", peer_id[:12])
+            conn.close(WSCloseCode.POLICY_VIOLATION, "too many invalid messages")

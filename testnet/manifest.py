@@ -1,0 +1,81 @@
+"""A cluster description, validated whole before anything starts.
+
+Errors name the field (and the node, for per-node settings) so a user can fix the file or flags.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from testnet.topology import parse_topology
+
+COIN = 100_000_000
+
+
+class ManifestError(ValueError):
+    pass
+
+
+class NodeOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hashrate: float | None = Field(default=None, gt=0)
+    mine: bool = True
+
+
+class ClusterManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    nodes: int = Field(default=4, ge=1, le=64)
+    consensus: Literal["pow"] = "pow"
+    topology: str = "full"
+    seed: int = 0
+    block_interval_s: int = Field(default=2, ge=1, le=600)
+    retarget_window: int = Field(default=10, ge=2)
+    hashrate: float = Field(default=20_000, gt=0, description="per-node cap, hashes/s")
+    accounts: int | None = Field(default=None, ge=1, le=1000)
+    balance: int = Field(default=1_000_000 * COIN, gt=0)
+    max_future_block_time_s: int = Field(default=15, ge=1)
+    host: str = "127.0.0.1"
+    overrides: dict[int, NodeOverride] = Field(default_factory=dict)
+
+    @field_validator("topology")
+    @classmethod
+    def _topology(cls, value: str) -> str:
+        return parse_topology(value)
+
+    @model_validator(mode="after")
+    def _overrides_name_real_nodes(self) -> ClusterManifest:
+        for index in self.overrides:
+            if not 0 <= index < self.nodes:
+                raise ValueError(f"override for node {index}, but the cluster has nodes "
+                                 f"0..{self.nodes - 1}")
+        return self
+
+    @property
+    def account_count(self) -> int:
+        return self.accounts or self.nodes
+
+    def node_hashrate(self, index: int) -> float | None:
+        override = self.overrides.get(index)
+        if override and not override.mine:
+            return None
+        if override and override.hashrate:
+            return override.hashrate
+        return self.hashrate
+
+    def total_hashrate(self) -> float:
+        return sum(h for i in range(self.nodes) if (h := self.node_hashrate(i)))
+
+
+def validate_manifest(data: dict) -> ClusterManifest:
+    try:
+        return ClusterManifest.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "cluster"
+            lines.append(f"{field}: {err['msg']}")
+        raise ManifestError("invalid cluster description: " + "; ".join(lines)) from None

@@ -1,0 +1,206 @@
+"""Garbage from the network or the API is refused with a reason, and the node keeps running.
+
+A raw websocket peer (tests/p2p/p2p_harness.RawPeer) speaks frames by hand to a real node process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+import aiohttp
+import pytest
+
+from consensus import pow
+from consensus.keys import derive_private_key, public_key
+from consensus.types import Block, BlockHeader, Transaction, make_coinbase, sign_transaction
+from testnet import LocalCluster
+from tests.p2p.p2p_harness import RawPeer
+
+log = logging.getLogger("test")
+
+
+@pytest.fixture
+async def one_node(cluster_dir):
+    """A single node that does not mine, so nothing changes behind the test's back."""
+    async with LocalCluster(nodes=1, directory=cluster_dir, overrides={0: {"mine": False}},
+                            block_interval_s=1, hashrate=1_000) as cluster:
+        yield cluster
+
+
+def chain_params(cluster) -> tuple[str, bytes]:
+    return cluster.info["chain_id"], pow.hash_from_hex(cluster.info["genesis"])
+
+
+async def still_serving(cluster) -> None:
+    status = await cluster.client(0).status()
+    assert status["node_id"] == "node0"
+
+
+async def node_log(cluster) -> str:
+    return (cluster.directory / "node0" / "node.log").read_text()
+
+
+async def wait_for_event(cluster, predicate, timeout: float = 10.0) -> dict:
+    async def find():
+        for event in await cluster.events(0):
+            if predicate(event):
+                return event
+        return None
+    return await cluster.wait_until(find, timeout, "a matching node event")
+
+
+async def test_random_bytes_close_the_connection(one_node):
+    url = one_node.info["nodes"][0]["p2p"]
+    peer = await RawPeer.connect(url)
+    try:
+        await peer.ws.send_bytes(os.urandom(300))
+        code, _frames = await peer.wait_closed()
+        assert code is not None and code >= 1000
+    finally:
+        await peer.close()
+    await still_serving(one_node)
+
+
+async def test_oversized_frame_closes_the_connection(one_node):
+    url = one_node.info["nodes"][0]["p2p"]
+    peer = await RawPeer.connect(url)
+    try:
+        try:
+            await peer.ws.send_bytes(b"\x00" * (5 * 1024 * 1024))
+            await peer.wait_closed()
+        except ConnectionError:
+            pass  # the node may cut the TCP stream while the frame is still being written
+    finally:
+        await peer.close()
+    await one_node.wait_until(lambda: _contains(one_node, "exceeds limit"), 5,
+                              "the node to log the oversized frame")
+    await still_serving(one_node)
+
+
+
+async def test_wrong_chain_id_is_refused_with_a_reason_on_both_sides(one_node):
+    _, genesis = chain_params(one_node)
+    peer = await RawPeer.connect(one_node.info["nodes"][0]["p2p"])
+    try:
+        await peer.recv_type("hello")
+        await peer.send("hello", {"chain_id": "another-net", "genesis": genesis, "version": 1,
+                                  "pubkey": peer.identity.pubkey, "challenge": b"\x01" * 32})
+        _code, frames = await peer.wait_closed()
+        reasons = [body["reason"] for kind, body in frames if kind == "bye"]
+        assert reasons and "chain id mismatch" in reasons[0]
+    finally:
+        await peer.close()
+    await one_node.wait_until(lambda: _contains(one_node, "chain id mismatch"), 5,
+                              "the node to log the handshake failure")
+    await still_serving(one_node)
+
+
+async def _contains(cluster, text: str) -> bool:
+    return text in await node_log(cluster)
+
+
+async def handshaken_peer(cluster) -> RawPeer:
+    chain_id, genesis = chain_params(cluster)
+    peer = await RawPeer.connect(cluster.info["nodes"][0]["p2p"])
+    await peer.handshake(chain_id=chain_id, genesis=genesis)
+    return peer
+
+
+async def serve_block(peer: RawPeer, block: Block) -> None:
+    """Announce a block and hand it over when the node asks for it."""
+    await peer.send("inv", {"topic": "block", "ids": [block.hash]})
+    request = await peer.recv_type("getdata")
+    assert block.hash in request["ids"]
+    await peer.send("data", {"topic": "block", "id": block.hash, "payload": block.serialize()})
+
+
+def block_on_genesis(cluster, txs=(), nonce=0) -> Block:
+    bits = int(_genesis_spec(cluster)["genesis_bits"], 16)
+    coinbase = make_coinbase(b"\x07" * 32, 50_0000_0000, 1)
+    all_txs = (coinbase, *txs)
+    root = pow.merkle_root([t.txid for t in all_txs])
+    header = BlockHeader(1, pow.hash_from_hex(cluster.info["genesis"]), root,
+                         int(_genesis_spec(cluster)["genesis_time"]) + 61, bits, nonce)
+    return Block(header, all_txs)
+
+
+def _genesis_spec(cluster) -> dict:
+    import json
+    return json.loads((cluster.directory / "genesis.json").read_text())
+
+
+async def test_block_with_invalid_pow_is_rejected_with_the_reason(one_node):
+    block = block_on_genesis(one_node)
+    target = pow.bits_to_target(block.header.bits)
+    nonce = 0
+    while pow.hash_to_int(block_on_genesis(one_node, nonce=nonce).hash) <= target:
+        nonce += 1
+    block = block_on_genesis(one_node, nonce=nonce)
+    peer = await handshaken_peer(one_node)
+    try:
+        await serve_block(peer, block)
+        event = await wait_for_event(one_node, lambda e: e["type"] == "block_rejected")
+        assert "invalid proof of work" in event["reason"]
+        assert event["hash"] == pow.hash_hex(block.hash)
+    finally:
+        await peer.close()
+    status = await one_node.client(0).status()
+    assert status["height"] == 0
+    await still_serving(one_node)
+
+
+async def test_block_carrying_a_forged_signature_is_rejected(one_node):
+    accounts = one_node.accounts()
+    key = bytes.fromhex(accounts[0]["private_key"])
+    good = sign_transaction(key, b"\x09" * 32, 5, 1, 0)
+    forged = Transaction(good.sender, good.recipient, 500, good.fee, good.nonce, good.signature)
+    template = block_on_genesis(one_node, txs=(forged,))
+    from consensus.block_builder import solve
+    block = solve(template)
+    peer = await handshaken_peer(one_node)
+    try:
+        await serve_block(peer, block)
+        event = await wait_for_event(one_node, lambda e: e["type"] == "block_rejected")
+        assert "bad signature" in event["reason"]
+    finally:
+        await peer.close()
+    assert (await one_node.client(0).status())["height"] == 0
+    await still_serving(one_node)
+
+
+async def test_post_tx_with_malformed_json_or_bad_signature_gets_400(one_node):
+    api = one_node.info["nodes"][0]["api"]
+    accounts = one_node.accounts()
+    key = bytes.fromhex(accounts[0]["private_key"])
+    good = sign_transaction(key, public_key(derive_private_key("x", "y")), 5, 1, 0)
+    forged = Transaction(good.sender, good.recipient, 6, good.fee, good.nonce, good.signature)
+    async with aiohttp.ClientSession() as session:
+        async with session.post(api + "/tx", data=b"{not json") as resp:
+            assert resp.status == 400
+            assert "not valid JSON" in (await resp.json())["error"]
+        async with session.post(api + "/tx", json={"raw": forged.serialize().hex()}) as resp:
+            assert resp.status == 400
+            assert "bad signature" in (await resp.json())["error"]
+        async with session.post(api + "/tx", json={"raw": "abc"}) as resp:
+            assert resp.status == 400
+            assert "raw" in (await resp.json())["error"]
+        async with session.post(api + "/tx", json={"sender": "00" * 32}) as resp:
+            assert resp.status == 400
+            assert "missing field" in (await resp.json())["error"]
+        async with session.post(api + "/tx", json={"raw": good.serialize().hex()}) as resp:
+            assert resp.status == 202, await resp.text()
+    await still_serving(one_node)
+
+
+async def test_admin_endpoints_need_the_token(one_node):
+    api = one_node.info["nodes"][0]["api"]
+    async with aiohttp.ClientSession() as session:
+        async with session.post(api + "/admin/miner", json={"enabled": False}) as resp:
+            assert resp.status == 401
+        async with session.post(api + "/admin/miner", json={"enabled": False},
+                                headers={"Authorization": "Bearer nope"}) as resp:
+            assert resp.status == 403
+    result = await one_node.admin(0, "POST", "/admin/miner", {"enabled": False})
+    assert result["enabled"] is False

@@ -1,0 +1,30 @@
+"""Event numbering continues across restarts; a consumer that stops reading is bounded and told."""
+
+from __future__ import annotations
+
+from node.events import EventBus
+
+
+def test_sequence_numbers_continue_after_restart(tmp_path):
+    log_path = tmp_path / "events.jsonl"
+    bus = EventBus("n0", log_path, clock=lambda: 1.0)
+    for _ in range(3):
+        bus.emit("head_changed", height=1)
+    bus.close()
+    again = EventBus("n0", log_path, clock=lambda: 2.0)
+    assert again.emit("node_started")["seq"] == 4
+    again.close()
+
+
+async def test_slow_subscriber_is_bounded_and_learns_what_it_missed():
+    bus = EventBus("n0", None, clock=lambda: 0.0)
+    sub = bus.subscribe(maxsize=10)
+    for i in range(100):
+        bus.emit("tick", i=i)
+    assert sub.queue.qsize() == 10
+    drained = [sub.queue.get_nowait() for _ in range(10)]
+    assert [e["seq"] for e in drained] == list(range(1, 11))
+    bus.emit("tick", i=100)
+    notice = sub.queue.get_nowait()
+    assert notice["type"] == "events_missed" and notice["count"] == 90
+    assert sub.queue.get_nowait()["seq"] == 101
