@@ -30,7 +30,7 @@ _TX_BODY = struct.Struct("<32s32sQQQ")
 _COUNT = struct.Struct("<I")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Transaction:
     sender: bytes
     recipient: bytes
@@ -48,8 +48,10 @@ class Transaction:
     def serialize(self) -> bytes:
         return self.body_bytes() + self.signature
 
-    @property
+    @cached_property
     def txid(self) -> bytes:
+        """Cached: a block's transactions are hashed for the merkle root, the duplicate check,
+        the signature cache and the mempool, and 152-byte hashes add up at 100 per block."""
         return pow.sha256d(self.serialize())
 
     @property

@@ -102,7 +102,7 @@ class Node:
                            int(self.clock()))
 
     def _on_block_mined(self, block: Block) -> None:
-        update = self.service.submit_block(block)
+        update = self.service.submit_block(block)  # tidy-up work is deferred past publish
         result = update.results[0]
         if result.outcome in ("connected", "side"):
             log.info("mined block %s at height %s", hash_hex(block.hash)[:16], result.height)

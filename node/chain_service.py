@@ -7,6 +7,7 @@ before anything is announced, updates the mempool, and emits the events observer
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -35,6 +36,8 @@ class ChainService:
         self.head_listeners: list[Callable[[], None]] = []
         self.rejected_total = 0
         self.reorgs_total = 0
+        self._reverted_pending: list[Transaction] = []
+        self._tidy_scheduled = False
 
     def load(self) -> int:
         """Replay the stored blocks; returns how many. Runs before the node joins the network."""
@@ -82,13 +85,32 @@ class ChainService:
                              applied=[hash_hex(h) for h in reorg.applied])
         if update.head_changed:
             head = self.chain.head
-            self.mempool.on_new_head(self.chain.ledger, update.reverted_txs)
             self.events.emit("head_changed", head=hash_hex(head.hash), height=head.height,
                              total_work=str(head.total_work),
                              previous=hash_hex(update.old_head))
-            for listener in self.head_listeners:
-                listener()
+            self._after_head_change(update.reverted_txs)
         return update
+
+    def _after_head_change(self, reverted: list[Transaction]) -> None:
+        """Mempool re-validation and new miner templates cost O(mempool): run them after the
+        current gossip step, so a block is forwarded before this node tidies up behind it."""
+        self._reverted_pending.extend(reverted)
+        if self._tidy_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._tidy()
+            return
+        self._tidy_scheduled = True
+        loop.call_soon(self._tidy)
+
+    def _tidy(self) -> None:
+        self._tidy_scheduled = False
+        reverted, self._reverted_pending = self._reverted_pending, []
+        self.mempool.on_new_head(self.chain.ledger, reverted)
+        for listener in self.head_listeners:
+            listener()
 
     def submit_transaction(self, tx: Transaction) -> bytes:
         """Admit to the mempool or raise InvalidTransaction with the reason."""

@@ -58,8 +58,14 @@ class Mempool:
     def __contains__(self, txid: bytes) -> bool:
         return txid in self._txs
 
+    def _pending(self, ledger: Ledger, sender: bytes) -> list[Transaction]:
+        """The sender's pool transactions the ledger has not yet confirmed (the pool may lag a
+        new head by one loop iteration)."""
+        floor = ledger.nonce(sender)
+        return [tx for n, tx in self._by_sender.get(sender, {}).items() if n >= floor]
+
     def pending_nonce(self, ledger: Ledger, sender: bytes) -> int:
-        return ledger.nonce(sender) + len(self._by_sender.get(sender, {}))
+        return ledger.nonce(sender) + len(self._pending(ledger, sender))
 
     def add(self, tx: Transaction, ledger: Ledger) -> bytes:
         """Admit a transaction or raise InvalidTransaction with the reason; returns its txid."""
@@ -68,8 +74,8 @@ class Mempool:
             raise InvalidTransaction("transaction already in the mempool")
         if len(self._txs) >= self.max_txs:
             raise MempoolFull(f"mempool full ({self.max_txs} transactions)")
-        pending = self._by_sender.get(tx.sender, {})
-        spend = sum(p.amount + p.fee for p in pending.values())
+        pending = self._pending(ledger, tx.sender)
+        spend = sum(p.amount + p.fee for p in pending)
         ledger.check_transaction(tx, pending_nonce=ledger.nonce(tx.sender) + len(pending),
                                  pending_spend=spend, verify=self.verified.verify)
         self._insert(tx)

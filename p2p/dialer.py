@@ -68,7 +68,7 @@ class Dialer:
         if url in self._urls:
             return
         self._urls.append(url)
-        if self._task_group is not None:
+        if self._task_group is not None and url not in self._tasks:  # else its old loop goes on
             self._start(url)
 
     def remove(self, url: str, *, wait_for_connection: bool = False) -> None:

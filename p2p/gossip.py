@@ -27,7 +27,7 @@ from typing import Any, Literal
 from p2p.connection import Connection
 from p2p.errors import EncodeError
 from p2p.seen_cache import Key, PayloadCache, SeenCache
-from p2p.wire import PROTOCOL_VERSION, encode_frame
+from p2p.wire import MAX_ID_BYTES, MAX_NAME_CHARS, PROTOCOL_VERSION, encode_frame
 
 VALIDATION_QUEUE_MESSAGES = 4096  # per topic
 FETCH_TIMEOUT_S = 2.0
@@ -112,6 +112,9 @@ class GossipRouter:
     def add_topic(self, name: str, validator: Validator, *, announce: bool = False, fetch: Fetch | None = None) -> None:
         if name in self._topics:
             raise ValueError(f"topic {name!r} already registered")
+        # [REJECT] topic names fit the wire schema, or peers would drop our frames as malformed
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
+            raise ValueError(f"topic name must be 1..{MAX_NAME_CHARS} characters, got {name!r}")
         topic = self._topics[name] = _Topic(name, validator, announce, fetch)
         if self._task_group is not None:
             self._task_group.create_task(self._validate_loop(topic))
@@ -142,6 +145,9 @@ class GossipRouter:
         topic = self._topics.get(topic_name)
         if topic is None:
             raise ValueError(f"unknown topic {topic_name!r}")
+        # [REJECT] message ids are bytes of at most MAX_ID_BYTES (wire schema)
+        if not isinstance(msg_id, bytes) or len(msg_id) > MAX_ID_BYTES:
+            raise ValueError(f"msg_id must be at most {MAX_ID_BYTES} bytes, got {msg_id!r}")
         msg_type, data = self._encode_forward(topic, msg_id, payload)
         if len(data) > self._max_frame_bytes:
             raise EncodeError(f"{topic_name} message of {len(payload)} bytes exceeds the frame cap")

@@ -25,7 +25,8 @@ class Identity:
     def from_seed(cls, seed: bytes) -> Identity:
         # [REJECT] an Ed25519 private key is exactly a 32-byte seed
         if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
-            raise ValueError(f"private_key must be {SEED_BYTES} bytes, got {seed!r:.40}")
+            got = f"{len(seed)} bytes" if isinstance(seed, bytes) else type(seed).__name__
+            raise ValueError(f"private_key must be {SEED_BYTES} bytes, got {got}")  # never echo key material
         key = Ed25519PrivateKey.from_private_bytes(seed)
         pubkey = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return cls(private_key=key, pubkey=pubkey)

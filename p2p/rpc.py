@@ -20,6 +20,7 @@ from typing import Any
 
 from p2p.connection import Connection
 from p2p.errors import EncodeError, RequestError
+from p2p.wire import MAX_NAME_CHARS
 
 DEFAULT_REQUEST_TIMEOUT_S = 10.0
 MAX_CONCURRENT_REQUESTS = 32  # per connection
@@ -44,6 +45,9 @@ class RequestRouter:
 
     async def request(self, peer_id: str, method: str, body: Any, timeout: float = DEFAULT_REQUEST_TIMEOUT_S) -> Any:
         """Send one request and wait for its response body. Raises RequestError."""
+        # [REJECT] method names fit the wire schema, or the peer would drop the frame as malformed
+        if not isinstance(method, str) or not 0 < len(method) <= MAX_NAME_CHARS:
+            raise RequestError(f"method name must be 1..{MAX_NAME_CHARS} characters, got {method!r}")
         conn = self._connections.get(peer_id)
         if conn is None:
             raise RequestError(f"{method!r}: not connected to peer {peer_id[:12]}")

@@ -10,7 +10,9 @@ Peers exchange `status {tip, score, height}` right after the handshake and every
 repeat until the peer returns nothing new or our score is no longer below theirs. One sync runs
 per peer at a time, and status-triggered syncs run one at a time in all (the best peer first),
 so a node that fell behind does not download the same blocks from every peer. node/ can force a
-sync from a peer with `request_sync(peer_id)`, e.g. when it meets a block with an unknown parent.
+sync from a peer with `request_sync(peer_id)`, e.g. when it meets a block with an unknown parent;
+a forced sync ignores the scores and goes on until a batch brings nothing new (a fork of equal
+score is fetched too). Served batches are trimmed to fit one frame.
 """
 
 from __future__ import annotations
@@ -125,10 +127,21 @@ class SyncManager:
 
     # -- status --------------------------------------------------------------------------------
 
-    def send_status(self, conn: Connection) -> None:
+    def _our_status(self) -> ChainStatus | None:
+        """The source's status, or None if there is no source or it failed (logged, counted)."""
         if self.source is None:
+            return None
+        try:
+            return self.source.status()
+        except Exception:
+            self._log.exception("sync source status() raised")
+            self._stats["errors"]["sync source error"] += 1
+            return None
+
+    def send_status(self, conn: Connection) -> None:
+        status = self._our_status()
+        if status is None:
             return
-        status = self.source.status()
         try:
             conn.send("status", {"tip": status.tip, "score": status.score, "height": status.height})
         except EncodeError as exc:
@@ -155,9 +168,9 @@ class SyncManager:
 
     def _start_best(self) -> None:
         """Start a sync from the highest-scoring peer that is ahead of us, if any."""
-        if self.source is None:
+        ours = self._our_status()
+        if ours is None:
             return
-        ours = self.source.status()
         ahead = [
             (status.score, peer_id)
             for peer_id, status in self.peer_status.items()
@@ -183,14 +196,13 @@ class SyncManager:
         source = self.source
         assert source is not None
         batches = 0
-        last_full = False
         self._log.info("syncing from %s", peer_id[:12])
         try:
             while True:
                 ours = source.status()
                 theirs = self.peer_status.get(peer_id)
-                behind = theirs is not None and theirs.score > ours.score
-                if not behind and not (forced and (batches == 0 or last_full)):
+                # a forced sync goes on while batches move our chain, even if the peer is not ahead
+                if not forced and (theirs is None or theirs.score <= ours.score):
                     break
                 body = {"locator": source.locator()[:MAX_LOCATOR_IDS], "limit": self._batch_blocks}
                 reply = await self._request(peer_id, GET_BLOCKS_METHOD, body, SYNC_REQUEST_TIMEOUT_S)
@@ -206,24 +218,24 @@ class SyncManager:
                 self._stats["sync_batches"] += 1
                 if source.status() == ours:  # nothing new: the batch did not move our chain
                     break
-                last_full = len(blocks) >= self._batch_blocks
         except RequestError as exc:
             self._log.info("sync from %s stopped: %s", peer_id[:12], exc)
             self._stats["errors"]["sync request failed"] += 1
         except Exception:
-            self._log.exception("sync from %s stopped: ingest failed", peer_id[:12])
-            self._stats["errors"]["ingest error"] += 1
+            self._log.exception("sync from %s stopped: the sync source raised", peer_id[:12])
+            self._stats["errors"]["sync source error"] += 1
         finally:
             self._running.pop(peer_id, None)
         self._finish(peer_id, batches)
 
     def _finish(self, peer_id: str, batches: int) -> None:
-        assert self.source is not None
+        ours = self._our_status()
+        if ours is None:
+            return
         theirs = self.peer_status.get(peer_id)
-        if theirs is not None and theirs.score > self.source.status().score:
+        if theirs is not None and theirs.score > ours.score:
             self._exhausted[peer_id] = theirs  # do not retry until its status changes
-        height = self.source.status().height
-        self._log.info("sync from %s done after %d batches, our height %d", peer_id[:12], batches, height)
+        self._log.info("sync from %s done after %d batches, our height %d", peer_id[:12], batches, ours.height)
         if not self._running:
             self._start_best()
 

@@ -22,15 +22,16 @@ async def assert_still_serves(net, node):
 
 
 @pytest.mark.parametrize(
-    ("name", "send", "code", "category"),
+    ("send", "code", "category", "logged"),
     [
-        ("random bytes", lambda ws: ws.send_bytes(os.urandom(200)), 1002, "malformed frame"),
-        ("text frame", lambda ws: ws.send_str("hello?"), 1003, "text frame"),
-        ("oversized frame", lambda ws: ws.send_bytes(b"\x00" * (SMALL_FRAME_CAP + 1)), 1009, "frame too large"),
-        ("unknown type", lambda ws: ws.send_bytes(b"\x93\x01\xa4nope\x80"), 1002, "malformed frame"),
+        (lambda ws: ws.send_bytes(b"\xc1" + os.urandom(200)), 1002, "malformed frame", "not valid msgpack"),
+        (lambda ws: ws.send_str("hello?"), 1003, "text frame", "text frames are not allowed"),
+        (lambda ws: ws.send_bytes(b"\x00" * (SMALL_FRAME_CAP + 1)), 1009, "frame too large", "exceeds limit 65536"),
+        (lambda ws: ws.send_bytes(b"\x93\x01\xa4nope\x80"), 1002, "malformed frame", "unknown message type 'nope'"),
     ],
+    ids=["random bytes", "text frame", "oversized frame", "unknown type"],
 )
-async def test_bad_frame_closes_that_connection_only(net, caplog, name, send, code, category):
+async def test_bad_frame_closes_that_connection_only(net, caplog, send, code, category, logged):
     node = await net.start("a", max_frame_bytes=SMALL_FRAME_CAP)
     raw = await RawPeer.connect(node.url)
     try:
@@ -41,7 +42,8 @@ async def test_bad_frame_closes_that_connection_only(net, caplog, name, send, co
         await raw.close()
     assert close_code == code
     await wait_until(lambda: node.host.stats["rejected"][category] == 1)
-    assert any("closing connection to 127.0.0.1:" in r.getMessage() for r in caplog.records if r.name == "p2p.a")
+    assert any(m.startswith("closing connection to 127.0.0.1:") and logged in m
+               for m in [r.getMessage() for r in caplog.records if r.name == "p2p.a"])
     await assert_still_serves(net, node)
 
 

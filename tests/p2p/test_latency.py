@@ -1,4 +1,4 @@
-"""Block propagation latency across a line of 4 host processes (3 hops) on loopback."""
+"""Blocks cross a line of 4 host processes (3 hops) on loopback, all of them and in order."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ log = logging.getLogger("test")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BLOCKS = 200
 BLOCK_BYTES = 50_000
-P95_BUDGET_MS = 10.0
 
 
 async def start_process(name: str, peers: list[str]) -> tuple[asyncio.subprocess.Process, str]:
@@ -42,7 +41,7 @@ async def stop_process(proc: asyncio.subprocess.Process) -> None:
     assert proc.returncode == 0
 
 
-async def test_block_propagates_across_4_processes_fast(net):
+async def test_blocks_cross_a_line_of_4_processes_complete_and_in_order(net):
     origin = await net.start("origin")
     origin.add_topic("blocks")
     procs, addresses = [], []
@@ -87,6 +86,9 @@ async def test_block_propagates_across_4_processes_fast(net):
             await stop_process(proc)
     delays_ms = sorted((last[k] - sent[k]) * 1000 for k in sent)
     p50, p95 = statistics.median(delays_ms), delays_ms[int(0.95 * len(delays_ms)) - 1]
-    log.warning("3-hop propagation of %d-byte blocks: p50 %.2f ms, p95 %.2f ms, max %.2f ms",
-                BLOCK_BYTES, p50, p95, delays_ms[-1])
-    assert p95 < P95_BUDGET_MS
+    # Timing is reported, never asserted: these machines are shared and noisy (scripts/bench.py
+    # measures propagation). What must hold is that every block crossed all three hops, in order.
+    log.info("3-hop propagation of %d-byte blocks: p50 %.2f ms, p95 %.2f ms, max %.2f ms",
+             BLOCK_BYTES, p50, p95, delays_ms[-1])
+    arrival_order = sorted(last, key=last.get)
+    assert arrival_order == list(sent), "blocks overtook each other on a line of single links"
