@@ -12,7 +12,11 @@ import json
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from p2p.link_shaper import LinkRule
 
 if TYPE_CHECKING:
     from node.app import Node
@@ -88,10 +92,103 @@ async def set_miner(request: web.Request) -> web.Response:
         node.miner.configure(enabled=body.enabled, hashrate=body.hashrate)
     else:
         node.miner.configure(enabled=body.enabled)
-    node.events.emit("admin", action="miner", enabled=node.miner.enabled,
+    node.events.emit("fault_applied", fault="miner", enabled=node.miner.enabled,
                      hashrate_cap=node.miner.hashrate_cap)
     return web.json_response({"enabled": node.miner.enabled,
                               "hashrate_cap": node.miner.hashrate_cap})
+
+
+class LinkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    peer: str = Field(default="*", description="peer id (hex) or * for every peer")
+    direction: Literal["in", "out", "both"] = "out"
+    rule: dict
+
+
+class PartitionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    peers: list[str]
+    direction: Literal["in", "out", "both"] = "both"
+
+
+class ClockRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    offset_s: float = Field(ge=-86_400, le=86_400)
+
+
+class RoleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str
+
+
+def _bad(reason: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": reason}), content_type="application/json")
+
+
+async def set_link(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    body: LinkRequest = await _body(request, LinkRequest)  # type: ignore[assignment]
+    try:
+        rule = LinkRule.from_json(body.rule)
+    except (ValueError, TypeError) as exc:
+        raise _bad(f"rule: {exc}") from None
+    if body.peer != "*" and body.peer not in node.known_peer_ids():
+        raise _bad(f"peer: unknown peer id {body.peer[:16]}...")
+    node.link_faults.shape(body.peer, body.direction, rule)
+    node.events.emit("fault_applied", fault="link", peer=body.peer, direction=body.direction,
+                     rule=rule.to_json())
+    return web.json_response(node.link_faults.describe())
+
+
+async def clear_link(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    peer = request.query.get("peer")
+    cleared = node.link_faults.clear_shaping(peer)
+    node.events.emit("fault_cleared", fault="link", peer=peer or "*", rules=cleared)
+    return web.json_response({"cleared": cleared, **node.link_faults.describe()})
+
+
+async def set_partition(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    body: PartitionRequest = await _body(request, PartitionRequest)  # type: ignore[assignment]
+    for peer in body.peers:
+        node.link_faults.block(peer, body.direction)
+    node.events.emit("fault_applied", fault="partition", peers=body.peers,
+                     direction=body.direction)
+    return web.json_response(node.link_faults.describe())
+
+
+async def clear_partition(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    cleared = node.link_faults.clear_blocks()
+    node.events.emit("fault_cleared", fault="heal", peers=cleared)
+    return web.json_response({"cleared": cleared, **node.link_faults.describe()})
+
+
+async def set_clock(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    body: ClockRequest = await _body(request, ClockRequest)  # type: ignore[assignment]
+    previous = node.clock.offset_s
+    node.clock.offset_s = body.offset_s
+    node.events.emit("fault_applied" if body.offset_s else "fault_cleared", fault="skew",
+                     offset_s=body.offset_s, previous_s=previous)
+    node.miner.refresh()
+    return web.json_response({"offset_s": body.offset_s, "previous_s": previous})
+
+
+async def set_role(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    body: RoleRequest = await _body(request, RoleRequest)  # type: ignore[assignment]
+    try:
+        result = node.set_role(body.role)
+    except ValueError as exc:
+        raise _bad(f"role: {exc}") from None
+    return web.json_response(result)
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    return web.json_response(node.faults_json())
 
 
 def add_admin_routes(app: web.Application, node: Node) -> None:
@@ -100,3 +197,10 @@ def add_admin_routes(app: web.Application, node: Node) -> None:
     app.router.add_post("/admin/peers", add_peer)
     app.router.add_delete("/admin/peers", remove_peer)
     app.router.add_post("/admin/miner", set_miner)
+    app.router.add_get("/admin/faults", get_faults)
+    app.router.add_post("/admin/link", set_link)
+    app.router.add_delete("/admin/link", clear_link)
+    app.router.add_post("/admin/partition", set_partition)
+    app.router.add_delete("/admin/partition", clear_partition)
+    app.router.add_post("/admin/clock", set_clock)
+    app.router.add_post("/admin/role", set_role)

@@ -135,6 +135,16 @@ async def get_tips(request: web.Request) -> web.Response:
     return web.json_response(tips)
 
 
+async def get_tx(request: web.Request) -> web.Response:
+    node = _node(request)
+    text = request.match_info["txid"]
+    try:
+        txid = hash_from_hex(text)
+    except ValueError:
+        return _bad_request(f"bad txid: {text!r}")
+    return web.json_response(node.service.transaction_status(txid))
+
+
 async def get_peers(request: web.Request) -> web.Response:
     return web.json_response(_node(request).peers_json())
 
@@ -218,4 +228,5 @@ def add_routes(app: web.Application, node: Node) -> None:
     app.router.add_get("/peers", get_peers)
     app.router.add_get("/accounts/{account}", get_account)
     app.router.add_post("/tx", post_tx)
+    app.router.add_get("/tx/{txid}", get_tx)
     app.router.add_get("/events", get_events)

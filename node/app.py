@@ -27,7 +27,9 @@ from node.clock import NodeClock
 from node.config import ConfigError, NodeConfig, load_config
 from node.events import EventBus
 from node.mempool import Mempool
+from node.link_faults import LinkFaults
 from node.miner import Miner
+from node.mining_strategy import MiningStrategy, make_strategy
 from node.p2p_bridge import PowBridge
 from node.store import BlockStore, StoreError
 from p2p.host import P2PHost
@@ -58,19 +60,43 @@ class Node:
                             on_peer_connected=self._on_peer_connected,
                             on_peer_disconnected=self._on_peer_disconnected)
         self.bridge = PowBridge(self.service, self.host)
+        self.link_faults = LinkFaults(self.host)
         payout = bytes.fromhex(config.miner.payout) if config.miner.payout else public_key(node_key)
         self.payout = payout
         self.miner = Miner(build_template=self._template, on_solved=self._on_block_mined,
                            hashrate=config.miner.hashrate, chunk=config.miner.chunk,
                            enabled=config.miner.enabled)
         self.service.head_listeners.append(self.miner.refresh)
+        self.strategy = self._make_strategy("honest")
+        self.bridge.strategy = self.strategy
         self._template_dirty = False
         self.ready = asyncio.Event()
 
     # ---- actions used by the API ---------------------------------------------------------------
+    def _make_strategy(self, role: str) -> MiningStrategy:
+        chain = self.service.chain
+        return make_strategy(role, publish=self.bridge.publish_block,
+                             head_height=lambda: chain.head.height,
+                             head_is=lambda block_hash: chain.head.hash == block_hash)
+
+    def set_role(self, role: str) -> dict:
+        """Switch the mining strategy; what the old one held back is released first."""
+        new = self._make_strategy(role)  # raises ValueError for an unknown role
+        old = self.strategy
+        released = old.release()
+        self.strategy = new
+        self.bridge.strategy = new
+        replayed = self.bridge.release_held_blocks() if old.holds_peer_blocks else 0
+        self.events.emit("fault_applied", fault="role", role=role, previous=old.name,
+                         released_blocks=len(released), replayed_peer_blocks=replayed)
+        self.miner.refresh()
+        return {"role": role, "previous": old.name, "released_blocks": len(released),
+                "replayed_peer_blocks": replayed}
+
     def submit_transaction(self, tx: Transaction) -> bytes:
         txid = self.service.submit_transaction(tx)
-        self.bridge.publish_transaction(tx)
+        if self.strategy.relays_own_transactions:
+            self.bridge.publish_transaction(tx)
         self._template_dirty = True
         return txid
 
@@ -86,10 +112,22 @@ class Node:
             "blocks_known": len(chain.tree), "time": self.clock(),
             "clock_offset_s": self.clock.offset_s, "uptime_s": round(time.time() - self.started_at, 3),
             "events_seq": self.events.last_seq, "reorgs": self.service.reorgs_total,
+            "role": self.strategy.name, "private_blocks": len(self.strategy.private_blocks()),
+            "faults": {"blocked_peers": len(self.link_faults.blocks),
+                       "shaped_links": len(self.link_faults.shaping),
+                       "clock_offset_s": self.clock.offset_s},
             "miner": {"enabled": self.miner.enabled, "hashrate": round(self.miner.hashrate, 1),
                       "hashrate_cap": self.miner.hashrate_cap, "blocks_found": self.miner.blocks_found,
                       "payout": self.payout.hex()},
         }
+
+    def known_peer_ids(self) -> set[str]:
+        return {p.peer_id for p in self.host.peers()} | set(self.config.peer_ids)
+
+    def faults_json(self) -> dict:
+        return {"links": self.link_faults.describe(), "clock_offset_s": self.clock.offset_s,
+                "role": self.strategy.name, "miner": {"enabled": self.miner.enabled,
+                                                       "hashrate_cap": self.miner.hashrate_cap}}
 
     def peers_json(self) -> list[dict]:
         return [{"peer_id": p.peer_id, "url": p.url, "direction": p.direction,
@@ -106,7 +144,7 @@ class Node:
         result = update.results[0]
         if result.outcome in ("connected", "side"):
             log.info("mined block %s at height %s", hash_hex(block.hash)[:16], result.height)
-            self.bridge.publish_block(block)
+            self.strategy.on_own_block(block, result.height or 0)
         else:
             log.warning("own block %s not accepted: %s %s", hash_hex(block.hash)[:16],
                         result.outcome, result.reason)

@@ -37,6 +37,7 @@ class ChainService:
         self.rejected_total = 0
         self.reorgs_total = 0
         self._reverted_pending: list[Transaction] = []
+        self.tx_index: dict[bytes, list[bytes]] = {}   # txid -> hashes of blocks holding it
         self._tidy_scheduled = False
 
     def load(self) -> int:
@@ -46,6 +47,7 @@ class ChainService:
         for raw, _received in self.store.iter_blocks():
             block = Block.deserialize(raw)
             self.chain.on_block(block, int(self.clock()), trusted=True)
+            self._index_transactions(block)
             count += 1
         self.mempool.on_new_head(self.chain.ledger, [])
         return count
@@ -58,11 +60,13 @@ class ChainService:
             if result.outcome in ("connected", "side"):
                 entry = self.chain.get(result.block_hash)
                 assert entry is not None
+                self._index_transactions(entry.block)
                 self.store.put_block(result.block_hash, entry.height, entry.block.serialize(), now)
                 self.events.emit("block_accepted", hash=hex_hash, height=entry.height,
                                  parent=hash_hex(entry.block.header.prev_hash),
                                  peer=source, main_chain=result.outcome == "connected",
                                  txs=len(entry.block.transactions),
+                                 miner=entry.block.transactions[0].recipient.hex(),
                                  delay_ms=round((now - entry.time) * 1000, 1))
             elif result.outcome in ("rejected", "invalidated"):
                 self.rejected_total += 1
@@ -111,6 +115,29 @@ class ChainService:
         self.mempool.on_new_head(self.chain.ledger, reverted)
         for listener in self.head_listeners:
             listener()
+
+    def _index_transactions(self, block: Block) -> None:
+        for tx in block.transactions[1:]:
+            self.tx_index.setdefault(tx.txid, []).append(block.hash)
+
+    def transaction_status(self, txid: bytes) -> dict:
+        """Where a transaction is: in the mempool, in main-chain or side-branch blocks."""
+        blocks = []
+        main = None
+        for block_hash in self.tx_index.get(txid, []):
+            entry = self.chain.get(block_hash)
+            if entry is None:
+                continue
+            on_main = self.chain.is_on_main_chain(entry)
+            blocks.append({"block": hash_hex(block_hash), "height": entry.height,
+                           "main_chain": on_main})
+            if on_main:
+                main = entry
+        return {"txid": hash_hex(txid), "in_mempool": txid in self.mempool,
+                "in_main_chain": main is not None,
+                "height": main.height if main else None,
+                "confirmations": self.chain.head.height - main.height + 1 if main else 0,
+                "blocks": blocks}
 
     def submit_transaction(self, tx: Transaction) -> bytes:
         """Admit to the mempool or raise InvalidTransaction with the reason."""

@@ -48,6 +48,8 @@ class NodeConfig(BaseModel):
     port: int = Field(ge=1, le=65535)
     advertise_url: str | None = None
     peers: list[str] = Field(default_factory=list)
+    peer_ids: list[str] = Field(default_factory=list,
+                                description="hex ids of every node of the cluster (for faults)")
     node_key: str = Field(description="64-digit hex Ed25519 private key of the node identity")
     miner: MinerConfig = Field(default_factory=MinerConfig)
     admin_token: str | None = None

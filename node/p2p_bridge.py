@@ -15,12 +15,14 @@ from consensus.pow_chain import ChainUpdate
 from consensus.types import Block, Transaction
 from node.chain_service import ChainService
 from node.mempool import MempoolFull
+from node.mining_strategy import MiningStrategy
 from p2p.gossip import GossipMessage, Verdict
 from p2p.host import P2PHost
 from p2p.sync import ChainStatus
 
 log = logging.getLogger(__name__)
 
+MAX_HELD_BLOCKS = 10_000
 BLOCK_TOPIC = "block"
 TX_TOPIC = "tx"
 
@@ -29,6 +31,8 @@ class PowBridge:
     def __init__(self, service: ChainService, host: P2PHost) -> None:
         self.service = service
         self.host = host
+        self.strategy: MiningStrategy | None = None   # set by the node; adversarial roles
+        self.held_blocks: list[tuple[Block, str]] = []  # peer blocks a withholder ignores
         host.add_topic(BLOCK_TOPIC, self.validate_block, announce=True, fetch=service.store.get_raw)
         host.add_topic(TX_TOPIC, self.validate_transaction)
         host.set_sync_source(self)
@@ -49,8 +53,26 @@ class PowBridge:
         # [REJECT] the announced id is the block's hash
         if block.hash != msg.msg_id:
             return self._reject_block(msg, "announced id does not match the block hash")
-        update = self.service.submit_block(block, msg.peer_id)
+        if self.strategy is not None and self.strategy.holds_peer_blocks:
+            if len(self.held_blocks) < MAX_HELD_BLOCKS:
+                self.held_blocks.append((block, msg.peer_id))
+            return Verdict.ignore("held back by the withhold role")
+        update = self.submit_peer_block(block, msg.peer_id)
         return self._verdict(update, msg.peer_id)
+
+    def submit_peer_block(self, block: Block, peer_id: str) -> ChainUpdate:
+        update = self.service.submit_block(block, peer_id)
+        if self.strategy is not None:
+            for result in update.results:
+                if result.outcome in ("connected", "side") and result.height is not None:
+                    self.strategy.on_peer_block(result.height)
+        return update
+
+    def release_held_blocks(self) -> int:
+        held, self.held_blocks = self.held_blocks, []
+        for block, peer_id in held:
+            self.submit_peer_block(block, peer_id)
+        return len(held)
 
     async def validate_transaction(self, msg: GossipMessage) -> Verdict:
         try:
@@ -93,7 +115,9 @@ class PowBridge:
     # ---- SyncSource ----------------------------------------------------------------------------
     def status(self) -> ChainStatus:
         head = self.service.chain.head
-        return ChainStatus(tip=head.hash, score=head.total_work, height=head.height)
+        # The wire carries 64-bit scores; testnet difficulties stay far below that.
+        return ChainStatus(tip=head.hash, score=min(head.total_work, (1 << 63) - 1),
+                           height=head.height)
 
     def locator(self) -> list[bytes]:
         return self.service.chain.locator()
@@ -108,6 +132,10 @@ class PowBridge:
             except ConsensusError as exc:
                 log.warning("sync from %s: malformed block: %s", peer_id[:16], exc)
                 return
-            update = self.service.submit_block(block, peer_id)
+            if self.strategy is not None and self.strategy.holds_peer_blocks:
+                if len(self.held_blocks) < MAX_HELD_BLOCKS:
+                    self.held_blocks.append((block, peer_id))
+                continue
+            update = self.submit_peer_block(block, peer_id)
             if update.results[0].outcome in ("rejected", "invalidated"):
                 return  # the rest of this batch builds on a block we refused

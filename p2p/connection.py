@@ -6,12 +6,16 @@ kinds of task, all children of the TaskGroup in `run()`:
 
 - a writer that drains the send queue, so a slow peer only fills its own queue; when the queue
   is full further frames are dropped and counted (`stats["dropped"]["send queue full"]`);
-- a reader that hands every binary message to `_ingress`, which decodes it (wire.py) and passes
-  it to the handshake while that runs, then to the host's frame handler;
+- a reader that hands every binary message to `_ingress` (the link rule), then to `_receive`,
+  which decodes it (wire.py) and passes it to the handshake while that runs, then to the host's
+  frame handler;
 - request-handler tasks the host spawns with `spawn()`; they are cancelled when the link closes.
 
 Every frame sent goes through `_egress(frame_type, data)` and every frame received through
-`_ingress(data)`: the seam where a per-peer link shaper (delay, loss, ...) can be inserted later.
+`_ingress(data)`. Once the handshake is over both consult the host's LinkShaper
+(link_shaper.py): a frame may be dropped, duplicated or held back in a DelayLine (its copies
+counted in `stats["shaped"]`). Handshake frames and the closing `bye` are never shaped; frames
+still held back when the link closes are forgotten.
 
 Bad input (a text frame, a frame over the cap, undecodable bytes) closes the connection with a
 websocket close code and a logged, counted reason; the host is told through `on_bad_input` so it
@@ -30,6 +34,7 @@ from aiohttp import ClientWebSocketResponse, WSCloseCode, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
 
 from p2p.errors import DecodeError, EncodeError, HandshakeError
+from p2p.link_shaper import DelayLine, Direction, LinkShaper
 from p2p.wire import PROTOCOL_VERSION, decode_envelope, encode_frame
 
 SEND_QUEUE_FRAMES = 4096
@@ -55,6 +60,7 @@ def new_stats() -> dict[str, Any]:
         "dropped": Counter(),  # input or output let go without blame: duplicates, full queues
         "errors": Counter(),  # our own side failed: handler or validator raised, internal bugs
         "disconnects": Counter(),
+        "shaped": Counter(),  # link shaping, e.g. "out lost", "in delayed" (see link_shaper.py)
         "sync_batches": 0,
     }
 
@@ -73,6 +79,7 @@ class Connection:
         version: int = PROTOCOL_VERSION,
         send_queue_frames: int = SEND_QUEUE_FRAMES,
         send_queue_bytes: int = SEND_QUEUE_BYTES,
+        shaper: LinkShaper | None = None,
     ) -> None:
         self.ws = ws
         self.url = url
@@ -94,6 +101,14 @@ class Connection:
         self._send_queue_bytes = send_queue_bytes
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._outbox_bytes = 0
+        self._shaper = shaper
+        # Frames a link rule holds back; the outgoing ones count against the send queue limits.
+        self._delayed_out: DelayLine[tuple[str, bytes]] = DelayLine(
+            self._release_out, max_items=send_queue_frames, max_bytes=send_queue_bytes
+        )
+        self._delayed_in: DelayLine[bytes] = DelayLine(
+            self._receive, max_items=send_queue_frames, max_bytes=send_queue_bytes
+        )
         self._wakeup = asyncio.Event()
         self._closing = asyncio.Event()
         self._handshake_inbox: asyncio.Queue[tuple[int, str, dict] | None] = asyncio.Queue()
@@ -163,17 +178,52 @@ class Connection:
         return self._egress(msg_type, data)
 
     def _egress(self, frame_type: str, data: bytes) -> bool:
-        """Every outgoing frame passes here (shaping seam)."""
+        """Every outgoing frame passes here, then through the link rule for direction "out".
+
+        A frame the link rule drops still counts as sent (True): the network lost it.
+        """
         if self.is_closing:
             self._stats["dropped"]["connection closing"] += 1
             return False
-        full = len(self._outbox) >= self._send_queue_frames
-        if full or self._outbox_bytes + len(data) > self._send_queue_bytes:
+        full = len(self._outbox) + len(self._delayed_out) >= self._send_queue_frames
+        if full or self._outbox_bytes + self._delayed_out.bytes + len(data) > self._send_queue_bytes:
             self._stats["dropped"]["send queue full"] += 1
             self._log.debug("dropping %s frame to %s: send queue full", frame_type, self.label)
             return False
-        self._enqueue(frame_type, data)
+        delays = self._shape("out", len(data))
+        if delays is None:
+            self._enqueue(frame_type, data)
+            return True
+        for delay in delays:
+            if delay <= 0:
+                self._enqueue(frame_type, data)
+            elif not self._delayed_out.push(delay, (frame_type, data), len(data)):
+                self._stats["shaped"]["out overflow"] += 1
         return True
+
+    def _release_out(self, frame: tuple[str, bytes]) -> None:
+        if not self.is_closing:
+            self._enqueue(*frame)
+
+    def _shape(self, direction: Direction, size: int) -> list[float] | None:
+        """Delays of the copies of one frame under the link rule, or None if no rule applies."""
+        if self._shaper is None or self._on_frame is None or self.peer_id is None:
+            return None  # no shaper, or still handshaking: handshake frames are never shaped
+        rule = self._shaper.rule_for(self.peer_id, direction)
+        if rule is None:
+            return None
+        counters = self._stats["shaped"]
+        if rule.block:
+            counters[f"{direction} blocked"] += 1
+            return []
+        delays = self._shaper.plan(rule, size, self._shaper.clock(), peer=self.peer_id, direction=direction)
+        if not delays:
+            counters[f"{direction} lost"] += 1
+        elif len(delays) > 1:
+            counters[f"{direction} duplicated"] += 1
+        if any(delay > 0 for delay in delays):
+            counters[f"{direction} delayed"] += 1
+        return delays
 
     def _enqueue(self, frame_type: str, data: bytes) -> None:
         self._outbox.append((frame_type, data))
@@ -230,7 +280,21 @@ class Connection:
             self._mark_closing(WSCloseCode.ABNORMAL_CLOSURE, f"receive failed: {exc!r}")
 
     def _ingress(self, data: bytes) -> None:
-        """Every incoming frame passes here (shaping seam)."""
+        """Every incoming frame passes here, then through the link rule for direction "in"."""
+        delays = self._shape("in", len(data))
+        if delays is None:
+            self._receive(data)
+            return
+        for delay in delays:
+            if delay <= 0:
+                self._receive(data)
+            elif not self._delayed_in.push(delay, data, len(data)):
+                self._stats["shaped"]["in overflow"] += 1
+
+    def _receive(self, data: bytes) -> None:
+        """Decode one frame that got through the link and hand it to the handshake or the host."""
+        if self.is_closing:
+            return
         self.msgs_in += 1
         self._stats["bytes_in"] += len(data)
         handshaking = self._on_frame is None
@@ -311,6 +375,8 @@ class Connection:
         self.close_code = code
         self.close_reason = reason
         self._closing.set()
+        self._delayed_out.close()
+        self._delayed_in.close()
         self._wakeup.set()
         self._handshake_inbox.put_nowait(None)
 

@@ -4,7 +4,8 @@ One loop per URL dials, serves the connection until it ends (through the host's 
 then waits a backoff delay -- 0.2 s doubling to 5 s, jittered by the host rng, reset after a
 connection that got through the handshake -- and dials again. Before dialing it waits while
 the peer behind that URL is already connected by another link (e.g. it dialed us and the
-duplicate-connection rule kept that one), so neither side thrashes.
+duplicate-connection rule kept that one), so neither side thrashes. `reset_backoff` cuts a
+backoff wait short and starts the delays over, e.g. when a partition heals (link_shaper.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import enum
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 INITIAL_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 5.0
@@ -58,6 +59,8 @@ class Dialer:
         self._urls: list[str] = []
         self._tasks: dict[str, asyncio.Task] = {}
         self._serving: set[str] = set()  # URLs whose loop is inside dial_once
+        self._backoffs: dict[str, Backoff] = {}
+        self._wakeups: dict[str, asyncio.Event] = {}  # set to end a loop's backoff wait early
         self._task_group: asyncio.TaskGroup | None = None
 
     @property
@@ -81,6 +84,16 @@ class Dialer:
             if task is not None:
                 task.cancel()
 
+    def reset_backoff(self, urls: Iterable[str] | None = None) -> None:
+        """Dial `urls` (default: every URL) again soon: end their backoff wait, restart the delays."""
+        for url in self._urls if urls is None else urls:
+            backoff = self._backoffs.get(url)
+            if backoff is not None:
+                backoff.reset()
+            wakeup = self._wakeups.get(url)
+            if wakeup is not None:
+                wakeup.set()
+
     async def run(self) -> None:
         """Run the dial loops. Returns: never; ends when cancelled, cancelling every loop."""
         try:
@@ -92,6 +105,8 @@ class Dialer:
         finally:
             self._task_group = None
             self._tasks.clear()
+            self._backoffs.clear()
+            self._wakeups.clear()
 
     def _start(self, url: str) -> None:
         assert self._task_group is not None
@@ -103,7 +118,8 @@ class Dialer:
         Error handling: dial and handshake failures are reported by `dial_once` (which logs them)
         and only lengthen the backoff.
         """
-        backoff = Backoff(self._rng)
+        backoff = self._backoffs[url] = Backoff(self._rng)
+        wakeup = self._wakeups[url] = asyncio.Event()
         while True:
             await self._wait_until_needed(url)
             self._serving.add(url)
@@ -120,4 +136,14 @@ class Dialer:
                 return
             if outcome is DialOutcome.ESTABLISHED:
                 backoff.reset()
-            await asyncio.sleep(backoff.next_delay())
+            await _pause(backoff.next_delay(), wakeup)
+
+
+async def _pause(seconds: float, wakeup: asyncio.Event) -> None:
+    """Sleep `seconds`, or not at all once `wakeup` is set (also if it was set during the dial)."""
+    try:
+        async with asyncio.timeout(seconds):
+            await wakeup.wait()
+    except TimeoutError:
+        pass
+    wakeup.clear()

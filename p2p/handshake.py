@@ -3,9 +3,10 @@
 Both sides send `hello {chain_id, genesis, version, pubkey, challenge}` at once, check the peer's
 hello, then send `auth {sig}`: an Ed25519 signature over DOMAIN + peer_challenge + own_pubkey,
 which proves the peer holds the key of the peer id it claims and binds it to this connection.
-A side that finds a mismatch raises HandshakeError; the connection owner then sends
-`bye {reason}` and closes, so both ends can log the same reason. The whole exchange is bounded
-by HANDSHAKE_TIMEOUT_S.
+The host may also refuse a peer by id before it sends its auth (`admit`), e.g. while a link
+rule partitions the two (link_shaper.py). A side that finds a mismatch or refuses raises
+HandshakeError; the connection owner then sends `bye {reason}` and closes, so both ends can log
+the same reason. The whole exchange is bounded by HANDSHAKE_TIMEOUT_S.
 
 This module knows nothing about websockets: it talks through a HandshakeChannel (a Connection).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -94,11 +96,14 @@ async def perform_handshake(
     params: ChainParams,
     *,
     timeout: float = HANDSHAKE_TIMEOUT_S,
+    admit: Callable[[str], str | None] | None = None,
 ) -> HandshakeResult:
     """Run both halves of the handshake over `channel`.
 
-    Returns the authenticated peer key. Raises HandshakeError on any mismatch, a bad signature,
-    a peer's `bye`, a closed link or the timeout; it never sends `bye` itself.
+    `admit(peer_id)` answers None to go on, or the reason to refuse the peer its hello claims to
+    be; it runs before our auth is sent, so a refused peer never sees the handshake succeed.
+    Returns the authenticated peer key. Raises HandshakeError on any mismatch, a refusal, a bad
+    signature, a peer's `bye`, a closed link or the timeout; it never sends `bye` itself.
     """
     # The challenge must be unpredictable to the peer, so it comes from the OS, not the host rng.
     challenge = secrets.token_bytes(CHALLENGE_BYTES)
@@ -107,6 +112,9 @@ async def perform_handshake(
         async with asyncio.timeout(timeout):
             frame_version, hello = await _expect(channel, "hello")
             reason = get_hello_mismatch(identity, params, frame_version, hello)
+            if reason is None and admit is not None:
+                # [REJECT] the host admits the claimed peer (refusing an unproven claim is safe)
+                reason = admit(compute_peer_id(hello["pubkey"]))
             if reason is not None:
                 raise HandshakeError(reason)
             sig = identity.sign(compute_auth_message(hello["challenge"], identity.pubkey))

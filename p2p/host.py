@@ -12,7 +12,11 @@ topics, handlers and a sync source, and runs `run()` as a child of its TaskGroup
   link remains and the loser's dial loop waits instead of redialing;
 - routes frames: gossip family -> GossipRouter, req/resp -> RequestRouter, status -> SyncManager;
 - scores peers (peer_score.py): rejected gossip and malformed frames cost points, and a peer that
-  reaches the threshold is disconnected with "too many invalid messages" and refused for a while.
+  reaches the threshold is disconnected with "too many invalid messages" and refused for a while;
+- shapes links for fault injection (link_shaper.py, `link_shaper`, `set_link_rule`): frames to
+  or from a peer may be delayed, dropped, duplicated or rate limited; a rule that blocks both
+  directions is a partition the node can see: the link closes with LINK_BLOCKED_REASON and the
+  peer is refused at the handshake until the rule is cleared, when the dialer retries at once.
 
 p2p/ never imports consensus/ or node/: payloads are bytes and meaning comes from the
 validators, handlers and sync source node/ registers.
@@ -37,6 +41,7 @@ from p2p.errors import HandshakeError
 from p2p.gossip import Fetch, GossipRouter, Validator
 from p2p.handshake import HANDSHAKE_TIMEOUT_S, ChainParams, perform_handshake
 from p2p.identity import Identity
+from p2p.link_shaper import LinkRule, LinkShaper
 from p2p.peer_score import BAD_FRAME_PENALTY, REJECT_PENALTY, PeerScores
 from p2p.rpc import DEFAULT_REQUEST_TIMEOUT_S, Handler, RequestRouter
 from p2p.sync import GET_BLOCKS_METHOD, STATUS_INTERVAL_S, ChainStatus, SyncManager, SyncSource
@@ -45,6 +50,7 @@ from p2p.wire import MAX_FRAME_BYTES, MAX_NAME_CHARS, PROTOCOL_VERSION
 DIAL_CONNECT_TIMEOUT_S = 5.0
 SHUTDOWN_TIMEOUT_S = 3.0
 GOSSIP_TYPES = frozenset({"gossip", "inv", "getdata", "data", "notfound"})
+LINK_BLOCKED_REASON = "link blocked by fault injection"
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ class P2PHost:
         handshake_timeout: float = HANDSHAKE_TIMEOUT_S,
         protocol_version: int = PROTOCOL_VERSION,
         send_queue_bytes: int = SEND_QUEUE_BYTES,
+        link_seed: int | None = None,
     ) -> None:
         # [REJECT] genesis hash and chain id fit the hello message (wire.py)
         if not isinstance(genesis_hash, bytes) or len(genesis_hash) != 32:
@@ -103,6 +110,11 @@ class P2PHost:
         self._url_peers: dict[str, str] = {}  # dialed URL -> the peer id it led to
         self._dial_failures: dict[str, int] = {}
         self._scores = PeerScores(clock)
+        # Link timing is physical time on the event loop, whatever the host clock says (a test's
+        # fake clock, a skewed node clock); the seed alone makes the fault schedule repeatable.
+        if link_seed is None:
+            link_seed = self._rng.getrandbits(64)
+        self.link_shaper = LinkShaper(random.Random(link_seed), clock=time.monotonic)
         self.gossip = GossipRouter(
             connections=self._conns,
             penalise=self._penalise_reject,
@@ -162,6 +174,55 @@ class P2PHost:
 
     def set_sync_source(self, source: SyncSource) -> None:
         self.sync.set_source(source)
+
+    # -- link shaping (fault injection) ---------------------------------------------------------
+
+    def set_link_rule(self, peer: str, rule: LinkRule, direction: Literal["in", "out", "both"] = "both") -> None:
+        """Shape the link with `peer` (a peer id, or "*" for every peer) in `direction`.
+
+        A rule that leaves both directions blocked closes the link with LINK_BLOCKED_REASON and
+        refuses the peer at the handshake while it holds; a block in one direction only drops
+        frames that way and keeps the link up. Raises ValueError/TypeError for a bad argument.
+        """
+        blocked_before = self._blocking_rules()
+        self.link_shaper.set(peer, rule, direction)
+        self._log.info("link rule for %s (%s): %s", peer[:12], direction, rule)
+        self._apply_link_blocks(blocked_before)
+
+    def clear_link_rules(self, peer: str | None = None) -> None:
+        """Remove the link rules for `peer` (a peer id or "*"), or all of them when None.
+
+        If that lifts a block, dialing starts over at once, so a healed partition reconnects
+        without waiting out the backoff.
+        """
+        blocked_before = self._blocking_rules()
+        self.link_shaper.clear(peer)
+        self._log.info("link rules cleared for %s", "every peer" if peer is None else peer[:12])
+        self._apply_link_blocks(blocked_before)
+
+    def _blocking_rules(self) -> set[tuple[str, str]]:
+        return {(r["peer"], r["direction"]) for r in self.link_shaper.rules() if r["rule"]["block"]}
+
+    def _apply_link_blocks(self, blocked_before: set[tuple[str, str]]) -> None:
+        """Close the links the rules now block both ways; redial promptly where a block lifted."""
+        for conn in list(self._live):
+            if conn.peer_id is not None and not conn.is_closing and self.link_shaper.is_blocked(conn.peer_id):
+                self._log.info("closing link to %s (%s): %s", conn.peer_id[:12], conn.url, LINK_BLOCKED_REASON)
+                self.stats["shaped"]["links closed"] += 1
+                conn.close(WSCloseCode.POLICY_VIOLATION, LINK_BLOCKED_REASON)
+        lifted = {peer for peer, _ in blocked_before - self._blocking_rules()}
+        if not lifted:
+            return
+
+        def may_reach_lifted_peer(url: str) -> bool:
+            peer_id = self._url_peers.get(url)  # None: never got through a handshake yet
+            return peer_id is None or peer_id in lifted or "*" in lifted
+
+        self._dialer.reset_backoff([url for url in self._dialer.urls if may_reach_lifted_peer(url)])
+
+    def _admit(self, peer_id: str) -> str | None:
+        """Why the peer a hello claims to be is refused before we authenticate, or None."""
+        return LINK_BLOCKED_REASON if self.link_shaper.is_blocked(peer_id) else None
 
     # -- running -------------------------------------------------------------------------------
 
@@ -270,6 +331,7 @@ class P2PHost:
             max_frame_bytes=self._max_frame_bytes,
             version=self._params.version,
             send_queue_bytes=self._send_queue_bytes,
+            shaper=self.link_shaper,
         )
 
     async def _serve(self, conn: Connection) -> bool:
@@ -295,7 +357,9 @@ class P2PHost:
     async def _open_session(self, conn: Connection) -> bool:
         """Handshake, then admit the peer (or refuse it). True if the handshake succeeded."""
         try:
-            result = await perform_handshake(conn, self._identity, self._params, timeout=self._handshake_timeout)
+            result = await perform_handshake(
+                conn, self._identity, self._params, timeout=self._handshake_timeout, admit=self._admit
+            )
         except HandshakeError as exc:
             self._log.warning("handshake with %s failed: %s", conn.url, exc.reason)
             self.stats["rejected"][f"handshake: {exc.reason.split(':')[0]}"] += 1
@@ -312,6 +376,12 @@ class P2PHost:
             self._log.warning("refusing %s (%s): banned for too many invalid messages", peer_id[:12], conn.url)
             self.stats["rejected"]["banned peer"] += 1
             conn.close(WSCloseCode.POLICY_VIOLATION, "banned: too many invalid messages")
+            return False
+        # [REJECT] no link rule partitions us from the peer (set while the handshake ran)
+        if self.link_shaper.is_blocked(peer_id):
+            self._log.info("refusing %s (%s): %s", peer_id[:12], conn.url, LINK_BLOCKED_REASON)
+            self.stats["rejected"]["handshake: " + LINK_BLOCKED_REASON] += 1
+            conn.close(WSCloseCode.POLICY_VIOLATION, LINK_BLOCKED_REASON)
             return False
         is_new_peer = self._register(conn)
         if conn.is_closing:  # lost the duplicate-connection rule

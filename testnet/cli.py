@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,11 @@ from rich.table import Table
 from testnet.client import NodeAPIError
 from testnet.cluster import Cluster, ClusterTimeout
 from testnet.cluster_files import CLUSTER_FILE, write_cluster
+from testnet import grudge as grudges
+from testnet.grudge import PartitionSpecError
 from testnet.manifest import ManifestError, validate_manifest
+from testnet.nemesis import Nemesis, NemesisError
+from testnet.units import parse_duration_s, parse_fraction, parse_rate_bps
 
 # Wide enough for full API URLs when the output is a pipe or a file (rich assumes 80 columns).
 console = Console(width=shutil.get_terminal_size((140, 24)).columns)
@@ -127,13 +132,30 @@ def down(purge: bool, directory: Path) -> None:
 def _status_rows(cluster: Cluster, statuses: list[dict | None]) -> list[dict]:
     rows = []
     for node, st in zip(cluster.info["nodes"], statuses):
-        row = {"name": node["name"], "api": node["api"], "up": st is not None}
+        row = {"name": node["name"], "api": node["api"], "up": st is not None,
+               "process": cluster.backend.process_state(node["index"])}
         if st is not None:
             row.update({k: st.get(k) for k in ("height", "head", "peers", "mempool", "syncing",
                                                 "total_work", "reorgs", "clock_offset_s")})
             row["hashrate"] = st.get("miner", {}).get("hashrate")
+            row["role"] = st.get("role", "honest")
+            row["faults"] = st.get("faults", {})
         rows.append(row)
     return rows
+
+
+def _fault_summary(row: dict) -> str:
+    parts = []
+    if row.get("role", "honest") != "honest":
+        parts.append(f"[magenta]{row['role']}[/magenta]")
+    faults = row.get("faults") or {}
+    if faults.get("blocked_peers"):
+        parts.append(f"cut from {faults['blocked_peers']}")
+    if faults.get("shaped_links"):
+        parts.append(f"{faults['shaped_links']} shaped")
+    if faults.get("clock_offset_s"):
+        parts.append(f"clock {faults['clock_offset_s']:+g}s")
+    return ", ".join(parts)
 
 
 def _agreement(rows: list[dict]) -> dict:
@@ -148,18 +170,20 @@ def _print_status_table(cluster: Cluster, statuses: list[dict | None]) -> None:
     palette = ["green", "magenta", "cyan", "yellow", "red", "blue"]
     colours: dict[str, str] = {}
     table = Table(title=f"cluster {cluster.directory}")
-    for col in ("node", "api", "height", "head", "peers", "mempool", "hashrate", "state"):
+    for col in ("node", "api", "height", "head", "peers", "mempool", "hashrate", "state",
+                "faults"):
         table.add_column(col, justify="right" if col in ("height", "peers", "mempool",
                                                           "hashrate") else "left")
     for r in rows:
         if not r["up"]:
-            table.add_row(r["name"], r["api"], "-", "-", "-", "-", "-", "[red]down[/red]")
+            state = "[yellow]paused[/yellow]" if r["process"] == "paused" else "[red]down[/red]"
+            table.add_row(r["name"], r["api"], "-", "-", "-", "-", "-", state, "")
             continue
         colour = colours.setdefault(r["head"], palette[len(colours) % len(palette)])
         state = "syncing" if r["syncing"] else "ok"
         table.add_row(r["name"], r["api"], str(r["height"]),
                       f"[{colour}]{r['head'][:16]}[/{colour}]", str(r["peers"]), str(r["mempool"]),
-                      f"{r['hashrate'] or 0:,.0f}", state)
+                      f"{r['hashrate'] or 0:,.0f}", state, _fault_summary(r))
     console.print(table)
     agreement = _agreement(rows)
     if agreement["agree"]:
@@ -281,6 +305,261 @@ async def wait_for_tx_everywhere(cluster: Cluster, txid: str, timeout: float) ->
         return found.pop() if len(found) == 1 else None
     return await cluster.wait_until(heights, timeout, f"transaction {txid[:16]} on every node",
                                     interval=0.5)
+
+
+# ---- faults (the nemesis) ---------------------------------------------------------------------
+def _nemesis_call(directory: Path, action) -> dict:  # type: ignore[no-untyped-def]
+    """Run one nemesis action on the cluster in DIR; turn its errors into CLI errors."""
+    cluster = _open(directory)
+    nemesis = Nemesis(cluster)
+
+    async def go() -> dict:
+        try:
+            result = action(nemesis, cluster)
+            if asyncio.iscoroutine(result):
+                result = await result
+            return result
+        finally:
+            await cluster.close()
+    try:
+        return _run(go())
+    except (NemesisError, PartitionSpecError, ValueError, KeyError, ClusterTimeout) as exc:
+        _fail(str(exc.args[0]) if exc.args else str(exc))
+    raise AssertionError("unreachable")
+
+
+def _index(cluster: Cluster, node: str) -> int:
+    try:
+        return cluster.node_index(node)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
+
+
+def _said(entry: dict) -> None:
+    params = ", ".join(f"{k}={v}" for k, v in entry["params"].items() if k not in ("grudge",))
+    nodes = ", ".join(entry["nodes"])
+    verb = "applied" if entry["type"] == "fault_applied" else "cleared"
+    console.print(f"{entry['fault']} {verb} on {nodes or 'no nodes'}" + (f" ({params})" if params
+                                                                        else ""))
+
+
+@main.command()
+@click.argument("groups", nargs=-1)
+@click.option("--isolate", type=str, default=None, help="Cut one node off from all others.")
+@click.option("--oneway", type=str, default=None,
+              help="Asymmetric cut: A>B means B no longer hears A (A still hears B).")
+@click.option("--halves", is_flag=True, help="Two halves.")
+@click.option("--majorities-ring", is_flag=True, help="Each node sees a different majority.")
+@click.option("--bridge", is_flag=True, help="Two sides joined only through one node.")
+@click.option("--seed", type=int, default=None, help="Shuffle for halves/ring/bridge.")
+@DIR_OPTION
+def partition(groups: tuple[str, ...], isolate: str | None, oneway: str | None, halves: bool,
+              majorities_ring: bool, bridge: bool, seed: int | None, directory: Path) -> None:
+    """Split the network: `testnet partition 0,1 2,3,4` (groups), or one of the options."""
+    import random
+    chosen = [bool(groups), isolate is not None, oneway is not None, halves, majorities_ring,
+              bridge]
+    if sum(chosen) != 1:
+        _fail("give groups (e.g. 0,1 2,3,4) or exactly one of --isolate/--oneway/--halves/"
+              "--majorities-ring/--bridge")
+
+    def act(nemesis: Nemesis, cluster: Cluster):  # type: ignore[no-untyped-def]
+        n = cluster.size
+        rng = random.Random(seed) if seed is not None else None
+        if groups:
+            spec: dict = {"groups": "|".join(groups)}
+        elif isolate is not None:
+            spec = {"isolate": _index(cluster, isolate)}
+        elif oneway is not None:
+            spec = {"one_way": oneway}
+        elif halves:
+            spec = {"halves": True}
+        elif majorities_ring:
+            spec = {"majorities_ring": True}
+        else:
+            spec = {"bridge": True}
+        grudge = grudges.from_spec(n, spec, rng)
+        console.print(f"Partition: {grudges.describe(grudge)}")
+        return nemesis.partition(grudge)
+    _said(_nemesis_call(directory, act))
+
+
+@main.command()
+@DIR_OPTION
+def heal(directory: Path) -> None:
+    """Remove every partition (link shaping set with `testnet link` stays)."""
+    _said(_nemesis_call(directory, lambda nemesis, cluster: nemesis.heal()))
+
+
+@main.command()
+@click.option("--delay", default=None, help="Added latency, e.g. 200ms.")
+@click.option("--jitter", default=None, help="Uniform +- jitter, e.g. 50ms.")
+@click.option("--loss", default=None, help="Drop probability, e.g. 5%.")
+@click.option("--duplicate", default=None, help="Duplication probability, e.g. 1%.")
+@click.option("--reorder", default=None, help="Probability a frame skips the delay queue.")
+@click.option("--rate", default=None, help="Bandwidth cap, e.g. 100kB/s.")
+@click.option("--from", "sources", default=None, help="Sending nodes, e.g. 0 or 0,1 (default all).")
+@click.option("--to", "targets", default=None, help="Receiving nodes (default all).")
+@click.option("--clear", is_flag=True, help="Remove link shaping (from --from nodes, or all).")
+@DIR_OPTION
+def link(delay: str | None, jitter: str | None, loss: str | None, duplicate: str | None,
+         reorder: str | None, rate: str | None, sources: str | None, targets: str | None,
+         clear: bool, directory: Path) -> None:
+    """Shape links in the p2p layer: `testnet link --delay 200ms --jitter 50ms --loss 5%`."""
+    def nodes(cluster: Cluster, text: str | None) -> list[int] | None:
+        return None if text is None else [_index(cluster, x) for x in text.split(",")]
+
+    if clear:
+        _said(_nemesis_call(directory, lambda nemesis, cluster:
+                            nemesis.link_clear(nodes(cluster, sources))))
+        return
+    rule: dict = {}
+    if delay is not None:
+        rule["delay_ms"] = parse_duration_s(delay, default_unit="ms") * 1000
+    if jitter is not None:
+        rule["jitter_ms"] = parse_duration_s(jitter, default_unit="ms") * 1000
+    try:
+        if loss is not None:
+            rule["loss"] = parse_fraction(loss)
+        if duplicate is not None:
+            rule["duplicate"] = parse_fraction(duplicate)
+        if reorder is not None:
+            rule["reorder"] = parse_fraction(reorder)
+        if rate is not None:
+            rule["bandwidth_bps"] = parse_rate_bps(rate)
+    except ValueError as exc:
+        _fail(str(exc))
+    if not rule:
+        _fail("nothing to do: give --delay, --jitter, --loss, --duplicate, --reorder, --rate "
+              "or --clear")
+    _said(_nemesis_call(directory, lambda nemesis, cluster: nemesis.link(
+        rule, nodes(cluster, sources), nodes(cluster, targets))))
+
+
+def _process_command(name: str, doc: str):  # type: ignore[no-untyped-def]
+    @main.command(name=name, help=doc)
+    @click.argument("node")
+    @DIR_OPTION
+    def command(node: str, directory: Path) -> None:
+        def act(nemesis: Nemesis, cluster: Cluster):  # type: ignore[no-untyped-def]
+            return getattr(nemesis, name)(_index(cluster, node))
+        _said(_nemesis_call(directory, act))
+    return command
+
+
+kill_cmd = _process_command("kill", "SIGKILL a node (no shutdown code runs).")
+stop_cmd = _process_command("stop", "Stop a node cleanly (SIGTERM).")
+start_cmd = _process_command("start", "Start a stopped or killed node; it rejoins with its chain.")
+pause_cmd = _process_command("pause", "Freeze a node (SIGSTOP on its process group).")
+resume_cmd = _process_command("resume", "Unfreeze a paused node (SIGCONT).")
+restart_cmd = _process_command("restart", "Stop and start a node.")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("node")
+@click.argument("offset")
+@DIR_OPTION
+def skew(node: str, offset: str, directory: Path) -> None:
+    """Offset a node's clock: `testnet skew 1 +30s` (0 to reset)."""
+    try:
+        seconds = parse_duration_s(offset)
+    except ValueError as exc:
+        _fail(str(exc))
+    _said(_nemesis_call(directory, lambda nemesis, cluster:
+                        nemesis.skew(_index(cluster, node), seconds)))
+
+
+@main.command()
+@click.argument("node")
+@click.argument("role", type=click.Choice(["honest", "selfish-miner", "withhold"]))
+@DIR_OPTION
+def role(node: str, role: str, directory: Path) -> None:
+    """Switch a node's behaviour: honest, selfish-miner, withhold (back to honest releases)."""
+    _said(_nemesis_call(directory, lambda nemesis, cluster:
+                        nemesis.role(_index(cluster, node), role)))
+
+
+@main.command()
+@click.argument("node")
+@click.option("--hashrate", type=float, default=None, help="Cap in hashes/s.")
+@click.option("--share", default=None,
+              help="Hashrate share of the whole cluster, e.g. 51% (caps this node so that it "
+                   "holds that share of the other nodes' configured total).")
+@click.option("--on/--off", "enabled", default=None, help="Start or stop mining.")
+@DIR_OPTION
+def miner(node: str, hashrate: float | None, share: str | None, enabled: bool | None,
+          directory: Path) -> None:
+    """Change a node's miner: `testnet miner 3 --share 51%`."""
+    def act(nemesis: Nemesis, cluster: Cluster):  # type: ignore[no-untyped-def]
+        index = _index(cluster, node)
+        rate = hashrate
+        if share is not None:
+            fraction = parse_fraction(share)
+            if not 0 < fraction < 1:
+                raise ValueError("share must be between 0% and 100%")
+            manifest = cluster.info["manifest"]
+            others = sum(_configured_rate(manifest, i) for i in range(cluster.size) if i != index)
+            rate = others * fraction / (1 - fraction)
+        return nemesis.miner(index, enabled=enabled, hashrate=rate)
+    _said(_nemesis_call(directory, act))
+
+
+def _configured_rate(manifest: dict, index: int) -> float:
+    override = manifest.get("overrides", {}).get(str(index), {})
+    if override.get("mine") is False:
+        return 0.0
+    return float(override.get("hashrate") or manifest["hashrate"])
+
+
+# ---- scenarios --------------------------------------------------------------------------------
+@main.command()
+@click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--backend", type=click.Choice(["local"]), default="local", show_default=True)
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Report folder (default: reports/<name>-seed<S>).")
+@click.option("--check-only", is_flag=True, help="Validate the file and print the schedule.")
+@click.option("--keep", is_flag=True, help="Leave the cluster running after the run.")
+def run(scenario_file: Path, seed: int | None, backend: str, report_dir: Path | None,
+        check_only: bool, keep: bool) -> None:
+    """Run a scenario file: faults on a timeline, then checks; exits 1 when a check fails."""
+    from testnet.runner import ScenarioRunner
+    from testnet.scenario import ScenarioError, load_scenario
+    try:
+        scenario = load_scenario(scenario_file, seed=seed)
+    except ScenarioError as exc:
+        click.echo(f"invalid scenario {scenario_file}: {exc}", err=True)
+        sys.exit(2)
+    if check_only:
+        click.echo(json.dumps(scenario.schedule(), indent=2))
+        return
+    target = report_dir or Path("reports") / f"{scenario.name}-seed{scenario.seed}"
+    console.print(f"Running [bold]{scenario.name}[/bold] (seed {scenario.seed}, "
+                  f"{len(scenario.steps)} steps, {scenario.manifest.nodes} nodes, "
+                  f"backend {backend}); report in {target}")
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:7.1f}s[/dim] {message}")
+    runner = ScenarioRunner(scenario, target, progress=progress, keep_cluster=keep)
+    result = asyncio.run(runner.run())
+    table = Table(title=f"{scenario.name}: checks")
+    for col in ("check", "verdict", "expected", "result", "why"):
+        table.add_column(col, overflow="fold")
+    for check, ok, spec in zip(result.checks, result.passed_checks, scenario.checks):
+        colour = "green" if ok else "red"
+        table.add_row(check.name, check.verdict, spec.get("expect", "valid"),
+                      f"[{colour}]{'pass' if ok else 'FAIL'}[/{colour}]", check.message)
+    console.print(table)
+    for failure in result.failed_steps:
+        console.print(f"[red]step {failure['step']} ({failure['action']}) failed:[/red] "
+                      f"{failure['reason']}")
+    console.print(f"Report: {target}/report.md")
+    if not result.passed:
+        failed = [c.name for c, ok in zip(result.checks, result.passed_checks) if not ok]
+        console.print(f"[red]FAILED[/red]: {', '.join(failed) or 'steps failed'}")
+        sys.exit(1)
+    console.print("[green]PASSED[/green]")
 
 
 # ---- one node ----------------------------------------------------------------------------------

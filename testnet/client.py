@@ -46,6 +46,9 @@ class NodeClient:
     async def account(self, account_hex: str) -> dict:
         return await self._get(f"/accounts/{account_hex}")
 
+    async def tx(self, txid: str) -> dict:
+        return await self._get(f"/tx/{txid}")
+
     async def post_tx(self, body: dict) -> dict:
         async with self.session.post(self.api + "/tx", json=body, timeout=self.timeout) as resp:
             return await _json_or_raise(resp)

@@ -99,6 +99,7 @@ def write_cluster(directory: Path, manifest: ClusterManifest, *, base_port: int 
             "genesis": "../genesis.json", "host": info.host, "port": info.port,
             "peers": [infos[b].p2p_url for a, b in links if a == info.index],
             "node_key": node_keys[info.index].hex(), "seed": seed * 1000 + info.index,
+            "peer_ids": [n.peer_id for n in infos if n.index != info.index],
             "admin_token": admin_token,
             "miner": {"enabled": hashrate is not None, "hashrate": hashrate},
         }

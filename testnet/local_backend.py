@@ -49,6 +49,17 @@ class LocalBackend:
             return None
         return pid
 
+    def process_state(self, index: int) -> str:
+        """running, paused (SIGSTOPped) or down."""
+        pid = self.pid(index)
+        if pid is None:
+            return "down"
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return "down"
+        return "paused" if state == "T" else "running"
+
     def is_running(self, index: int) -> bool:
         return self.pid(index) is not None
 

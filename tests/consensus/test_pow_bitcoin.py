@@ -200,7 +200,8 @@ def test_set_compact_largest_encodings_that_fit(compact, target):
 
 
 def test_get_compact_never_sets_the_sign_bit():
-    # arith_uint256_tests.cpp: "Make sure that we don't generate compacts with the 0x00800000 bit set"
+    # arith_uint256_tests.cpp: "Make sure that we don't generate compacts with the 0x00800000
+    # bit set"
     assert pow.target_to_bits(0x80) == 0x02008000
 
 

@@ -1,5 +1,5 @@
-"""Canonical encodings of transactions, headers and blocks: round trips, what the txid commits to, and
-the DecodeError a malformed encoding must raise."""
+"""Canonical encodings of transactions, headers and blocks: round trips, what the txid commits
+to, and the DecodeError a malformed encoding must raise."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Test harness for p2p/: real hosts on 127.0.0.1 websockets, a raw-frame peer, and waits.
 
 `TestNetwork` starts P2PHosts each on its own aiohttp app (as node/ mounts them), wires them
-into lines and meshes, and stops them all at teardown. `RawPeer` speaks frames by hand for bad
-input and protocol corner cases. `wait_until` waits for a condition with a deadline and names
-the condition when it times out -- tests never sleep to let the network settle.
+into lines and meshes, and stops them all at teardown; `split_network`/`join_network` partition
+and heal them with link rules. `RawPeer` speaks frames by hand for bad input and protocol corner
+cases. `wait_until` waits for a condition with a deadline and names the condition when it times
+out -- tests never sleep to let the network settle.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from p2p import ChainStatus, GossipMessage, P2PHost, Verdict
+from p2p import ChainStatus, GossipMessage, LinkRule, P2PHost, Verdict
 from p2p.handshake import compute_auth_message
 from p2p.identity import Identity
 from p2p.wire import PROTOCOL_VERSION, decode_envelope, encode_frame
@@ -281,3 +282,20 @@ class ListChain:
 
 def make_items(n: int, start: int = 0) -> list[bytes]:
     return [f"item-{i}".encode() for i in range(start, start + n)]
+
+
+def split_network(groups: list[list[TestNode]]) -> None:
+    """Partition the hosts into `groups`: every host blocks both directions with every host of
+    another group (a Jepsen "complete grudge"), so their links close and stay closed."""
+    for group in groups:
+        for node in group:
+            for other_group in groups:
+                if other_group is not group:
+                    for other in other_group:
+                        node.host.set_link_rule(other.peer_id, LinkRule(block=True))
+
+
+def join_network(nodes: list[TestNode]) -> None:
+    """Heal every link fault on these hosts; their dialers retry at once."""
+    for node in nodes:
+        node.host.clear_link_rules()

@@ -1,0 +1,225 @@
+"""The nemesis: applies faults to a running cluster and records each one in the cluster's history.
+
+Plans are values (a grudge from testnet/grudge.py, a link rule, an offset); this module is the one
+mechanism that applies them, through the nodes' admin API and the backend's process control. Every
+action is appended to `DIR/nemesis.jsonl` (the fault half of the merged timeline) and the standing
+faults are kept in `DIR/faults.json`, so a node restarted under a partition gets it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from testnet.client import NodeAPIError
+from testnet.cluster import Cluster
+from testnet.grudge import Grudge, link_blocks
+
+FAULT_LOG = "nemesis.jsonl"
+FAULT_STATE = "faults.json"
+
+
+class NemesisError(RuntimeError):
+    pass
+
+
+class Nemesis:
+    def __init__(self, cluster: Cluster, *, step: int | None = None) -> None:
+        self.cluster = cluster
+        self.step = step
+        self.log_path = cluster.directory / FAULT_LOG
+        self.state_path = cluster.directory / FAULT_STATE
+
+    # ---- bookkeeping ---------------------------------------------------------------------------
+    def record(self, kind: str, fault: str, nodes: list[int], **params: Any) -> dict:
+        entry = {"ts": time.time(), "source": "nemesis", "type": kind, "fault": fault,
+                 "nodes": [self.cluster.info["nodes"][i]["name"] for i in nodes],
+                 "params": params}
+        if self.step is not None:
+            entry["step"] = self.step
+        with open(self.log_path, "a") as fh:
+            fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        return entry
+
+    def state(self) -> dict:
+        try:
+            return json.loads(self.state_path.read_text())
+        except FileNotFoundError:
+            return {"grudge": None, "links": [], "skew": {}, "roles": {}}
+
+    def _save(self, state: dict) -> None:
+        self.state_path.write_text(json.dumps(state, indent=2) + "\n")
+
+    def history(self) -> list[dict]:
+        try:
+            return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+        except FileNotFoundError:
+            return []
+
+    def _peer_id(self, index: int) -> str:
+        return self.cluster.info["nodes"][index]["peer_id"]
+
+    async def _admin(self, index: int, method: str, path: str, body: dict | None = None,
+                     *, required: bool = True) -> Any:
+        try:
+            return await self.cluster.admin(index, method, path, body)
+        except (aiohttp.ClientError, asyncio.TimeoutError, NodeAPIError) as exc:
+            if required:
+                raise NemesisError(f"node{index} did not take {method} {path}: {exc}") from None
+            return None
+
+    # ---- partitions ----------------------------------------------------------------------------
+    async def partition(self, grudge: Grudge) -> dict:
+        """Replace any standing partition by `grudge`."""
+        await self._clear_blocks()
+        symmetric, one_way = link_blocks(grudge)
+        per_node: dict[int, dict[str, list[str]]] = {}
+        for a, b in symmetric:
+            per_node.setdefault(a, {}).setdefault("both", []).append(self._peer_id(b))
+            per_node.setdefault(b, {}).setdefault("both", []).append(self._peer_id(a))
+        for a, b in one_way:  # b stops hearing a
+            per_node.setdefault(b, {}).setdefault("in", []).append(self._peer_id(a))
+        await asyncio.gather(*(
+            self._admin(node, "POST", "/admin/partition", {"peers": peers, "direction": d},
+                        required=False)
+            for node, by_dir in per_node.items() for d, peers in by_dir.items()
+            if self.cluster.backend.is_running(node)))
+        state = self.state()
+        state["grudge"] = {str(k): sorted(v) for k, v in grudge.items()}
+        self._save(state)
+        return self.record("fault_applied", "partition", sorted(per_node),
+                           grudge={str(k): sorted(v) for k, v in grudge.items() if v},
+                           symmetric=sorted(symmetric), one_way=sorted(one_way))
+
+    async def heal(self) -> dict:
+        await self._clear_blocks()
+        state = self.state()
+        state["grudge"] = None
+        self._save(state)
+        return self.record("fault_cleared", "heal", list(range(self.cluster.size)))
+
+    async def _clear_blocks(self) -> None:
+        await asyncio.gather(*(self._admin(i, "DELETE", "/admin/partition", required=False)
+                               for i in range(self.cluster.size)
+                               if self.cluster.backend.is_running(i)))
+
+    # ---- link shaping --------------------------------------------------------------------------
+    async def link(self, rule: dict, sources: list[int] | None = None,
+                   targets: list[int] | None = None) -> dict:
+        """Shape what `sources` send to `targets` (all nodes when omitted)."""
+        sources = list(range(self.cluster.size)) if sources is None else sources
+        calls = []
+        for s in sources:
+            if targets is None:
+                calls.append(self._admin(s, "POST", "/admin/link",
+                                         {"peer": "*", "direction": "out", "rule": rule}))
+            else:
+                calls.extend(self._admin(s, "POST", "/admin/link",
+                                         {"peer": self._peer_id(t), "direction": "out",
+                                          "rule": rule}) for t in targets if t != s)
+        await asyncio.gather(*calls)
+        state = self.state()
+        state["links"].append({"sources": sources, "targets": targets, "rule": rule})
+        self._save(state)
+        return self.record("fault_applied", "link", sources, rule=rule,
+                           targets=targets if targets is not None else "all")
+
+    async def link_clear(self, nodes: list[int] | None = None) -> dict:
+        nodes = list(range(self.cluster.size)) if nodes is None else nodes
+        await asyncio.gather(*(self._admin(i, "DELETE", "/admin/link", required=False)
+                               for i in nodes if self.cluster.backend.is_running(i)))
+        state = self.state()
+        state["links"] = [] if len(nodes) == self.cluster.size else state["links"]
+        self._save(state)
+        return self.record("fault_cleared", "link_clear", nodes)
+
+    # ---- processes -----------------------------------------------------------------------------
+    def kill(self, index: int) -> dict:
+        if not self.cluster.kill(index):
+            raise NemesisError(f"node{index} is not running")
+        return self.record("fault_applied", "kill", [index], signal="SIGKILL")
+
+    def stop(self, index: int) -> dict:
+        if not self.cluster.stop(index):
+            raise NemesisError(f"node{index} is not running")
+        return self.record("fault_applied", "stop", [index], signal="SIGTERM")
+
+    async def start(self, index: int, timeout: float = 30.0) -> dict:
+        self.cluster.start(index)
+        await self.cluster.healthy(timeout, indices=[index])
+        await self.reapply(index)
+        return self.record("fault_cleared", "start", [index])
+
+    async def restart(self, index: int, timeout: float = 30.0) -> dict:
+        self.cluster.stop(index)
+        self.cluster.start(index)
+        await self.cluster.healthy(timeout, indices=[index])
+        await self.reapply(index)
+        return self.record("fault_applied", "restart", [index])
+
+    def pause(self, index: int) -> dict:
+        if not self.cluster.pause(index):
+            raise NemesisError(f"node{index} is not running")
+        return self.record("fault_applied", "pause", [index], signal="SIGSTOP")
+
+    def resume(self, index: int) -> dict:
+        if not self.cluster.resume(index):
+            raise NemesisError(f"node{index} is not running")
+        return self.record("fault_cleared", "resume", [index], signal="SIGCONT")
+
+    async def reapply(self, index: int) -> None:
+        """Give a (re)started node the standing faults it lost with its memory."""
+        state = self.state()
+        grudge = state.get("grudge")
+        if grudge:
+            await self.partition({int(k): set(v) for k, v in grudge.items()})
+        for link in state.get("links", []):
+            if index in link["sources"]:
+                targets = link["targets"]
+                await self.link(link["rule"], [index], targets)
+        offset = state.get("skew", {}).get(str(index))
+        if offset:
+            await self._admin(index, "POST", "/admin/clock", {"offset_s": offset})
+        role = state.get("roles", {}).get(str(index))
+        if role and role != "honest":
+            await self._admin(index, "POST", "/admin/role", {"role": role})
+
+    # ---- clocks and roles ----------------------------------------------------------------------
+    async def skew(self, index: int, offset_s: float) -> dict:
+        result = await self._admin(index, "POST", "/admin/clock", {"offset_s": offset_s})
+        state = self.state()
+        state["skew"][str(index)] = offset_s
+        self._save(state)
+        kind = "fault_applied" if offset_s else "fault_cleared"
+        return self.record(kind, "skew", [index], offset_s=offset_s,
+                           previous_s=result["previous_s"])
+
+    async def role(self, index: int, role: str) -> dict:
+        result = await self._admin(index, "POST", "/admin/role", {"role": role})
+        state = self.state()
+        state["roles"][str(index)] = role
+        self._save(state)
+        kind = "fault_cleared" if role == "honest" else "fault_applied"
+        return self.record(kind, "role", [index], **result)
+
+    async def miner(self, index: int, *, enabled: bool | None = None,
+                    hashrate: float | None = None) -> dict:
+        body: dict[str, Any] = {}
+        if enabled is not None:
+            body["enabled"] = enabled
+        if hashrate is not None:
+            body["hashrate"] = hashrate
+        result = await self._admin(index, "POST", "/admin/miner", body)
+        return self.record("fault_applied", "miner", [index], **result)
+
+
+def read_history(directory: Path) -> list[dict]:
+    path = directory / FAULT_LOG
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]

@@ -1,0 +1,400 @@
+"""Runs a scenario: starts its cluster, plays the steps, observes, judges, writes the report.
+
+The run's history (docs/history.md) merges three sources: every node's event log, the nemesis's
+fault log, and the runner's own observations (step starts and ends, transactions sent, transaction
+status seen during the run, final heads, a from-outside audit of every node's chain). Checkers and
+fork metrics are pure functions of that history.
+
+Errors: a step that fails (a wait that times out, a node that does not answer) is recorded as
+`step_failed` and the run goes on, so the checks still judge what happened; the run as a whole is
+then not passed. The scenario's `timeout` bounds everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from consensus.chain_spec import ChainSpec
+from consensus.types import sign_transaction
+from testnet.chain_audit import audit_headers
+from testnet.checkers import CheckResult, check_from_spec
+from testnet.client import NodeAPIError
+from testnet.cluster import ClusterTimeout, LocalCluster
+from testnet.fork_metrics import fork_metrics
+from testnet.nemesis import Nemesis, NemesisError
+from testnet.scenario import Scenario, Step
+
+log = logging.getLogger(__name__)
+
+TX_POLL_S = 1.0
+
+
+@dataclass
+class TxRecord:
+    label: str
+    txid: str
+    sender: int
+    nonce: int
+    node: int
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    report_dir: Path
+    checks: list[CheckResult]
+    passed_checks: list[bool]
+    failed_steps: list[dict]
+    metrics: dict
+    history: list[dict] = field(repr=False, default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(self.passed_checks) and not self.failed_steps
+
+
+class ScenarioRunner:
+    def __init__(self, scenario: Scenario, report_dir: Path, *,
+                 progress: Callable[[str], None] | None = None, keep_cluster: bool = False) -> None:
+        self.scenario = scenario
+        self.report_dir = report_dir
+        self.progress = progress or (lambda message: None)
+        self.keep_cluster = keep_cluster
+        self.observations: list[dict] = []
+        self.failed_steps: list[dict] = []
+        self.txs: dict[str, TxRecord] = {}
+        self._background: list[asyncio.Task] = []
+        self._start = 0.0
+
+    # ---- the run -------------------------------------------------------------------------------
+    async def run(self) -> RunResult:
+        if self.report_dir.exists():
+            shutil.rmtree(self.report_dir)
+        self.report_dir.mkdir(parents=True)
+        cluster_dir = self.report_dir / "cluster"
+        manifest = self.scenario.manifest.model_dump(mode="json")
+        manifest["overrides"] = {int(k): v for k, v in manifest["overrides"].items()}
+        self.cluster = LocalCluster(directory=cluster_dir, **manifest)
+        self.spec = ChainSpec.from_json(json.loads((cluster_dir / "genesis.json").read_text()))
+        self.progress(f"starting {self.scenario.manifest.nodes} nodes")
+        try:
+            await self.cluster.__aenter__()
+            self._start = time.monotonic()
+            self._observe("run_started", seed=self.scenario.seed, name=self.scenario.name)
+            try:
+                async with asyncio.timeout(self.scenario.timeout):
+                    await self._play()
+            except TimeoutError:
+                self._fail(None, f"scenario timeout of {self.scenario.timeout:.0f} s reached")
+            await self._final_observations()
+        finally:
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
+            if not self.keep_cluster:
+                await asyncio.to_thread(self.cluster.stop_all)
+            await self.cluster.close()
+        return self._judge()
+
+    async def _play(self) -> None:
+        self._background.append(asyncio.create_task(self._poll_transactions()))
+        for step in self.scenario.steps:
+            if step.at_s is not None:
+                delay = self._start + step.at_s - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            self.progress(f"step {step.index}: {step.action} {_short(step.args)}")
+            self._observe("step_started", step=step.index, action=step.action,
+                          args=step.args, label=step.label)
+            try:
+                await self._execute(step)
+            except (ClusterTimeout, NemesisError, NodeAPIError, ValueError, KeyError,
+                    aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                self._fail(step, str(exc))
+                continue
+            self._observe("step_finished", step=step.index, action=step.action)
+
+    def _fail(self, step: Step | None, reason: str) -> None:
+        entry = {"step": step.index if step else None,
+                 "action": step.action if step else None, "reason": reason}
+        self.failed_steps.append(entry)
+        self._observe("step_failed", **entry)
+        self.progress(f"  failed: {reason}")
+
+    # ---- steps ---------------------------------------------------------------------------------
+    async def _execute(self, step: Step) -> None:
+        nemesis = Nemesis(self.cluster, step=step.index)
+        action, args = step.action, step.args
+        if action == "sleep":
+            await asyncio.sleep(args)
+        elif action == "log":
+            self._observe("note", text=args)
+        elif action == "wait":
+            await self._wait(args)
+        elif action == "partition":
+            await nemesis.partition({int(k): set(v) for k, v in args.items()})
+        elif action == "heal":
+            await nemesis.heal()
+        elif action == "link":
+            await nemesis.link(args["rule"], args["from"], args["to"])
+        elif action == "link_clear":
+            await nemesis.link_clear()
+        elif action in ("kill", "stop", "pause", "resume"):
+            await asyncio.to_thread(getattr(nemesis, action), args)
+        elif action in ("start", "restart"):
+            await getattr(nemesis, action)(args)
+        elif action == "skew":
+            await nemesis.skew(args["node"], args["offset_s"])
+        elif action == "role":
+            await nemesis.role(args["node"], args["role"])
+        elif action == "miner":
+            await self._miner(nemesis, args)
+        elif action == "tx":
+            await self._send_tx(step, args)
+        elif action == "load":
+            self._background.append(asyncio.create_task(self._load(args)))
+        else:  # validated in scenario.py; reaching here is a bug
+            raise ValueError(f"unhandled action {action}")
+
+    async def _miner(self, nemesis: Nemesis, args: dict) -> None:
+        rate = args.get("hashrate")
+        if "share" in args:
+            index = args["node"]
+            others = sum(self.scenario.manifest.node_hashrate(i) or 0
+                         for i in range(self.cluster.size) if i != index)
+            rate = others * args["share"] / (1 - args["share"])
+        await nemesis.miner(args["node"], enabled=args.get("enabled"), hashrate=rate)
+        self._observe("miner_set", node=f"node{args['node']}", hashrate=rate,
+                      enabled=args.get("enabled"))
+
+    async def _wait(self, args: dict) -> None:
+        nodes = args["nodes"]
+        timeout = args["timeout"]
+        if "converged" in args:
+            running = nodes or [i for i in range(self.cluster.size)
+                                if self.cluster.backend.process_state(i) == "running"]
+            await self.cluster.converged(args["converged"], indices=running)
+        if "height" in args or "blocks" in args:
+            height = args.get("height", 0)
+            if "blocks" in args:
+                statuses = [s for s in await self.cluster.statuses() if s]
+                height = max(s["height"] for s in statuses) + args["blocks"]
+            await self.cluster.wait_for_height(height, timeout, indices=nodes or self._up())
+        if "tx" in args:
+            record = self._tx(args["tx"])
+
+            async def confirmed() -> bool:
+                for i in nodes or self._up():
+                    status = await self.cluster.client(i).tx(record.txid)
+                    if status["confirmations"] < args["confirmations"]:
+                        return False
+                return True
+            await self.cluster.wait_until(confirmed, timeout,
+                                          f"tx {record.label} with {args['confirmations']} "
+                                          "confirmation(s)", interval=0.5)
+        if "finalized_epoch" in args:
+            async def finalized() -> bool:
+                for i in nodes or self._up():
+                    status = await self.cluster.status(i)
+                    if not status or (status.get("finalized") or {}).get("epoch", -1) < \
+                            args["finalized_epoch"]:
+                        return False
+                return True
+            await self.cluster.wait_until(finalized, timeout,
+                                          f"finalized epoch {args['finalized_epoch']}")
+
+    def _up(self) -> list[int]:
+        return [i for i in range(self.cluster.size)
+                if self.cluster.backend.process_state(i) == "running"]
+
+    def _tx(self, label: str) -> TxRecord:
+        try:
+            return self.txs[label]
+        except KeyError:
+            raise ValueError(f"no transaction labelled {label!r} has been sent") from None
+
+    async def _send_tx(self, step: Step, args: dict) -> None:
+        accounts = self.cluster.accounts()
+        sender = args["from"]
+        if not 0 <= sender < len(accounts):
+            raise ValueError(f"from: no genesis account {sender}")
+        to = args["to"]
+        recipient = accounts[int(to)]["account"] if isinstance(to, int) or str(to).isdigit() \
+            else str(to)
+        client = self.cluster.client(args["node"])
+        if args["conflicts_with"]:
+            other = self._tx(args["conflicts_with"])
+            if other.sender != sender:
+                raise ValueError("conflicts_with: a double spend must come from the same account")
+            nonce = other.nonce
+        else:
+            nonce = (await client.account(accounts[sender]["account"]))["pending_nonce"]
+        tx = sign_transaction(bytes.fromhex(accounts[sender]["private_key"]),
+                              bytes.fromhex(recipient), args["amount"], args["fee"], nonce)
+        result = await client.post_tx({"raw": tx.serialize().hex()})
+        label = step.label or f"tx{step.index}"
+        self.txs[label] = TxRecord(label, result["txid"], sender, nonce, args["node"])
+        self._observe("tx_sent", txid=result["txid"], node=f"node{args['node']}", label=label,
+                      nonce=nonce, amount=args["amount"])
+
+    async def _load(self, args: dict) -> None:
+        """Background transfers at `tps` for `duration_s`, each account through one node."""
+        accounts = self.cluster.accounts()
+        labelled = {r.sender for r in self.txs.values()}
+        senders = [i for i in range(len(accounts)) if i not in labelled] or [0]
+        targets = args["nodes"] or list(range(self.cluster.size))
+        nonces: dict[int, int | None] = {i: None for i in senders}
+        deadline = time.monotonic() + args["duration_s"]
+        sent = failed = k = 0
+        while time.monotonic() < deadline:
+            sender = senders[k % len(senders)]
+            node = targets[sender % len(targets)]
+            k += 1
+            try:
+                client = self.cluster.client(node, timeout=2.0)
+                if nonces[sender] is None:
+                    nonces[sender] = (await client.account(accounts[sender]["account"]))[
+                        "pending_nonce"]
+                tx = sign_transaction(bytes.fromhex(accounts[sender]["private_key"]),
+                                      bytes.fromhex(accounts[(sender + 1) % len(accounts)][
+                                          "account"]), 1, 1, nonces[sender])
+                await client.post_tx({"raw": tx.serialize().hex()})
+                nonces[sender] += 1  # type: ignore[operator]
+                sent += 1
+            except (aiohttp.ClientError, asyncio.TimeoutError, NodeAPIError):
+                nonces[sender] = None   # node down or nonce raced: ask again next time
+                failed += 1
+            await asyncio.sleep(1.0 / args["tps"])
+        self._observe("load_finished", sent=sent, failed=failed)
+
+    # ---- observations --------------------------------------------------------------------------
+    def _observe(self, what: str, **data: Any) -> None:
+        self.observations.append({"ts": time.time(), "source": "runner", "type": "observation",
+                                  "what": what, **data})
+
+    async def _poll_transactions(self) -> None:
+        while True:
+            await asyncio.sleep(TX_POLL_S)
+            await self._observe_transactions()
+
+    async def _observe_transactions(self) -> None:
+        for record in list(self.txs.values()):
+            for i in self._up():
+                try:
+                    status = await self.cluster.client(i, timeout=2.0).tx(record.txid)
+                except (aiohttp.ClientError, asyncio.TimeoutError, NodeAPIError):
+                    continue
+                self._observe("tx_status", txid=record.txid, label=record.label,
+                              node=f"node{i}", in_main_chain=status["in_main_chain"],
+                              height=status["height"], confirmations=status["confirmations"])
+
+    async def _final_observations(self) -> None:
+        self.progress("final observations: heads, transactions, chain audit")
+        await self._observe_transactions()
+        payouts, hashrates = {}, {}
+        for i in range(self.cluster.size):
+            status = await self.cluster.status(i)
+            name = f"node{i}"
+            hashrates[name] = self.scenario.manifest.node_hashrate(i) or 0
+            if status is None:
+                self._observe("final_status", node=name, up=False, head=None, height=None,
+                              total_work=None)
+                continue
+            payouts[name] = status["miner"]["payout"]
+            self._observe("final_status", node=name, up=True, head=status["head"],
+                          height=status["height"], total_work=str(status["total_work"]),
+                          finalized=status.get("finalized"))
+            valid, reason = await self._audit(i, status["height"])
+            self._observe("chain_check", node=name, valid=valid, reason=reason,
+                          height=status["height"])
+        for entry in self.observations:
+            if entry["what"] == "miner_set" and entry.get("hashrate"):
+                hashrates[entry["node"]] = entry["hashrate"]
+        roles = {f"node{i}": "honest" for i in range(self.cluster.size)}
+        for i, role in Nemesis(self.cluster).state().get("roles", {}).items():
+            roles[f"node{i}"] = role
+        self._observe("roles", roles=roles, hashrate=hashrates, payout=payouts)
+
+    async def _audit(self, index: int, height: int) -> tuple[bool, str]:
+        headers: list[dict] = []
+        client = self.cluster.client(index, timeout=10.0)
+        start = 0
+        while start <= height:
+            chunk = await client.chain(start, min(height, start + 1999))
+            headers.extend(chunk["headers"])
+            start += 2000
+        return audit_headers(headers[: height + 1], self.spec)
+
+    # ---- judging and the report ----------------------------------------------------------------
+    def _history(self) -> list[dict]:
+        entries = list(self.observations)
+        cluster_dir = self.report_dir / "cluster"
+        for events_file in sorted(cluster_dir.glob("node*/data/events.jsonl")):
+            for line in events_file.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by SIGKILL
+                entry["source"] = "node"
+                entries.append(entry)
+        nemesis_log = cluster_dir / "nemesis.jsonl"
+        if nemesis_log.exists():
+            entries.extend(json.loads(line) for line in nemesis_log.read_text().splitlines()
+                           if line)
+        entries.sort(key=lambda e: e["ts"])
+        return entries
+
+    def _judge(self) -> RunResult:
+        history = self._history()
+        checks, passed = [], []
+        for spec in self.scenario.checks:
+            result = check_from_spec(history, spec)
+            checks.append(result)
+            expected = spec.get("expect", "valid")
+            passed.append(result.verdict == expected)
+        metrics = fork_metrics(history)
+        result = RunResult(self.scenario, self.report_dir, checks, passed, self.failed_steps,
+                           metrics, history)
+        write_report(result)
+        return result
+
+
+def write_report(result: RunResult) -> None:
+    out = result.report_dir
+    (out / "history.jsonl").write_text(
+        "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in result.history))
+    (out / "schedule.json").write_text(json.dumps(result.scenario.schedule(), indent=2) + "\n")
+    faults = [{k: e[k] for k in ("type", "fault", "nodes", "params", "step") if k in e}
+              for e in result.history if e.get("source") == "nemesis"]
+    (out / "faults.json").write_text(json.dumps(faults, indent=2) + "\n")
+    (out / "checks.json").write_text(json.dumps(
+        [{**c.to_json(), "passed": p} for c, p in zip(result.checks, result.passed_checks)],
+        indent=2) + "\n")
+    (out / "metrics.json").write_text(json.dumps(result.metrics, indent=2, default=str) + "\n")
+    lines = [f"# {result.scenario.name}", "", result.scenario.description, "",
+             f"seed {result.scenario.seed}; {result.scenario.manifest.nodes} nodes; "
+             f"result: {'PASSED' if result.passed else 'FAILED'}", "", "## Checks", ""]
+    for check, ok in zip(result.checks, result.passed_checks):
+        lines.append(f"- {'PASS' if ok else 'FAIL'} {check.name}: {check.verdict} — "
+                     f"{check.message}")
+    if result.failed_steps:
+        lines += ["", "## Failed steps", ""]
+        lines += [f"- step {f['step']} ({f['action']}): {f['reason']}" for f in result.failed_steps]
+    lines += ["", "## Fork metrics", "", "```json",
+              json.dumps(result.metrics, indent=2, default=str), "```", ""]
+    (out / "report.md").write_text("\n".join(lines))
+
+
+def _short(args: Any) -> str:
+    text = json.dumps(args, default=str) if not isinstance(args, str) else args
+    return text if len(text) <= 80 else text[:77] + "..."
