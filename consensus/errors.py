@@ -19,3 +19,8 @@ class InvalidTransaction(ConsensusError):
 
 class InvalidBlock(ConsensusError):
     """A block that breaks a block rule (PoW, merkle root, size, time, coinbase, its transactions)."""
+
+
+class TimeTooNew(InvalidBlock):
+    """A block whose timestamp is too far ahead of our clock: invalid now, maybe valid later
+    (Bitcoin's BLOCK_TIME_FUTURE), so the sender is not to blame and the block is not remembered."""

@@ -18,7 +18,7 @@ from typing import Literal
 from consensus import pow
 from consensus.block_tree import BlockEntry, BlockTree, OrphanPool
 from consensus.chain_spec import ChainSpec
-from consensus.errors import InvalidBlock
+from consensus.errors import InvalidBlock, TimeTooNew
 from consensus.fork_choice import best_tip, is_better_tip, reorg_path
 from consensus.ledger import BlockUndo, Ledger
 from consensus.types import Block, Transaction, verify_transaction_signature
@@ -32,6 +32,7 @@ class BlockResult:
     outcome: Outcome
     reason: str = ""
     height: int | None = None
+    temporary: bool = False   # rejected only for now (timestamp ahead of our clock): may retry
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,8 @@ class PowChain:
             return BlockResult(block_hash, "orphan", "parent unknown")
         try:
             self._check_header_in_context(block, parent, now, trusted)
+        except TimeTooNew as exc:
+            return BlockResult(block_hash, "rejected", str(exc), temporary=True)
         except InvalidBlock as exc:
             return BlockResult(block_hash, "rejected", str(exc))
         entry = self.tree.add(block, parent, pow.block_work(block.header.bits))
@@ -227,7 +230,7 @@ class PowChain:
         # [REJECT] timestamp not too far in the future of our clock
         limit = now + self.spec.max_future_block_time_s
         if not trusted and header.time > limit:
-            raise InvalidBlock(f"timestamp {header.time} is {header.time - now} s in the future "
+            raise TimeTooNew(f"timestamp {header.time} is {header.time - now} s in the future "
                                f"(limit {self.spec.max_future_block_time_s} s)")
 
     # ---- moving the best chain -----------------------------------------------------------------

@@ -144,7 +144,8 @@ async def clear_link(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     peer = request.query.get("peer")
     cleared = node.link_faults.clear_shaping(peer)
-    node.events.emit("fault_cleared", fault="link", peer=peer or "*", rules=cleared)
+    if cleared:
+        node.events.emit("fault_cleared", fault="link", peer=peer or "*", rules=cleared)
     return web.json_response({"cleared": cleared, **node.link_faults.describe()})
 
 
@@ -161,7 +162,8 @@ async def set_partition(request: web.Request) -> web.Response:
 async def clear_partition(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     cleared = node.link_faults.clear_blocks()
-    node.events.emit("fault_cleared", fault="heal", peers=cleared)
+    if cleared:
+        node.events.emit("fault_cleared", fault="heal", peers=cleared)
     return web.json_response({"cleared": cleared, **node.link_faults.describe()})
 
 

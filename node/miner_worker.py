@@ -54,6 +54,7 @@ def main() -> None:
         stdout.write(msgpack.packb(msg))
         stdout.flush()
 
+    bucket = HashBudget()
     while True:
         if job is None:
             if not read_messages(block=True):
@@ -62,21 +63,27 @@ def main() -> None:
         current = job
         header = bytearray(current["header76"])
         target = int.from_bytes(current["target"], "big")
-        rate = current.get("hashrate")
+        bucket.rate = current.get("hashrate")
         chunk = int(current.get("chunk", 4096))
-        nonce, hashes, unreported = 0, 0, 0
-        started = reported = time.monotonic()
+        nonce, unreported, reported = 0, 0, time.monotonic()
         while job is current:
-            found = search_nonce(bytes(header), target, nonce, chunk)
-            done = chunk if found is None else found - nonce + 1
-            hashes += done
+            size = bucket.slice(chunk)
+            wait = bucket.take(size, time.monotonic())
+            if wait > 0:
+                # Over the cap: sleep it off, listening for a new job meanwhile.
+                ready, _, _ = select.select([stdin], [], [], wait)
+                if ready and not read_messages(block=False):
+                    return
+                continue
+            found = search_nonce(bytes(header), target, nonce, size)
+            done = size if found is None else found - nonce + 1
             unreported += done
             if found is not None:
                 send({"job": current["job"], "time": _TIME.unpack_from(header, 68)[0],
                       "nonce": found, "hashes": unreported})
                 job = None  # wait for the node's next template
                 break
-            nonce += chunk
+            nonce += size
             if nonce >= 1 << 32:
                 nonce = 0
                 _TIME.pack_into(header, 68, _TIME.unpack_from(header, 68)[0] + 1)
@@ -84,14 +91,37 @@ def main() -> None:
             if now - reported >= 1.0:
                 send({"job": current["job"], "hashes": unreported})
                 unreported, reported = 0, now
-            ahead = hashes / rate - (now - started) if rate else 0.0
-            if ahead > 0:
-                # Sleep off the excess over the hashrate cap, listening for a new job meanwhile.
-                ready, _, _ = select.select([stdin], [], [], ahead)
-                if ready and not read_messages(block=False):
-                    return
-            elif not read_messages(block=False):
+            if not read_messages(block=False):
                 return
+
+
+class HashBudget:
+    """Token bucket for the hashrate cap. It lives across jobs: a miner that gets a new template
+    every few milliseconds (a reorg, a burst of transactions) must not hash faster than its cap,
+    or a 'capped' node would mine bursts of blocks after every head change."""
+
+    def __init__(self) -> None:
+        self.rate: float | None = None
+        self.tokens = 0.0
+        self.last = time.monotonic()
+
+    def slice(self, chunk: int) -> int:
+        """Nonces per step: about 50 ms of work at the cap, so the cap is smooth."""
+        if not self.rate:
+            return chunk
+        return max(16, min(chunk, int(self.rate * 0.05)))
+
+    def take(self, size: int, now: float) -> float:
+        """0 when `size` hashes may go now (and takes them), else seconds to wait first."""
+        if not self.rate:
+            return 0.0
+        burst = max(float(size), self.rate * 0.1)
+        self.tokens = min(burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= size:
+            self.tokens -= size
+            return 0.0
+        return (size - self.tokens) / self.rate
 
 if __name__ == "__main__":
     try:

@@ -103,6 +103,8 @@ class PowBridge:
         if result.outcome == "orphan":
             self.host.sync.request_sync(peer_id)
             return Verdict.ignore("parent unknown; syncing from the sender")
+        if result.temporary:
+            return Verdict.ignore(result.reason)  # our clock may be the wrong one
         return Verdict.reject(result.reason)
 
     def _reject_block(self, msg: GossipMessage, reason: str) -> Verdict:
@@ -113,8 +115,21 @@ class PowBridge:
         return Verdict.reject(reason)
 
     # ---- SyncSource ----------------------------------------------------------------------------
-    def status(self) -> ChainStatus:
+    def _private(self) -> set[bytes]:
+        if self.strategy is None:
+            return set()
+        return {b.hash for b in self.strategy.private_blocks()}
+
+    def public_head(self):  # type: ignore[no-untyped-def]
+        """The head as peers may know it: below any block an adversarial role keeps private."""
         head = self.service.chain.head
+        private = self._private()
+        while head.hash in private and head.parent is not None:
+            head = head.parent
+        return head
+
+    def status(self) -> ChainStatus:
+        head = self.public_head()
         # The wire carries 64-bit scores; testnet difficulties stay far below that.
         return ChainStatus(tip=head.hash, score=min(head.total_work, (1 << 63) - 1),
                            height=head.height)
@@ -123,7 +138,13 @@ class PowBridge:
         return self.service.chain.locator()
 
     def blocks_after(self, locator: list[bytes], limit: int) -> list[bytes]:
-        return [e.block.serialize() for e in self.service.chain.blocks_after(locator, limit)]
+        private = self._private()
+        out = []
+        for entry in self.service.chain.blocks_after(locator, limit):
+            if entry.hash in private:
+                break  # never leak a withheld branch through sync
+            out.append(entry.block.serialize())
+        return out
 
     async def ingest(self, peer_id: str, payloads: list[bytes]) -> None:
         for raw in payloads:
