@@ -336,7 +336,8 @@ def _index(cluster: Cluster, node: str) -> int:
 
 
 def _said(entry: dict) -> None:
-    params = ", ".join(f"{k}={v}" for k, v in entry["params"].items() if k not in ("grudge",))
+    shown = {**entry["params"], **entry.get("result", {})}
+    params = ", ".join(f"{k}={v}" for k, v in shown.items() if k not in ("grudge",))
     nodes = ", ".join(entry["nodes"])
     verb = "applied" if entry["type"] == "fault_applied" else "cleared"
     console.print(f"{entry['fault']} {verb} on {nodes or 'no nodes'}" + (f" ({params})" if params
@@ -554,6 +555,10 @@ def run(scenario_file: Path, seed: int | None, backend: str, report_dir: Path | 
     for failure in result.failed_steps:
         console.print(f"[red]step {failure['step']} ({failure['action']}) failed:[/red] "
                       f"{failure['reason']}")
+    from testnet.runner import miner_summary
+    summary = miner_summary(result)
+    if any("selfish" in line or "withhold" in line for line in summary):
+        console.print("\n".join(summary))
     console.print(f"Report: {target}/report.md")
     if not result.passed:
         failed = [c.name for c, ok in zip(result.checks, result.passed_checks) if not ok]

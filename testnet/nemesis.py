@@ -36,10 +36,14 @@ class Nemesis:
         self.state_path = cluster.directory / FAULT_STATE
 
     # ---- bookkeeping ---------------------------------------------------------------------------
-    def record(self, kind: str, fault: str, nodes: list[int], **params: Any) -> dict:
+    def record(self, kind: str, fault: str, nodes: list[int], *, result: dict | None = None,
+               **params: Any) -> dict:
+        """Log one action: `params` are what was asked (the schedule), `result` what happened."""
         entry = {"ts": time.time(), "source": "nemesis", "type": kind, "fault": fault,
                  "nodes": [self.cluster.info["nodes"][i]["name"] for i in nodes],
                  "params": params}
+        if result:
+            entry["result"] = result
         if self.step is not None:
             entry["step"] = self.step
         with open(self.log_path, "a") as fh:
@@ -94,7 +98,8 @@ class Nemesis:
         self._save(state)
         return self.record("fault_applied", "partition", sorted(per_node),
                            grudge={str(k): sorted(v) for k, v in grudge.items() if v},
-                           symmetric=sorted(symmetric), one_way=sorted(one_way))
+                           symmetric=[list(p) for p in sorted(symmetric)],
+                           one_way=[list(p) for p in sorted(one_way)])
 
     async def heal(self) -> dict:
         await self._clear_blocks()
@@ -197,7 +202,7 @@ class Nemesis:
         self._save(state)
         kind = "fault_applied" if offset_s else "fault_cleared"
         return self.record(kind, "skew", [index], offset_s=offset_s,
-                           previous_s=result["previous_s"])
+                           result={"previous_s": result["previous_s"]})
 
     async def role(self, index: int, role: str) -> dict:
         result = await self._admin(index, "POST", "/admin/role", {"role": role})
@@ -205,7 +210,7 @@ class Nemesis:
         state["roles"][str(index)] = role
         self._save(state)
         kind = "fault_cleared" if role == "honest" else "fault_applied"
-        return self.record(kind, "role", [index], **result)
+        return self.record(kind, "role", [index], role=role, result=result)
 
     async def miner(self, index: int, *, enabled: bool | None = None,
                     hashrate: float | None = None) -> dict:
@@ -215,7 +220,7 @@ class Nemesis:
         if hashrate is not None:
             body["hashrate"] = hashrate
         result = await self._admin(index, "POST", "/admin/miner", body)
-        return self.record("fault_applied", "miner", [index], **result)
+        return self.record("fault_applied", "miner", [index], **body, result=result)
 
 
 def read_history(directory: Path) -> list[dict]:

@@ -74,6 +74,7 @@ class ScenarioRunner:
         self.failed_steps: list[dict] = []
         self.txs: dict[str, TxRecord] = {}
         self._background: list[asyncio.Task] = []
+        self._loads: list[asyncio.Task] = []
         self._start = 0.0
 
     # ---- the run -------------------------------------------------------------------------------
@@ -98,9 +99,9 @@ class ScenarioRunner:
                 self._fail(None, f"scenario timeout of {self.scenario.timeout:.0f} s reached")
             await self._final_observations()
         finally:
-            for task in self._background:
+            for task in self._background + self._loads:
                 task.cancel()
-            await asyncio.gather(*self._background, return_exceptions=True)
+            await asyncio.gather(*self._background, *self._loads, return_exceptions=True)
             if not self.keep_cluster:
                 await asyncio.to_thread(self.cluster.stop_all)
             await self.cluster.close()
@@ -123,6 +124,9 @@ class ScenarioRunner:
                 self._fail(step, str(exc))
                 continue
             self._observe("step_finished", step=step.index, action=step.action)
+        if self._loads:
+            self.progress("waiting for background load to finish")
+            await asyncio.gather(*self._loads)
 
     def _fail(self, step: Step | None, reason: str) -> None:
         entry = {"step": step.index if step else None,
@@ -162,7 +166,7 @@ class ScenarioRunner:
         elif action == "tx":
             await self._send_tx(step, args)
         elif action == "load":
-            self._background.append(asyncio.create_task(self._load(args)))
+            self._loads.append(asyncio.create_task(self._load(args)))
         else:  # validated in scenario.py; reaching here is a bug
             raise ValueError(f"unhandled action {action}")
 
@@ -320,9 +324,11 @@ class ScenarioRunner:
         for entry in self.observations:
             if entry["what"] == "miner_set" and entry.get("hashrate"):
                 hashrates[entry["node"]] = entry["hashrate"]
+        # A node that played an adversarial role at any time is not an honest node of this run.
         roles = {f"node{i}": "honest" for i in range(self.cluster.size)}
-        for i, role in Nemesis(self.cluster).state().get("roles", {}).items():
-            roles[f"node{i}"] = role
+        for entry in Nemesis(self.cluster).history():
+            if entry["fault"] == "role" and entry["params"].get("role", "honest") != "honest":
+                roles[entry["nodes"][0]] = entry["params"]["role"]
         self._observe("roles", roles=roles, hashrate=hashrates, payout=payouts)
 
     async def _audit(self, index: int, height: int) -> tuple[bool, str]:
@@ -390,9 +396,45 @@ def write_report(result: RunResult) -> None:
     if result.failed_steps:
         lines += ["", "## Failed steps", ""]
         lines += [f"- step {f['step']} ({f['action']}): {f['reason']}" for f in result.failed_steps]
+    lines += miner_summary(result)
     lines += ["", "## Fork metrics", "", "```json",
               json.dumps(result.metrics, indent=2, default=str), "```", ""]
     (out / "report.md").write_text("\n".join(lines))
+
+
+def selfish_mining_revenue(alpha: float, gamma: float = 0.0) -> float:
+    """Eyal and Sirer's relative revenue of a selfish pool with hashrate share alpha."""
+    num = alpha * (1 - alpha) ** 2 * (4 * alpha + gamma * (1 - 2 * alpha)) - alpha ** 3
+    den = 1 - alpha * (1 + (2 - alpha) * alpha)
+    return num / den
+
+
+def miner_summary(result: RunResult) -> list[str]:
+    miners = result.metrics.get("miners") or {}
+    if not miners:
+        return []
+    roles = {}
+    for entry in result.history:
+        if entry.get("what") == "roles":
+            roles = entry.get("roles", {})
+    lines = ["", "## Miners", "", "| node | role | hashrate share | revenue share "
+             "(main-chain blocks) | stale blocks |", "| --- | --- | --- | --- | --- |"]
+    notes = []
+    for node, m in sorted(miners.items()):
+        role = roles.get(node, "honest")
+        lines.append(f"| {node} | {role} | {m['hashrate_share']:.1%} | {m['revenue_share']:.1%} "
+                     f"({m['main_chain_blocks']}) | {m['stale_blocks']} |")
+        if role == "selfish-miner" and m["hashrate_share"]:
+            alpha = m["hashrate_share"]
+            expected = selfish_mining_revenue(alpha) if alpha < 0.5 else 1.0
+            verdict = ("above" if m["revenue_share"] > alpha else "not above")
+            notes.append(f"{node} (selfish) earned {m['revenue_share']:.1%} of the main-chain "
+                         f"blocks with {alpha:.1%} of the hashrate: {verdict} its hashrate share. "
+                         f"Eyal-Sirer predicts {expected:.1%} at gamma = 0 (ties go to the block "
+                         f"seen first); over {m['main_chain_blocks']} of its blocks luck alone "
+                         f"moves the share by about "
+                         f"{(alpha * (1 - alpha) / max(1, sum(x['main_chain_blocks'] for x in miners.values()))) ** 0.5:.1%}.")
+    return lines + ([""] + notes if notes else [])
 
 
 def _short(args: Any) -> str:
