@@ -11,7 +11,6 @@ import hashlib
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 PUBKEY_BYTES = 32
 SIGNATURE_BYTES = 64
@@ -25,7 +24,7 @@ def derive_private_key(seed: str, label: str) -> bytes:
 def public_key(private_key: bytes) -> bytes:
     """The 32-byte raw public key of a 32-byte raw private key."""
     key = Ed25519PrivateKey.from_private_bytes(private_key)
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return key.public_key().public_bytes_raw()
 
 
 def sign(private_key: bytes, message: bytes) -> bytes:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 SEED_BYTES = 32
 PUBKEY_BYTES = 32
@@ -28,7 +27,7 @@ class Identity:
             got = f"{len(seed)} bytes" if isinstance(seed, bytes) else type(seed).__name__
             raise ValueError(f"private_key must be {SEED_BYTES} bytes, got {got}")  # never echo key material
         key = Ed25519PrivateKey.from_private_bytes(seed)
-        pubkey = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        pubkey = key.public_key().public_bytes_raw()
         return cls(private_key=key, pubkey=pubkey)
 
     @property

@@ -1,0 +1,34 @@
+"""Exceptions raised by the Proof-of-Stake rules.
+
+They extend the package root `consensus.errors.ConsensusError` (itself a `ValueError`), so a caller
+at a trust boundary catches every PoS rule violation with the same `except` as the PoW ones. Blocks
+reuse `InvalidBlock` and `TimeTooNew` from the PoW package, so node/ handles both chains alike.
+"""
+
+from __future__ import annotations
+
+from consensus.errors import ConsensusError, DecodeError, InvalidBlock, TimeTooNew
+
+__all__ = ["ConsensusError", "DecodeError", "InvalidBlock", "TimeTooNew", "InvalidAttestation",
+           "AttestationIgnored", "InvalidEvidence", "InvalidOperation", "MissingParent"]
+
+
+class InvalidAttestation(ConsensusError):
+    """An attestation that breaks a rule: `[REJECT]`, the sender is to blame."""
+
+
+class AttestationIgnored(InvalidAttestation):
+    """An attestation that cannot be judged now (unknown block, outside the slot window, already
+    seen): `[IGNORE]`, drop it quietly without blaming the sender."""
+
+
+class InvalidEvidence(ConsensusError):
+    """Slashing evidence that does not prove an offence, or whose offender is not slashable."""
+
+
+class InvalidOperation(ConsensusError):
+    """A deposit or exit that breaks a rule."""
+
+
+class MissingParent(ConsensusError):
+    """A block whose parent is not in the store (it waits in the orphan pool)."""
