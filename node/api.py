@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from consensus.block_tree import BlockTree
 from consensus.errors import ConsensusError, InvalidTransaction
 from consensus.pow import hash_from_hex, hash_hex
 from consensus.types import MAX_AMOUNT, TX_BYTES, Transaction
@@ -80,24 +79,17 @@ async def get_block(request: web.Request) -> web.Response:
     node = _node(request)
     text = request.match_info["hash"]
     try:
-        block_hash = hash_from_hex(text)
+        block = node.service.block_json(text)
     except ValueError:
         return _bad_request(f"bad block hash: {text!r}")
-    chain = node.service.chain
-    entry = chain.get(block_hash)
-    if entry is None:
+    if block is None:
         return web.json_response({"error": f"unknown block {text}"}, status=404)
-    out = entry.block.to_json(entry.height)
-    out["status"] = entry.status
-    out["main_chain"] = chain.is_on_main_chain(entry)
-    out["total_work"] = str(entry.total_work)
-    out["confirmations"] = chain.head.height - entry.height + 1 if out["main_chain"] else 0
-    return web.json_response(out)
+    return web.json_response(block)
 
 
 async def get_chain(request: web.Request) -> web.Response:
-    chain = _node(request).service.chain
-    height = chain.head.height
+    service = _node(request).service
+    height = service.head_height
     try:
         start = int(request.query.get("from", max(0, height - 99)))
         end = int(request.query.get("to", height))
@@ -107,32 +99,12 @@ async def get_chain(request: web.Request) -> web.Response:
         return _bad_request(f"bad range from={start} to={end}")
     if end - start >= MAX_CHAIN_RANGE:
         return _bad_request(f"range of {end - start + 1} headers exceeds {MAX_CHAIN_RANGE}")
-    end = min(end, height)
-    headers = []
-    node = BlockTree.ancestor(chain.head, end) if end >= start else None
-    while node is not None and node.height >= start:
-        item = node.block.header.to_json()
-        item["height"] = node.height
-        item["txs"] = len(node.block.transactions)
-        headers.append(item)
-        node = node.parent
-    headers.reverse()
-    return web.json_response({"height": height, "headers": headers})
+    return web.json_response({"height": height, "headers": service.headers_json(start, end)})
 
 
 async def get_tips(request: web.Request) -> web.Response:
     """Every branch tip, like Bitcoin's getchaintips: active, valid-fork, unvalidated or invalid."""
-    chain = _node(request).service.chain
-    tips = []
-    for tip in chain.tree.tips():
-        fork = BlockTree.common_ancestor(tip, chain.head)
-        status = "active" if tip is chain.head else (
-            "invalid" if tip.status == "invalid" else
-            "valid-fork" if tip.status == "valid" else "headers-only")
-        tips.append({"hash": hash_hex(tip.hash), "height": tip.height, "status": status,
-                     "branchlen": tip.height - fork.height, "total_work": str(tip.total_work)})
-    tips.sort(key=lambda t: -t["height"])
-    return web.json_response(tips)
+    return web.json_response(_node(request).service.tips_json())
 
 
 async def get_tx(request: web.Request) -> web.Response:
@@ -156,11 +128,7 @@ async def get_account(request: web.Request) -> web.Response:
         account = _hex_field("account", text, 32)
     except ValueError as exc:
         return _bad_request(str(exc))
-    ledger = node.service.chain.ledger
-    return web.json_response({
-        "account": text, "balance": ledger.balance(account), "nonce": ledger.nonce(account),
-        "pending_nonce": node.service.mempool.pending_nonce(ledger, account),
-        "height": node.service.chain.head.height})
+    return web.json_response({"account": text, **node.service.account_json(account)})
 
 
 async def post_tx(request: web.Request) -> web.Response:

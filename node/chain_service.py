@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable
 
 from consensus.chain_spec import ChainSpec
-from consensus.pow import hash_hex
+from consensus.block_tree import BlockTree
+from consensus.pow import hash_from_hex, hash_hex
 from consensus.pow_chain import ChainUpdate, PowChain
 from consensus.types import Block, Transaction
 from node.events import EventBus
@@ -138,6 +139,57 @@ class ChainService:
                 "height": main.height if main else None,
                 "confirmations": self.chain.head.height - main.height + 1 if main else 0,
                 "blocks": blocks}
+
+    # ---- read-only views for the API (PoS has the same methods) --------------------------------
+    @property
+    def head_height(self) -> int:
+        return self.chain.head.height
+
+    def block_json(self, text: str) -> dict | None:
+        """A block by its displayed hash; None when unknown; ValueError for a malformed hash."""
+        entry = self.chain.get(hash_from_hex(text))
+        if entry is None:
+            return None
+        chain = self.chain
+        out = entry.block.to_json(entry.height)
+        out["status"] = entry.status
+        out["main_chain"] = chain.is_on_main_chain(entry)
+        out["total_work"] = str(entry.total_work)
+        out["confirmations"] = chain.head.height - entry.height + 1 if out["main_chain"] else 0
+        return out
+
+    def headers_json(self, start: int, end: int) -> list[dict]:
+        chain = self.chain
+        end = min(end, chain.head.height)
+        headers = []
+        node = BlockTree.ancestor(chain.head, end) if end >= start else None
+        while node is not None and node.height >= start:
+            item = node.block.header.to_json()
+            item["height"] = node.height
+            item["txs"] = len(node.block.transactions)
+            headers.append(item)
+            node = node.parent
+        headers.reverse()
+        return headers
+
+    def tips_json(self) -> list[dict]:
+        chain = self.chain
+        tips = []
+        for tip in chain.tree.tips():
+            fork = BlockTree.common_ancestor(tip, chain.head)
+            status = "active" if tip is chain.head else (
+                "invalid" if tip.status == "invalid" else
+                "valid-fork" if tip.status == "valid" else "headers-only")
+            tips.append({"hash": hash_hex(tip.hash), "height": tip.height, "status": status,
+                         "branchlen": tip.height - fork.height, "total_work": str(tip.total_work)})
+        tips.sort(key=lambda t: -t["height"])
+        return tips
+
+    def account_json(self, account: bytes) -> dict:
+        ledger = self.chain.ledger
+        return {"balance": ledger.balance(account), "nonce": ledger.nonce(account),
+                "pending_nonce": self.mempool.pending_nonce(ledger, account),
+                "height": self.chain.head.height}
 
     def submit_transaction(self, tx: Transaction) -> bytes:
         """Admit to the mempool or raise InvalidTransaction with the reason."""
