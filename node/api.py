@@ -187,6 +187,12 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+async def get_metrics(request: web.Request) -> web.Response:
+    from node.metrics import render
+    body, content_type = render(_node(request))
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
 def add_routes(app: web.Application, node: Node) -> None:
     app[NODE_KEY] = node
     app.router.add_get("/status", get_status)
@@ -198,3 +204,4 @@ def add_routes(app: web.Application, node: Node) -> None:
     app.router.add_post("/tx", post_tx)
     app.router.add_get("/tx/{txid}", get_tx)
     app.router.add_get("/events", get_events)
+    app.router.add_get("/metrics", get_metrics)

@@ -30,6 +30,7 @@ from node.config import ConfigError, NodeConfig, load_config
 from node.events import EventBus
 from node.mempool import Mempool
 from node.link_faults import LinkFaults
+from node.metrics import NodeMetrics
 from node.miner import Miner
 from node.mining_strategy import MiningStrategy, make_strategy
 from node.p2p_bridge import PowBridge
@@ -51,6 +52,8 @@ class Node:
         self.started_at = time.time()
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.events = EventBus(config.node_id, config.data_dir / "events.jsonl", self.clock)
+        self.metrics = NodeMetrics()
+        self.events.listeners.append(self.metrics.on_event)
         self.store = BlockStore(config.data_dir / "chain.sqlite")
         self.mempool = Mempool(config.mempool_max)
         self.service = ChainService(self.spec, self.store, self.events, self.mempool, self.clock,

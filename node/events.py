@@ -47,6 +47,7 @@ class EventBus:
         self.clock = clock
         self.history: deque[dict] = deque(maxlen=HISTORY_EVENTS)
         self._subs: set[Subscription] = set()
+        self.listeners: list[Callable[[dict], None]] = []   # in-process observers (metrics)
         self._seq = _last_seq(log_path) if log_path else 0
         self._file = open(log_path, "a", buffering=1) if log_path else None
 
@@ -63,6 +64,8 @@ class EventBus:
             self._file.write(json.dumps(event, separators=(",", ":")) + "\n")
         for sub in self._subs:
             sub.offer(event)
+        for listener in self.listeners:
+            listener(event)
         return event
 
     def subscribe(self, since: int | None = None, maxsize: int = SUBSCRIBER_QUEUE_EVENTS
