@@ -567,6 +567,30 @@ def run(scenario_file: Path, seed: int | None, backend: str, report_dir: Path | 
     console.print("[green]PASSED[/green]")
 
 
+# ---- observation ------------------------------------------------------------------------------
+@main.command()
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+@click.option("--plain", is_flag=True,
+              help="Print snapshots instead of redrawing (automatic when not a terminal).")
+@DIR_OPTION
+def watch(interval: float, duration: float | None, plain: bool, directory: Path) -> None:
+    """Live view: each node's height and head (coloured by branch) and every reorg."""
+    from testnet.watch import watch as run_watch
+    cluster = _open(directory)
+
+    async def go() -> None:
+        try:
+            await run_watch(cluster, duration=duration, interval=interval,
+                            plain=plain or not console.is_terminal, console=console)
+        finally:
+            await cluster.close()
+    try:
+        _run(go())
+    except KeyboardInterrupt:
+        pass
+
+
 # ---- one node ----------------------------------------------------------------------------------
 @main.command("node")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
