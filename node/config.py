@@ -41,7 +41,7 @@ class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     node_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    consensus: Literal["pow"] = "pow"
+    consensus: Literal["pow", "pos"] = "pow"
     data_dir: Path
     genesis: Path = Field(description="chain spec JSON shared by every node of the network")
     host: str = "127.0.0.1"
@@ -52,6 +52,8 @@ class NodeConfig(BaseModel):
                                 description="hex ids of every node of the cluster (for faults)")
     node_key: str = Field(description="64-digit hex Ed25519 private key of the node identity")
     miner: MinerConfig = Field(default_factory=MinerConfig)
+    validator_keys: list[str] = Field(default_factory=list,
+                                      description="PoS: hex private keys of the validators run here")
     admin_token: str | None = None
     seed: int = 0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -73,9 +75,22 @@ class NodeConfig(BaseModel):
                 raise ValueError(f"peer {url!r} must be a ws:// or wss:// URL")
         return value
 
-    def chain_spec(self) -> ChainSpec:
+    @field_validator("validator_keys")
+    @classmethod
+    def _validator_keys(cls, value: list[str]) -> list[str]:
+        for i, key in enumerate(value):
+            if len(key) != 64 or not _is_hex(key):
+                raise ValueError(f"validator_keys[{i}] must be 64 hex digits")
+        return value
+
+    def chain_spec(self):  # type: ignore[no-untyped-def]
+        """The ChainSpec (PoW) or PosSpec (PoS) in the genesis file."""
         try:
-            return ChainSpec.from_json(json.loads(self.genesis.read_text()))
+            data = json.loads(self.genesis.read_text())
+            if self.consensus == "pos":
+                from consensus.pos.spec import PosSpec
+                return PosSpec.from_json(data)
+            return ChainSpec.from_json(data)
         except OSError as exc:
             raise ConfigError(f"genesis: cannot read {self.genesis}: {exc.strerror}") from None
         except (ValueError, TypeError) as exc:

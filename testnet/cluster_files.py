@@ -16,11 +16,15 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import yaml
 
+from fractions import Fraction
+
 from consensus.chain_spec import REGTEST_POW_LIMIT, ChainSpec, bits_for_hashrate
+from consensus.pos.spec import PosSpec, get_genesis_block
 from consensus.keys import derive_private_key, public_key
 from consensus.pow import hash_hex
 from testnet.manifest import ClusterManifest
@@ -64,12 +68,33 @@ def account_keys(seed: int, count: int) -> list[bytes]:
     return [derive_private_key(str(seed), f"account/{i}") for i in range(count)]
 
 
-def write_cluster(directory: Path, manifest: ClusterManifest, *, base_port: int | None = None,
-                  backend: str = "local") -> dict:
-    directory.mkdir(parents=True, exist_ok=True)
+def validator_keys(manifest: ClusterManifest) -> list[list[bytes]]:
+    """Per node, the private keys of the validators it runs (derived from the seed)."""
+    out, k = [], 0
+    for i in range(manifest.nodes):
+        count = manifest.node_validators(i)
+        out.append([derive_private_key(str(manifest.seed), f"validator/{k + j}")
+                    for j in range(count)])
+        k += count
+    return out
+
+
+def pos_spec(manifest: ClusterManifest, accounts: list[bytes], now_ms: int) -> PosSpec:
+    keys = validator_keys(manifest)
+    validators = tuple((public_key(key), manifest.node_stake(i))
+                       for i, node_keys in enumerate(keys) for key in node_keys)
+    return PosSpec(chain_id=f"p2p-testnet-pos-{manifest.seed}",
+                   genesis_time_ms=now_ms + manifest.genesis_delay_ms,
+                   slot_duration_ms=manifest.slot_duration_ms,
+                   slots_per_epoch=manifest.slots_per_epoch, validators=validators,
+                   allocations=tuple((public_key(k), manifest.balance) for k in accounts),
+                   inactivity_leak_after_epochs=manifest.inactivity_leak_after_epochs,
+                   inactivity_leak_rate=Fraction(manifest.inactivity_leak_rate))
+
+
+def pow_spec(manifest: ClusterManifest, accounts: list[bytes]) -> ChainSpec:
     seed = manifest.seed
-    accounts = account_keys(seed, manifest.account_count)
-    spec = ChainSpec(
+    return ChainSpec(
         chain_id=f"p2p-testnet-{seed}",
         genesis_time=int(time.time()) - 60,
         genesis_bits=bits_for_hashrate(manifest.total_hashrate() or manifest.hashrate,
@@ -79,6 +104,21 @@ def write_cluster(directory: Path, manifest: ClusterManifest, *, base_port: int 
         max_future_block_time_s=manifest.max_future_block_time_s,
         allocations=tuple((public_key(k), manifest.balance) for k in accounts),
     )
+
+
+def write_cluster(directory: Path, manifest: ClusterManifest, *, base_port: int | None = None,
+                  backend: str = "local") -> dict:
+    directory.mkdir(parents=True, exist_ok=True)
+    seed = manifest.seed
+    accounts = account_keys(seed, manifest.account_count)
+    if manifest.consensus == "pos":
+        spec: ChainSpec | PosSpec = pos_spec(manifest, accounts, int(time.time() * 1000))
+        genesis_hex = get_genesis_block(spec).root.hex()  # type: ignore[arg-type]
+        vkeys = validator_keys(manifest)
+    else:
+        spec = pow_spec(manifest, accounts)
+        genesis_hex = hash_hex(spec.genesis_block().hash)
+        vkeys = [[] for _ in range(manifest.nodes)]
     (directory / "genesis.json").write_text(json.dumps(spec.to_json(), indent=2) + "\n")
     (directory / "accounts.json").write_text(json.dumps(
         [{"index": i, "account": public_key(k).hex(), "private_key": k.hex()}
@@ -101,12 +141,15 @@ def write_cluster(directory: Path, manifest: ClusterManifest, *, base_port: int 
             "node_key": node_keys[info.index].hex(), "seed": seed * 1000 + info.index,
             "peer_ids": [n.peer_id for n in infos if n.index != info.index],
             "admin_token": admin_token,
-            "miner": {"enabled": hashrate is not None, "hashrate": hashrate},
+            "miner": {"enabled": hashrate is not None and manifest.consensus == "pow",
+                      "hashrate": hashrate},
         }
+        if vkeys[info.index]:
+            config["validator_keys"] = [k.hex() for k in vkeys[info.index]]
         (node_dir / "node.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     cluster = {
         "backend": backend, "created": time.time(), "manifest": manifest.model_dump(mode="json"),
-        "chain_id": spec.chain_id, "genesis": hash_hex(spec.genesis_block().hash),
+        "chain_id": spec.chain_id, "genesis": genesis_hex, "consensus": manifest.consensus,
         "admin_token": admin_token, "edges": links,
         "nodes": [{"index": n.index, "name": n.name, "host": n.host, "port": n.port,
                    "api": n.api, "p2p": n.p2p_url, "peer_id": n.peer_id,

@@ -23,13 +23,15 @@ class NodeOverride(BaseModel):
 
     hashrate: float | None = Field(default=None, gt=0)
     mine: bool = True
+    validators: int | None = Field(default=None, ge=0, le=256, description="PoS: keys it runs")
+    stake: int | None = Field(default=None, gt=0, description="PoS: stake of each of its keys")
 
 
 class ClusterManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     nodes: int = Field(default=4, ge=1, le=64)
-    consensus: Literal["pow"] = "pow"
+    consensus: Literal["pow", "pos"] = "pow"
     topology: str = "full"
     seed: int = 0
     block_interval_s: int = Field(default=2, ge=1, le=600)
@@ -40,6 +42,14 @@ class ClusterManifest(BaseModel):
     max_future_block_time_s: int = Field(default=15, ge=1)
     host: str = "127.0.0.1"
     overrides: dict[int, NodeOverride] = Field(default_factory=dict)
+    # Proof of stake
+    validators_per_node: int = Field(default=8, ge=0, le=256)
+    stake: int = Field(default=32 * COIN, gt=0, description="stake of each genesis validator")
+    slot_duration_ms: int = Field(default=1000, ge=100, le=60_000)
+    slots_per_epoch: int = Field(default=8, ge=2, le=64)
+    inactivity_leak_after_epochs: int = Field(default=4, ge=0)
+    inactivity_leak_rate: str = Field(default="1/64", pattern=r"^\d+(/\d+)?$")
+    genesis_delay_ms: int = Field(default=3000, ge=0, description="PoS genesis after generation")
 
     @field_validator("topology")
     @classmethod
@@ -52,7 +62,19 @@ class ClusterManifest(BaseModel):
             if not 0 <= index < self.nodes:
                 raise ValueError(f"override for node {index}, but the cluster has nodes "
                                  f"0..{self.nodes - 1}")
+        if self.consensus == "pos" and not any(self.node_validators(i) for i in range(self.nodes)):
+            raise ValueError("a PoS cluster needs at least one validator")
         return self
+
+    def node_validators(self, index: int) -> int:
+        override = self.overrides.get(index)
+        if override and override.validators is not None:
+            return override.validators
+        return self.validators_per_node
+
+    def node_stake(self, index: int) -> int:
+        override = self.overrides.get(index)
+        return override.stake if override and override.stake else self.stake
 
     @property
     def account_count(self) -> int:
