@@ -89,7 +89,13 @@ class Mempool:
         return out
 
     def on_new_head(self, ledger: Ledger, reverted: list[Transaction]) -> None:
-        """Drop what the new chain confirmed or made invalid; take back reverted transactions."""
+        """Drop what the new chain confirmed or made invalid; take back reverted transactions.
+
+        Without reverted transactions (the common case: the head just grew) only senders whose
+        ledger nonce moved past pool entries are touched; a reorg re-checks the whole pool."""
+        if not reverted:
+            self._drop_confirmed(ledger)
+            return
         old = list(self._txs.values())
         self._txs.clear()
         self._by_sender.clear()
@@ -102,6 +108,29 @@ class Mempool:
                 self.add(tx, ledger)
             except InvalidTransaction:
                 continue
+
+    def _drop_confirmed(self, ledger: Ledger) -> None:
+        for sender in list(self._by_sender):
+            by_nonce = self._by_sender[sender]
+            floor = ledger.nonce(sender)
+            stale = [n for n in by_nonce if n < floor]
+            if not stale:
+                continue
+            for n in stale:
+                del self._txs[by_nonce.pop(n).txid]
+            # What is left must still be a gap-free, affordable sequence from the new nonce.
+            balance = ledger.balance(sender)
+            expected = floor
+            for n in sorted(by_nonce):
+                tx = by_nonce[n]
+                if n != expected or balance < tx.amount + tx.fee:
+                    for m in [m for m in by_nonce if m >= n]:
+                        del self._txs[by_nonce.pop(m).txid]
+                    break
+                balance -= tx.amount + tx.fee
+                expected += 1
+            if not by_nonce:
+                del self._by_sender[sender]
 
     def _insert(self, tx: Transaction) -> None:
         self._txs[tx.txid] = tx

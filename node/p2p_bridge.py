@@ -23,6 +23,7 @@ from p2p.sync import ChainStatus
 log = logging.getLogger(__name__)
 
 MAX_HELD_BLOCKS = 10_000
+BLOCK_PUSH_PEERS = 3   # full blocks to 3 peers at once, announcements (inv) to the others
 BLOCK_TOPIC = "block"
 TX_TOPIC = "tx"
 
@@ -33,7 +34,8 @@ class PowBridge:
         self.host = host
         self.strategy: MiningStrategy | None = None   # set by the node; adversarial roles
         self.held_blocks: list[tuple[Block, str]] = []  # peer blocks a withholder ignores
-        host.add_topic(BLOCK_TOPIC, self.validate_block, announce=True, fetch=service.store.get_raw)
+        host.add_topic(BLOCK_TOPIC, self.validate_block, announce=True, fetch=service.store.get_raw,
+                       push_first=BLOCK_PUSH_PEERS)
         host.add_topic(TX_TOPIC, self.validate_transaction)
         host.set_sync_source(self)
 

@@ -70,6 +70,7 @@ class _Topic:
     validator: Validator
     announce: bool
     fetch: Fetch | None
+    push_first: int = 0   # announce topics: push the full payload to this many peers first
     queue: asyncio.Queue[GossipMessage] = field(
         default_factory=lambda: asyncio.Queue(VALIDATION_QUEUE_MESSAGES)
     )
@@ -109,13 +110,14 @@ class GossipRouter:
         self._fetches: dict[Key, _Fetch] = {}
         self._task_group: asyncio.TaskGroup | None = None
 
-    def add_topic(self, name: str, validator: Validator, *, announce: bool = False, fetch: Fetch | None = None) -> None:
+    def add_topic(self, name: str, validator: Validator, *, announce: bool = False, fetch: Fetch | None = None,
+                  push_first: int = 0) -> None:
         if name in self._topics:
             raise ValueError(f"topic {name!r} already registered")
         # [REJECT] topic names fit the wire schema, or peers would drop our frames as malformed
         if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
             raise ValueError(f"topic name must be 1..{MAX_NAME_CHARS} characters, got {name!r}")
-        topic = self._topics[name] = _Topic(name, validator, announce, fetch)
+        topic = self._topics[name] = _Topic(name, validator, announce, fetch, push_first)
         if self._task_group is not None:
             self._task_group.create_task(self._validate_loop(topic))
 
@@ -154,7 +156,7 @@ class GossipRouter:
         self._seen.add((topic_name, msg_id))
         if topic.announce:
             self._payloads.put((topic_name, msg_id), payload)
-        self._send_to_peers((topic_name, msg_id), msg_type, data)
+        self._send_to_peers((topic_name, msg_id), msg_type, data, self._push_frame(topic, msg_id, payload))
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -322,7 +324,8 @@ class GossipRouter:
             if topic.announce:
                 self._payloads.put((topic.name, msg.msg_id), msg.payload)
             msg_type, data = self._encode_forward(topic, msg.msg_id, msg.payload)
-            self._send_to_peers((topic.name, msg.msg_id), msg_type, data)
+            self._send_to_peers((topic.name, msg.msg_id), msg_type, data,
+                                self._push_frame(topic, msg.msg_id, msg.payload))
         elif verdict.kind == "ignore":
             self._stats["dropped"]["ignored"] += 1
             self._log.debug("ignored %s %s: %s", topic.name, msg.msg_id.hex()[:16], verdict.reason)
@@ -344,9 +347,27 @@ class GossipRouter:
             msg_type, body = "gossip", {"topic": topic.name, "id": msg_id, "payload": payload}
         return msg_type, encode_frame(msg_type, body, version=self._version)
 
-    def _send_to_peers(self, key: Key, msg_type: str, data: bytes) -> None:
+    def _push_frame(self, topic: _Topic, msg_id: bytes, payload: bytes) -> tuple[str, bytes, int] | None:
+        """For announce topics with `push_first`: the full-payload frame for the first few peers
+        (Bitcoin's high-bandwidth compact-block peers): they skip the getdata round trip, the rest
+        still save the bandwidth of a payload they may already have."""
+        if not (topic.announce and topic.push_first):
+            return None
+        body = {"topic": topic.name, "id": msg_id, "payload": payload}
+        return "gossip", encode_frame("gossip", body, version=self._version), topic.push_first
+
+    def _send_to_peers(self, key: Key, msg_type: str, data: bytes,
+                       push: tuple[str, bytes, int] | None = None) -> None:
         """Send to every peer not known to have the message, encoded once for all of them."""
         holders = self._seen.holders(key)
+        pushes = push[2] if push else 0
         for peer_id, conn in list(self._connections.items()):
-            if peer_id not in holders and conn.send_encoded(msg_type, data):
+            if peer_id in holders:
+                continue
+            if pushes > 0 and push is not None:
+                pushes -= 1
+                sent = conn.send_encoded(push[0], push[1])
+            else:
+                sent = conn.send_encoded(msg_type, data)
+            if sent:
                 self._seen.note_holder(key, peer_id)

@@ -160,8 +160,9 @@ class P2PHost:
         self._dialer.remove(url, wait_for_connection=bool(dialed))
         self._url_peers.pop(url, None)
 
-    def add_topic(self, name: str, validator: Validator, *, announce: bool = False, fetch: Fetch | None = None) -> None:
-        self.gossip.add_topic(name, validator, announce=announce, fetch=fetch)
+    def add_topic(self, name: str, validator: Validator, *, announce: bool = False, fetch: Fetch | None = None,
+                  push_first: int = 0) -> None:
+        self.gossip.add_topic(name, validator, announce=announce, fetch=fetch, push_first=push_first)
 
     def publish(self, topic: str, msg_id: bytes, payload: bytes) -> None:
         self.gossip.publish(topic, msg_id, payload)

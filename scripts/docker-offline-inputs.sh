@@ -104,12 +104,13 @@ else
   if [ "$FORCE" = 1 ] || [ ! -f "$CACHED_WHEELS/$STAMP" ]; then
     say "downloading CPython 3.11 $ARCH wheels into $CACHED_WHEELS"
     rm -rf "$CACHED_WHEELS" && mkdir -p "$CACHED_WHEELS"
-    # manylinux_2_36 is bookworm's glibc; pip also accepts every older manylinux tag for it.
+    # Bookworm has glibc 2.36: every manylinux tag up to it fits (pip does not infer the older ones).
+    platforms=(--platform "manylinux2014_$ARCH")
+    for minor in $(seq 17 36); do platforms+=(--platform "manylinux_2_${minor}_$ARCH"); done
     printf '%s\n' "$REQS" > "$CACHED_WHEELS/requirements.txt"
     "$PY" -m pip download --quiet --disable-pip-version-check --dest "$CACHED_WHEELS" \
       --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 --abi abi3 \
-      --abi none --platform "manylinux_2_36_$ARCH" --platform any \
-      -r "$CACHED_WHEELS/requirements.txt" >&2
+      --abi none "${platforms[@]}" --platform any -r "$CACHED_WHEELS/requirements.txt" >&2
     touch "$CACHED_WHEELS/$STAMP"
   fi
   rm -rf "$WHEELHOUSE" && mkdir -p "$WHEELHOUSE"

@@ -100,30 +100,17 @@ def get_current_store_epoch(store: Store) -> int:
     return get_current_slot(store) // store.spec.slots_per_epoch
 
 
-def get_checkpoint_root(node: BlockNode, epoch: int) -> bytes:
+def get_checkpoint_root(node: BlockNode, epoch: int, slots_per_epoch: int) -> bytes:
     """Root of the latest block at or before the first slot of `epoch` on `node`'s chain."""
-    spe = node.block.slot and node.state.spec.slots_per_epoch if node.state else None
-    return _checkpoint_root(node, epoch, spe)
-
-
-def _checkpoint_root(node: BlockNode, epoch: int, spe: int | None) -> bytes:
-    if spe is None:
-        spe = _spec_of(node).slots_per_epoch
-    own_epoch = node.slot // spe
+    own_epoch = node.slot // slots_per_epoch
     if epoch > own_epoch:
         return node.root
     if epoch == own_epoch:
         return node.epoch_boundary_root
-    start = compute_start_slot_at_epoch(epoch, spe)
+    start = compute_start_slot_at_epoch(epoch, slots_per_epoch)
     while node.slot > start and node.parent is not None:
         node = node.parent
     return node.root
-
-
-def _spec_of(node: BlockNode) -> PosSpec:
-    while node.state is None:
-        node = node.children[0] if node.children else node
-    return node.state.spec
 
 
 def get_ancestor(store: Store, root: bytes, slot: int) -> bytes:
@@ -232,10 +219,16 @@ def on_block(store: Store, block: PosBlock, checks: SignatureChecks = FULL_CHECK
 
 
 def update_checkpoints(store: Store, justified: Checkpoint, finalized: Checkpoint) -> None:
-    if justified.epoch > store.justified_checkpoint.epoch:
-        store.justified_checkpoint = justified
+    """Adopt a block state's checkpoints when they are newer. `justified` and `finalized` come
+    from one state, so after a finality change the store's justified checkpoint is re-taken from
+    that state unless it already descends from the new finalized block."""
     if finalized.epoch > store.finalized_checkpoint.epoch:
         store.finalized_checkpoint = finalized
+        current = store.blocks[store.justified_checkpoint.root]
+        if not is_descendant_of_finalized(store, current):
+            store.justified_checkpoint = justified
+    if justified.epoch > store.justified_checkpoint.epoch:
+        store.justified_checkpoint = justified
 
 
 def validate_on_attestation(store: Store, att: Attestation, checks: SignatureChecks = FULL_CHECKS,
@@ -272,7 +265,7 @@ def validate_on_attestation(store: Store, att: Attestation, checks: SignatureChe
         raise InvalidAttestation(f"head block of slot {head.slot} is newer than the attestation "
                                  f"slot {att.slot}")
     # [REJECT] the target is the epoch-boundary ancestor of the voted-for block
-    if _checkpoint_root(head, target.epoch, spec.slots_per_epoch) != target.root:
+    if get_checkpoint_root(head, target.epoch, spec.slots_per_epoch) != target.root:
         raise InvalidAttestation("target root is not the epoch-boundary ancestor of the head block")
     if is_from_block:
         return None

@@ -168,3 +168,29 @@ class SlashingDetector:
         self._headers[key] = signed
         while len(self._headers) > self.max_headers:
             del self._headers[next(iter(self._headers))]
+
+
+class SlashingProtection:
+    """A validator client's record of what its validators signed, so an honest node never signs
+    an offence (EIP-3076 in spirit): at most one block per slot, one vote per target epoch, and
+    no vote that surrounds or is surrounded by one it signed. Check with `may_*`, sign, then
+    `record_*`."""
+
+    def __init__(self, max_epochs: int = 64) -> None:
+        self._votes = SlashingDetector(max_epochs)
+        self._proposals: set[tuple[int, int]] = set()
+
+    def may_attest(self, att: Attestation) -> bool:
+        history = self._votes._votes.get(att.validator_index)
+        if history is not None and att.target.epoch in history.by_target:
+            return history.by_target[att.target.epoch].data == att.data
+        return self._votes.check_attestation(att) is None
+
+    def record_attestation(self, att: Attestation) -> None:
+        self._votes.record_attestation(att)
+
+    def may_propose(self, validator_index: int, slot: int) -> bool:
+        return (validator_index, slot) not in self._proposals
+
+    def record_proposal(self, validator_index: int, slot: int) -> None:
+        self._proposals.add((validator_index, slot))
