@@ -85,6 +85,8 @@ async def remove_peer(request: web.Request) -> web.Response:
 
 async def set_miner(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
+    if node.miner is None:
+        raise _bad("this is a PoS node: it has validators, not a miner")
     body: MinerRequest = await _body(request, MinerRequest)  # type: ignore[assignment]
     if body.unlimited:
         node.miner.configure(enabled=body.enabled, hashrate=None)
@@ -119,6 +121,7 @@ class ClockRequest(BaseModel):
 class RoleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: str
+    validator: int | None = Field(default=None, ge=0, description="PoS: the validator index")
 
 
 def _bad(reason: str) -> web.HTTPBadRequest:
@@ -174,7 +177,8 @@ async def set_clock(request: web.Request) -> web.Response:
     node.clock.offset_s = body.offset_s
     node.events.emit("fault_applied" if body.offset_s else "fault_cleared", fault="skew",
                      offset_s=body.offset_s, previous_s=previous)
-    node.miner.refresh()
+    if node.miner is not None:
+        node.miner.refresh()
     return web.json_response({"offset_s": body.offset_s, "previous_s": previous})
 
 
@@ -182,7 +186,7 @@ async def set_role(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     body: RoleRequest = await _body(request, RoleRequest)  # type: ignore[assignment]
     try:
-        result = node.set_role(body.role)
+        result = node.set_role(body.role, body.validator)
     except ValueError as exc:
         raise _bad(f"role: {exc}") from None
     return web.json_response(result)

@@ -187,6 +187,20 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+async def get_validators(request: web.Request) -> web.Response:
+    node = _node(request)
+    if node.consensus != "pos":
+        return web.json_response({"error": "a PoW network has no validators"}, status=404)
+    local = set(node.duties.keys) if node.duties else set()
+    out = []
+    for v in node.service.chain.validators_json():
+        v["local"] = v["index"] in local
+        if v["local"] and node.duties is not None:
+            v["role"] = node.duties.role(v["index"])
+        out.append(v)
+    return web.json_response(out)
+
+
 async def get_metrics(request: web.Request) -> web.Response:
     from node.metrics import render
     body, content_type = render(_node(request))
@@ -205,3 +219,4 @@ def add_routes(app: web.Application, node: Node) -> None:
     app.router.add_get("/tx/{txid}", get_tx)
     app.router.add_get("/events", get_events)
     app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/validators", get_validators)

@@ -34,6 +34,9 @@ from node.metrics import NodeMetrics
 from node.miner import Miner
 from node.mining_strategy import MiningStrategy, make_strategy
 from node.p2p_bridge import PowBridge
+from node.pos_bridge import PosBridge
+from node.pos_service import PosChainService
+from node.validator_duties import ValidatorDuties
 from node.store import BlockStore, StoreError
 from p2p.host import P2PHost
 from p2p.wire import MAX_FRAME_BYTES
@@ -45,8 +48,13 @@ TEMPLATE_REFRESH_S = 0.5
 
 
 class Node:
+    """One node of either consensus. Common parts (store, events, p2p host, API, faults) are
+    built here; `_init_pow` adds the miner and mining strategies, `_init_pos` the validator
+    duties."""
+
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
+        self.consensus = config.consensus
         self.spec = config.chain_spec()
         self.clock = NodeClock()
         self.started_at = time.time()
@@ -56,26 +64,48 @@ class Node:
         self.events.listeners.append(self.metrics.on_event)
         self.store = BlockStore(config.data_dir / "chain.sqlite")
         self.mempool = Mempool(config.mempool_max)
-        self.service = ChainService(self.spec, self.store, self.events, self.mempool, self.clock,
-                                    max_orphans=config.max_orphans)
-        node_key = bytes.fromhex(config.node_key)
-        self.host = P2PHost(private_key=node_key, chain_id=self.spec.chain_id,
+        self.node_key = bytes.fromhex(config.node_key)
+        self.miner: Miner | None = None
+        self.strategy: MiningStrategy | None = None
+        self.duties: ValidatorDuties | None = None
+        if self.consensus == "pos":
+            self.service = PosChainService(self.spec, self.store, self.events, self.mempool,
+                                           self.clock, max_orphans=config.max_orphans)
+        else:
+            self.service = ChainService(self.spec, self.store, self.events, self.mempool,
+                                        self.clock, max_orphans=config.max_orphans)
+        self.host = P2PHost(private_key=self.node_key, chain_id=self.spec.chain_id,
                             genesis_hash=self.service.chain.genesis_hash, peers=config.peers,
                             max_frame_bytes=max(MAX_FRAME_BYTES, self.spec.max_block_bytes + 4096),
                             on_peer_connected=self._on_peer_connected,
                             on_peer_disconnected=self._on_peer_disconnected)
-        self.bridge = PowBridge(self.service, self.host)
         self.link_faults = LinkFaults(self.host)
-        payout = bytes.fromhex(config.miner.payout) if config.miner.payout else public_key(node_key)
-        self.payout = payout
+        self._template_dirty = False
+        self.ready = asyncio.Event()
+        if self.consensus == "pos":
+            self._init_pos()
+        else:
+            self._init_pow()
+
+    def _init_pow(self) -> None:
+        config = self.config
+        self.bridge = PowBridge(self.service, self.host)
+        self.payout = (bytes.fromhex(config.miner.payout) if config.miner.payout
+                       else public_key(self.node_key))
         self.miner = Miner(build_template=self._template, on_solved=self._on_block_mined,
                            hashrate=config.miner.hashrate, chunk=config.miner.chunk,
                            enabled=config.miner.enabled)
         self.service.head_listeners.append(self.miner.refresh)
         self.strategy = self._make_strategy("honest")
         self.bridge.strategy = self.strategy
-        self._template_dirty = False
-        self.ready = asyncio.Event()
+
+    def _init_pos(self) -> None:
+        self.bridge = PosBridge(self.service, self.host)
+        self.duties = ValidatorDuties(
+            self.service, [bytes.fromhex(k) for k in self.config.validator_keys],
+            publish_block=self.bridge.publish_block,
+            publish_attestation=self.bridge.publish_attestation,
+            candidate_txs=self.mempool.candidates, events=self.events)
 
     # ---- actions used by the API ---------------------------------------------------------------
     def _make_strategy(self, role: str) -> MiningStrategy:
@@ -84,8 +114,18 @@ class Node:
                              head_height=lambda: chain.head.height,
                              head_is=lambda block_hash: chain.head.hash == block_hash)
 
-    def set_role(self, role: str) -> dict:
-        """Switch the mining strategy; what the old one held back is released first."""
+    def set_role(self, role: str, validator: int | None = None) -> dict:
+        """PoW: switch the mining strategy (what the old one held back is released first).
+        PoS: switch one local validator's behaviour."""
+        if self.duties is not None:
+            if validator is None:
+                raise ValueError("a PoS role names a validator (e.g. v7)")
+            previous = self.duties.role(validator)
+            self.duties.set_role(validator, role)
+            self.events.emit("fault_applied" if role != "honest" else "fault_cleared",
+                             fault="role", role=role, previous=previous, validator=validator)
+            return {"role": role, "previous": previous, "validator": validator}
+        assert self.strategy is not None and self.miner is not None
         new = self._make_strategy(role)  # raises ValueError for an unknown role
         old = self.strategy
         released = old.release()
@@ -100,7 +140,7 @@ class Node:
 
     def submit_transaction(self, tx: Transaction) -> bytes:
         txid = self.service.submit_transaction(tx)
-        if self.strategy.relays_own_transactions:
+        if self.strategy is None or self.strategy.relays_own_transactions:
             self.bridge.publish_transaction(tx)
         self._template_dirty = True
         return txid
@@ -108,31 +148,46 @@ class Node:
     def status(self) -> dict:
         chain = self.service.chain
         head = chain.head
-        return {
-            "node_id": self.config.node_id, "peer_id": self.host.peer_id, "consensus": "pow",
-            "chain_id": self.spec.chain_id, "genesis": hash_hex(chain.genesis_hash),
-            "height": head.height, "head": hash_hex(head.hash), "total_work": head.total_work,
+        common = {
+            "node_id": self.config.node_id, "peer_id": self.host.peer_id,
+            "consensus": self.consensus, "chain_id": self.spec.chain_id,
             "peers": len(self.host.peers()), "mempool": len(self.mempool),
-            "syncing": self.host.sync.syncing, "orphans": len(chain.orphans),
-            "blocks_known": len(chain.tree), "time": self.clock(),
-            "clock_offset_s": self.clock.offset_s, "uptime_s": round(time.time() - self.started_at, 3),
+            "syncing": self.host.sync.syncing, "orphans": len(chain.orphans), "time": self.clock(),
+            "clock_offset_s": self.clock.offset_s,
+            "uptime_s": round(time.time() - self.started_at, 3),
             "events_seq": self.events.last_seq, "reorgs": self.service.reorgs_total,
-            "role": self.strategy.name, "private_blocks": len(self.strategy.private_blocks()),
             "faults": {"blocked_peers": len(self.link_faults.blocks),
                        "shaped_links": len(self.link_faults.shaping),
                        "clock_offset_s": self.clock.offset_s},
-            "miner": {"enabled": self.miner.enabled, "hashrate": round(self.miner.hashrate, 1),
-                      "hashrate_cap": self.miner.hashrate_cap, "blocks_found": self.miner.blocks_found,
-                      "payout": self.payout.hex()},
         }
+        if self.duties is not None:
+            return {**common, "genesis": chain.genesis_root.hex(), "height": head.height,
+                    "head": head.root.hex(), **self.service.status_fields(),
+                    "blocks_known": len(chain.store.blocks), "role": "validator",
+                    "validators": self.duties.describe()}
+        assert self.miner is not None and self.strategy is not None
+        return {**common, "genesis": hash_hex(chain.genesis_hash), "height": head.height,
+                "head": hash_hex(head.hash), "total_work": head.total_work,
+                "blocks_known": len(chain.tree), "role": self.strategy.name,
+                "private_blocks": len(self.strategy.private_blocks()),
+                "miner": {"enabled": self.miner.enabled,
+                          "hashrate": round(self.miner.hashrate, 1),
+                          "hashrate_cap": self.miner.hashrate_cap,
+                          "blocks_found": self.miner.blocks_found,
+                          "payout": self.payout.hex()}}
 
     def known_peer_ids(self) -> set[str]:
         return {p.peer_id for p in self.host.peers()} | set(self.config.peer_ids)
 
     def faults_json(self) -> dict:
-        return {"links": self.link_faults.describe(), "clock_offset_s": self.clock.offset_s,
-                "role": self.strategy.name, "miner": {"enabled": self.miner.enabled,
-                                                       "hashrate_cap": self.miner.hashrate_cap}}
+        out = {"links": self.link_faults.describe(), "clock_offset_s": self.clock.offset_s}
+        if self.duties is not None:
+            out["validators"] = self.duties.describe()
+        if self.miner is not None and self.strategy is not None:
+            out["role"] = self.strategy.name
+            out["miner"] = {"enabled": self.miner.enabled,
+                            "hashrate_cap": self.miner.hashrate_cap}
+        return out
 
     def peers_json(self) -> list[dict]:
         return [{"peer_id": p.peer_id, "url": p.url, "direction": p.direction,
@@ -153,14 +208,14 @@ class Node:
         else:
             log.warning("own block %s not accepted: %s %s", hash_hex(block.hash)[:16],
                         result.outcome, result.reason)
-        if not update.head_changed:
+        if not update.head_changed and self.miner is not None:
             self.miner.refresh()
 
     async def _refresh_template_on_new_txs(self) -> None:
         """New transactions reach the miner's template at most every TEMPLATE_REFRESH_S."""
         while True:
             await asyncio.sleep(TEMPLATE_REFRESH_S)
-            if self._template_dirty:
+            if self._template_dirty and self.miner is not None:
                 self._template_dirty = False
                 self.miner.refresh()
 
@@ -173,13 +228,17 @@ class Node:
         self.events.emit("peer_disconnected", peer=peer.peer_id, url=peer.url, reason=reason)
 
     # ---- lifecycle -----------------------------------------------------------------------------
+    def head_hex(self) -> str:
+        head = self.service.chain.head
+        return head.root.hex() if self.consensus == "pos" else hash_hex(head.hash)
+
     async def run(self) -> None:
         loaded = self.service.load()
         head = self.service.chain.head
-        log.info("node %s loaded %d stored blocks; head %s at height %d", self.config.node_id,
-                 loaded, hash_hex(head.hash)[:16], head.height)
-        self.events.emit("node_started", height=head.height, head=hash_hex(head.hash),
-                         blocks_loaded=loaded)
+        log.info("node %s (%s) loaded %d stored blocks; head %s at height %d",
+                 self.config.node_id, self.consensus, loaded, self.head_hex()[:16], head.height)
+        self.events.emit("node_started", height=head.height, head=self.head_hex(),
+                         blocks_loaded=loaded, consensus=self.consensus)
         app = web.Application(client_max_size=API_MAX_BODY_BYTES)
         add_routes(app, self)
         add_admin_routes(app, self)
@@ -193,8 +252,11 @@ class Node:
                      self.config.port)
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.host.run())
-                tg.create_task(self.miner.run())
-                tg.create_task(self._refresh_template_on_new_txs())
+                if self.miner is not None:
+                    tg.create_task(self.miner.run())
+                    tg.create_task(self._refresh_template_on_new_txs())
+                if self.duties is not None:
+                    tg.create_task(self.duties.run())
                 self.ready.set()
                 release_free_memory()
         finally:

@@ -61,7 +61,9 @@ def main() -> None:
 # ---- up / down ---------------------------------------------------------------------------------
 @main.command()
 @click.option("--nodes", "-n", default=4, show_default=True, help="Number of nodes.")
-@click.option("--consensus", type=click.Choice(["pow"]), default="pow", show_default=True)
+@click.option("--consensus", type=click.Choice(["pow", "pos"]), default="pow", show_default=True)
+@click.option("--validators", "validators_per_node", default=8, show_default=True,
+              help="PoS: validator keys each node runs.")
 @click.option("--topology", default="full", show_default=True,
               help="full, ring, line, star or random:K.")
 @click.option("--seed", default=0, show_default=True, help="Seed for keys, accounts and topology.")
@@ -73,7 +75,8 @@ def main() -> None:
 @click.option("--fresh", is_flag=True, help="Delete an existing cluster in DIR first.")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for health.")
 @DIR_OPTION
-def up(nodes: int, consensus: str, topology: str, seed: int, block_interval: int, hashrate: float,
+def up(nodes: int, consensus: str, validators_per_node: int, topology: str, seed: int,
+       block_interval: int, hashrate: float,
        base_port: int | None, fresh: bool, timeout: float, directory: Path) -> None:
     """Start a local cluster of N nodes on 127.0.0.1 (or resume the one in DIR)."""
     if (directory / CLUSTER_FILE).exists() and fresh:
@@ -90,7 +93,8 @@ def up(nodes: int, consensus: str, topology: str, seed: int, block_interval: int
         try:
             manifest = validate_manifest({
                 "nodes": nodes, "consensus": consensus, "topology": topology, "seed": seed,
-                "block_interval_s": block_interval, "hashrate": hashrate})
+                "block_interval_s": block_interval, "hashrate": hashrate,
+                "validators_per_node": validators_per_node})
         except ManifestError as exc:
             _fail(str(exc))
         write_cluster(directory, manifest, base_port=base_port)
@@ -139,6 +143,12 @@ def _status_rows(cluster: Cluster, statuses: list[dict | None]) -> list[dict]:
                                                 "total_work", "reorgs", "clock_offset_s")})
             row["hashrate"] = st.get("miner", {}).get("hashrate")
             row["role"] = st.get("role", "honest")
+            row["consensus"] = st.get("consensus", "pow")
+            for key in ("slot", "justified", "finalized", "active_validators", "total_stake"):
+                if key in st:
+                    row[key] = st[key]
+            if "validators" in st:
+                row["validator_roles"] = st["validators"].get("roles", {})
             row["faults"] = st.get("faults", {})
         rows.append(row)
     return rows
@@ -146,8 +156,10 @@ def _status_rows(cluster: Cluster, statuses: list[dict | None]) -> list[dict]:
 
 def _fault_summary(row: dict) -> str:
     parts = []
-    if row.get("role", "honest") != "honest":
+    if row.get("role", "honest") not in ("honest", "validator"):
         parts.append(f"[magenta]{row['role']}[/magenta]")
+    for validator, role in (row.get("validator_roles") or {}).items():
+        parts.append(f"[magenta]v{validator} {role}[/magenta]")
     faults = row.get("faults") or {}
     if faults.get("blocked_peers"):
         parts.append(f"cut from {faults['blocked_peers']}")
@@ -170,8 +182,9 @@ def _print_status_table(cluster: Cluster, statuses: list[dict | None]) -> None:
     palette = ["green", "magenta", "cyan", "yellow", "red", "blue"]
     colours: dict[str, str] = {}
     table = Table(title=f"cluster {cluster.directory}")
-    for col in ("node", "api", "height", "head", "peers", "mempool", "hashrate", "state",
-                "faults"):
+    pos = cluster.info.get("consensus") == "pos"
+    for col in ("node", "api", "height", "head", "peers", "mempool",
+                "finalized" if pos else "hashrate", "state", "faults"):
         table.add_column(col, justify="right" if col in ("height", "peers", "mempool",
                                                           "hashrate") else "left")
     for r in rows:
@@ -181,9 +194,11 @@ def _print_status_table(cluster: Cluster, statuses: list[dict | None]) -> None:
             continue
         colour = colours.setdefault(r["head"], palette[len(colours) % len(palette)])
         state = "syncing" if r["syncing"] else "ok"
+        progress = (f"{r['finalized']['epoch']} (j {r['justified']['epoch']})" if pos
+                    else f"{r['hashrate'] or 0:,.0f}")
         table.add_row(r["name"], r["api"], str(r["height"]),
                       f"[{colour}]{r['head'][:16]}[/{colour}]", str(r["peers"]), str(r["mempool"]),
-                      f"{r['hashrate'] or 0:,.0f}", state, _fault_summary(r))
+                      progress, state, _fault_summary(r))
     console.print(table)
     agreement = _agreement(rows)
     if agreement["agree"]:

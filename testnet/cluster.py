@@ -24,8 +24,8 @@ import aiohttp
 
 from consensus.types import sign_transaction
 from testnet.client import NodeAPIError, NodeClient
-from testnet.cluster_files import read_cluster, write_cluster
-from testnet.local_backend import LocalBackend
+from testnet.backend import create_cluster, open_backend
+from testnet.cluster_files import read_cluster
 from testnet.manifest import ClusterManifest, validate_manifest
 
 
@@ -37,7 +37,7 @@ class Cluster:
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory).resolve()
         self.info = read_cluster(self.directory)
-        self.backend = LocalBackend(self.directory, self.info)
+        self.backend = open_backend(self.directory, self.info)
         self._session: aiohttp.ClientSession | None = None
 
     # ---- plumbing ------------------------------------------------------------------------------
@@ -71,12 +71,11 @@ class Cluster:
         return json.loads((self.directory / "accounts.json").read_text())
 
     # ---- processes -----------------------------------------------------------------------------
-    def start(self, index: int) -> int:
+    def start(self, index: int) -> object:
         return self.backend.start(index)
 
     def start_all(self) -> None:
-        for i in range(self.size):
-            self.start(i)
+        self.backend.start_all()
 
     def kill(self, index: int) -> bool:
         return self.backend.kill(index)
@@ -85,10 +84,9 @@ class Cluster:
         return self.backend.stop(index)
 
     def stop_all(self) -> None:
-        for i in range(self.size):
-            self.backend.stop(i)
+        self.backend.stop_all()
 
-    def restart(self, index: int) -> int:
+    def restart(self, index: int) -> object:
         self.backend.stop(index)
         return self.backend.start(index)
 
@@ -218,24 +216,28 @@ class Cluster:
 class LocalCluster(Cluster):
     """Generate a cluster folder, start it on loopback, stop it on exit.
 
-    With no `directory`, a temporary folder is used and removed afterwards.
+    With no `directory`, a temporary folder is used and removed afterwards. `backend` is local
+    (processes), docker (a compose project) or swarm (a stack); `image` names the node image of
+    the container backends.
     """
 
     def __init__(self, nodes: int = 4, consensus: str = "pow", *, directory: Path | str |
-                 None = None, keep: bool = False, **manifest: Any) -> None:
+                 None = None, keep: bool = False, backend: str = "local",
+                 image: str | None = None, **manifest: Any) -> None:
         self._tmp = None if directory else tempfile.mkdtemp(prefix="testnet-")
         self._keep = keep
         self.manifest: ClusterManifest = validate_manifest(
             {"nodes": nodes, "consensus": consensus, **manifest})
         target = Path(directory or self._tmp)
-        write_cluster(target, self.manifest)
+        create_cluster(target, self.manifest, backend=backend, **({"image": image} if image else {}))
         super().__init__(target)
 
     async def __aenter__(self) -> LocalCluster:
-        self.start_all()
+        timeout = 30 if self.backend.name == "local" else 90  # containers: image start, DNS
+        await asyncio.to_thread(self.start_all)
         try:
-            await self.healthy(timeout=30)
-            await self.connected(timeout=30)
+            await self.healthy(timeout=timeout)
+            await self.connected(timeout=timeout)
         except BaseException:
             await self.__aexit__(None, None, None)
             raise

@@ -12,10 +12,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
 class LocalBackend:
+    """Implements testnet.backend.Backend with processes of this machine."""
+
     name = "local"
 
     def __init__(self, directory: Path, cluster: dict) -> None:
@@ -126,6 +129,25 @@ class LocalBackend:
 
     def resume(self, index: int) -> bool:
         return self.signal(index, signal.SIGCONT)
+
+    def start_all(self) -> None:
+        for i in range(len(self.cluster["nodes"])):
+            self.start(i)
+
+    def stop_all(self) -> None:
+        for i in range(len(self.cluster["nodes"])):
+            self.stop(i)
+
+    def follow_log(self, index: int) -> Iterator[bytes]:
+        """What the node appends to its log from now on (polls the file)."""
+        with open(self.log_path(index), "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            while True:
+                chunk = fh.read()
+                if chunk:
+                    yield chunk
+                else:
+                    time.sleep(0.3)
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

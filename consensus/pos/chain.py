@@ -26,7 +26,8 @@ from typing import Literal
 from consensus.fork_choice import reorg_path
 from consensus.pos import fork_choice as fc
 from consensus.pos.committees import get_attesters
-from consensus.pos.errors import (AttestationIgnored, InvalidAttestation, InvalidBlock,
+from consensus.pos.errors import (AttestationIgnored, BadBlockSignature, InvalidAttestation,
+                                  InvalidBlock,
                                   InvalidEvidence, MissingParent, TimeTooNew)
 from consensus.pos.fork_choice import BlockNode, Store
 from consensus.pos.operation_pool import OperationPool
@@ -388,6 +389,8 @@ class PosChain:
             return BlockResult(root, "orphan", str(exc))
         except TimeTooNew as exc:
             return BlockResult(root, "rejected", str(exc), temporary=True)
+        except BadBlockSignature as exc:
+            return BlockResult(root, "rejected", str(exc))      # the root may be honest: not remembered
         except InvalidBlock as exc:
             self._invalid.add(root)
             return BlockResult(root, "rejected", str(exc))

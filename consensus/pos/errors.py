@@ -10,7 +10,14 @@ from __future__ import annotations
 from consensus.errors import ConsensusError, DecodeError, InvalidBlock, TimeTooNew
 
 __all__ = ["ConsensusError", "DecodeError", "InvalidBlock", "TimeTooNew", "InvalidAttestation",
-           "AttestationIgnored", "InvalidEvidence", "InvalidOperation", "MissingParent"]
+           "AttestationIgnored", "InvalidEvidence", "InvalidOperation", "MissingParent",
+           "BadBlockSignature"]
+
+
+class BadBlockSignature(InvalidBlock):
+    """A block whose header is not signed by its proposer. The block root does not commit to the
+    signature, so this says nothing about other copies of the block: never remember the root as
+    invalid (a forged copy must not poison the real block)."""
 
 
 class InvalidAttestation(ConsensusError):

@@ -142,6 +142,11 @@ class SlashingDetector:
                 return AttesterSlashing(old, att)
         return None
 
+    def votes_of(self, validator_index: int) -> dict[int, Attestation]:
+        """The recorded votes of a validator, by target epoch."""
+        history = self._votes.get(validator_index)
+        return dict(history.by_target) if history is not None else {}
+
     def record_attestation(self, att: Attestation) -> None:
         history = self._votes.setdefault(att.validator_index, _VoteHistory())
         if att.target.epoch in history.by_target:
@@ -181,10 +186,13 @@ class SlashingProtection:
         self._proposals: set[tuple[int, int]] = set()
 
     def may_attest(self, att: Attestation) -> bool:
-        history = self._votes._votes.get(att.validator_index)
-        if history is not None and att.target.epoch in history.by_target:
-            return history.by_target[att.target.epoch].data == att.data
+        signed = self._votes.votes_of(att.validator_index).get(att.target.epoch)
+        if signed is not None:
+            return signed.data == att.data
         return self._votes.check_attestation(att) is None
+
+    def signed_votes(self, validator_index: int) -> dict[int, Attestation]:
+        return self._votes.votes_of(validator_index)
 
     def record_attestation(self, att: Attestation) -> None:
         self._votes.record_attestation(att)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from consensus.errors import InvalidTransaction
 from consensus.pos.committees import get_attestation_slot
 from consensus.pos.epoch_processing import process_epoch
-from consensus.pos.errors import InvalidBlock, InvalidEvidence
+from consensus.pos.errors import BadBlockSignature, InvalidBlock, InvalidEvidence
 from consensus.pos.proposer import get_beacon_proposer_index
 from consensus.pos.signing import FULL_CHECKS, SignatureChecks, randao_signing_root
 from consensus.pos.slashing import validate_attester_slashing, validate_proposer_slashing
@@ -86,7 +86,7 @@ def process_block_header(state: PosState, block: PosBlock, checks: SignatureChec
         raise InvalidBlock(f"proposer {block.proposer_index} is slashed")
     # [REJECT] the block is signed by the proposer
     if not checks.signature(proposer.pubkey, block.signature, block.header.signing_root):
-        raise InvalidBlock("bad block signature")
+        raise BadBlockSignature("bad block signature")
     state.latest_block_header = block.header
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from consensus import keys
 from consensus.pos.chain import PosChain, PosChainUpdate
+from consensus.pos.signing import sign_block
 from consensus.pos.slashing import SlashingProtection
 from consensus.pos.spec import PosSpec
 from consensus.pos.types import Attestation, PosBlock
@@ -83,12 +84,26 @@ def duty_slots(chain: PosChain, epoch: int) -> dict[int, int]:
 
 
 def store_fingerprint(chain: PosChain) -> tuple:
-    """Everything a rejected input must leave as it was."""
+    """Everything a rejected input must leave as it was (the chain may remember the root of a
+    rejected block as invalid: that is a verdict, not state)."""
     store = chain.store
     return (tuple(store.blocks), dict(store.latest_messages), frozenset(store.equivocating_indices),
             store.justified_checkpoint, store.finalized_checkpoint, chain.head.root,
-            len(chain.orphans), len(chain.pool.attestations), len(chain.pool.evidence),
-            len(chain._seen_attestations), len(chain._invalid))
+            chain.state.slot, len(chain.orphans), tuple(chain.pool.attestations),
+            tuple(chain.pool.evidence), len(chain._seen_attestations))
+
+
+def tamper(block: PosBlock, key_index: int | None = None, **changes) -> PosBlock:
+    """The block with some fields changed, re-signed by `key_index` (default: its proposer)."""
+    fields = {name: getattr(block, name) for name in
+              ("slot", "proposer_index", "parent_root", "state_root", "randao_reveal", "body",
+               "signature")}
+    fields.update(changes)
+    changed = PosBlock(**fields)
+    if "signature" in changes:
+        return changed
+    key = VALIDATOR_KEYS[changed.proposer_index if key_index is None else key_index]
+    return sign_block(key, changed)
 
 
 # ---- a simulated network ------------------------------------------------------------------------

@@ -1,0 +1,157 @@
+"""Connects the PoS chain to the p2p host: blocks, attestations, slashing evidence and
+transactions as gossip topics, and sync of the block chain.
+
+Verdicts follow consensus-specs' gossip conditions: accepted messages are forwarded, duplicates
+and stale or not-yet-timely messages are ignored (no blame), rule breakers are rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from consensus.errors import ConsensusError, DecodeError, InvalidTransaction
+from consensus.pos.types import Attestation, AttesterSlashing, Evidence, PosBlock, ProposerSlashing
+from consensus.types import Transaction
+from node.mempool import MempoolFull
+from node.pos_service import PosChainService
+from p2p.gossip import GossipMessage, Verdict
+from p2p.host import P2PHost
+from p2p.sync import ChainStatus
+
+log = logging.getLogger(__name__)
+
+BLOCK_TOPIC = "pos_block"
+ATTESTATION_TOPIC = "attestation"
+SLASHING_TOPIC = "slashing"
+TX_TOPIC = "tx"
+BLOCK_PUSH_PEERS = 3
+
+
+class PosBridge:
+    def __init__(self, service: PosChainService, host: P2PHost) -> None:
+        self.service = service
+        self.host = host
+        host.add_topic(BLOCK_TOPIC, self.validate_block, announce=True,
+                       fetch=service.store.get_raw, push_first=BLOCK_PUSH_PEERS)
+        host.add_topic(ATTESTATION_TOPIC, self.validate_attestation)
+        host.add_topic(SLASHING_TOPIC, self.validate_evidence)
+        host.add_topic(TX_TOPIC, self.validate_transaction)
+        host.set_sync_source(self)
+        service.evidence_listeners.append(self.publish_evidence)
+
+    # ---- publishing ----------------------------------------------------------------------------
+    def publish_block(self, block: PosBlock) -> None:
+        self.host.publish(BLOCK_TOPIC, block.root, block.serialize())
+
+    def publish_attestation(self, att: Attestation) -> None:
+        self.host.publish(ATTESTATION_TOPIC, att.root, att.serialize())
+
+    def publish_evidence(self, evidence: Evidence) -> None:
+        kind = b"P" if isinstance(evidence, ProposerSlashing) else b"A"
+        try:
+            self.host.publish(SLASHING_TOPIC, evidence.root, kind + evidence.serialize())
+        except ValueError:
+            pass  # already gossiped under this id
+
+    def publish_transaction(self, tx: Transaction) -> None:
+        self.host.publish(TX_TOPIC, tx.txid, tx.serialize())
+
+    # ---- validators ----------------------------------------------------------------------------
+    async def validate_block(self, msg: GossipMessage) -> Verdict:
+        try:
+            block = PosBlock.deserialize(msg.payload, self.service.spec.max_block_bytes)
+        except (ConsensusError, ValueError) as exc:
+            return self._reject_block(msg, f"malformed block: {exc}")
+        # [REJECT] the announced id is the block root
+        if block.root != msg.msg_id:
+            return self._reject_block(msg, "announced id does not match the block root")
+        update = self.service.submit_block(block, msg.peer_id)
+        result = update.results[0]
+        if result.outcome in ("connected", "side"):
+            return Verdict.accept()
+        if result.outcome == "duplicate":
+            return Verdict.ignore("duplicate block")
+        if result.outcome == "orphan":
+            self.host.sync.request_sync(msg.peer_id)
+            return Verdict.ignore("parent unknown; syncing from the sender")
+        if result.temporary:
+            return Verdict.ignore(result.reason)
+        return Verdict.reject(result.reason)
+
+    async def validate_attestation(self, msg: GossipMessage) -> Verdict:
+        try:
+            att = Attestation.deserialize(msg.payload)
+        except (ConsensusError, ValueError) as exc:
+            return Verdict.reject(f"malformed attestation: {exc}")
+        # [REJECT] the announced id is the attestation root
+        if att.root != msg.msg_id:
+            return Verdict.reject("announced id does not match the attestation root")
+        result = self.service.submit_attestation(att, msg.peer_id)
+        if result.outcome == "accept":
+            return Verdict.accept()
+        if result.outcome == "ignore":
+            return Verdict.ignore(result.reason)
+        return Verdict.reject(result.reason)
+
+    async def validate_evidence(self, msg: GossipMessage) -> Verdict:
+        payload = msg.payload
+        try:
+            cls = {b"P": ProposerSlashing, b"A": AttesterSlashing}[payload[:1]]
+            evidence = cls.deserialize(payload[1:])
+        except (KeyError, ConsensusError, ValueError) as exc:
+            return Verdict.reject(f"malformed slashing evidence: {exc}")
+        result = self.service.submit_evidence(evidence, msg.peer_id)
+        if result.outcome == "accept":
+            return Verdict.accept()
+        if result.outcome == "ignore":
+            return Verdict.ignore(result.reason)
+        return Verdict.reject(result.reason)
+
+    async def validate_transaction(self, msg: GossipMessage) -> Verdict:
+        try:
+            tx = Transaction.deserialize(msg.payload)
+        except DecodeError as exc:
+            return Verdict.reject(f"malformed transaction: {exc}")
+        if tx.txid != msg.msg_id:
+            return Verdict.reject("announced id does not match the txid")
+        try:
+            self.service.submit_transaction(tx)
+        except MempoolFull as exc:
+            return Verdict.ignore(str(exc))
+        except InvalidTransaction as exc:
+            reason = str(exc)
+            if "signature" in reason or "coinbase" in reason or "amount" in reason:
+                return Verdict.reject(f"invalid transaction: {reason}")
+            return Verdict.ignore(reason)
+        return Verdict.accept()
+
+    def _reject_block(self, msg: GossipMessage, reason: str) -> Verdict:
+        self.service.rejected_total += 1
+        log.warning("rejected block from %s: %s", msg.peer_id[:16], reason)
+        self.service.events.emit("block_rejected", hash=msg.msg_id.hex(), reason=reason,
+                                 peer=msg.peer_id)
+        return Verdict.reject(reason)
+
+    # ---- SyncSource ----------------------------------------------------------------------------
+    def status(self) -> ChainStatus:
+        head = self.service.chain.head
+        # Score: blocks on the head chain. LMD-GHOST picks the head; sync only needs "who has
+        # blocks we lack", and fork choice decides once they are here.
+        return ChainStatus(tip=head.root, score=head.height, height=head.height)
+
+    def locator(self) -> list[bytes]:
+        return self.service.chain.locator()
+
+    def blocks_after(self, locator: list[bytes], limit: int) -> list[bytes]:
+        return [n.block.serialize() for n in self.service.chain.blocks_after(locator, limit)]
+
+    async def ingest(self, peer_id: str, payloads: list[bytes]) -> None:
+        for raw in payloads:
+            try:
+                block = PosBlock.deserialize(raw, self.service.spec.max_block_bytes)
+            except (ConsensusError, ValueError) as exc:
+                log.warning("sync from %s: malformed block: %s", peer_id[:16], exc)
+                return
+            update = self.service.submit_block(block, peer_id)
+            if update.results[0].outcome == "rejected" and not update.results[0].temporary:
+                return
