@@ -141,11 +141,13 @@ class PosChainService:
                              applied=[h.hex() for h in reorg.applied])
         if update.justified_changed is not None:
             cp = update.justified_changed
-            self.events.emit("justified", epoch=cp.epoch, root=cp.root.hex())
+            self.events.emit("justified", epoch=cp.epoch, root=cp.root.hex(),
+                             epoch_start_ts=self._epoch_start_s(cp.epoch))
         if update.finalized_changed is not None:
             cp = update.finalized_changed
             log.info("finalized epoch %d (%s)", cp.epoch, cp.root.hex()[:16])
-            self.events.emit("finalized", epoch=cp.epoch, root=cp.root.hex())
+            self.events.emit("finalized", epoch=cp.epoch, root=cp.root.hex(),
+                             epoch_start_ts=self._epoch_start_s(cp.epoch))
         for slashed in update.slashed:
             self.events.emit("slashed", validator=slashed.validator_index, reason=slashed.reason,
                              block=slashed.block_root.hex())
@@ -156,6 +158,9 @@ class PosChainService:
             self._check_leak()
             self._reverted_pending.extend(update.reverted_txs)
             self._schedule_tidy()
+
+    def _epoch_start_s(self, epoch: int) -> float:
+        return self.spec.slot_start_ms(epoch * self.spec.slots_per_epoch) / 1000
 
     def _check_leak(self) -> None:
         """An `inactivity_leak` event each epoch finality lags beyond the leak threshold."""

@@ -55,3 +55,20 @@ def _expected_bits(height: int, bits_at: list[int], times: list[int], spec: Chai
     first = max(0, (height - 1) - (spec.retarget_window - 1))
     return pow.next_bits(bits_at[-1], times[first], times[-1],
                          target_timespan=spec.target_timespan_s, pow_limit=spec.pow_limit)
+
+
+def audit_pos_headers(headers: list[dict], genesis_root: str) -> tuple[bool, str]:
+    """PoS main chain from outside: starts at this network's genesis, each block names the one
+    before as parent, slots strictly increase. (Signatures and state transitions need the whole
+    state; the nodes check those, the checkers compare what the nodes finalized.)"""
+    if not headers:
+        return False, "no headers"
+    if headers[0]["hash"] != genesis_root:
+        return False, f"height 0 is {headers[0]['hash'][:16]}, not this network's genesis"
+    for i in range(1, len(headers)):
+        h, prev = headers[i], headers[i - 1]
+        if h["parent_root"] != prev["hash"]:
+            return False, f"height {i}: parent_root does not link to height {i - 1}"
+        if h["slot"] <= prev["slot"]:
+            return False, f"height {i}: slot {h['slot']} not after slot {prev['slot']}"
+    return True, f"{len(headers)} blocks link back to genesis with increasing slots"

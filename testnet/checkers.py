@@ -504,6 +504,76 @@ def event_seen(history: list[dict], type: str, contains: str | None = None,
     return _result(name, "invalid", f"no {what} on {', '.join(judged)}", **evidence)
 
 
+def _partition_window(history: list[dict]) -> tuple[float, float] | None:
+    """(start, end) of the last partition that was healed (end = inf when still standing)."""
+    starts = [host_ts(e) for e in history if e.get("source") == "nemesis"
+              and e.get("type") == "fault_applied" and e.get("fault") == "partition"]
+    if not starts:
+        return None
+    start = max(starts)
+    ends = [t for t in heal_times(history) if t > start]
+    return start, (min(ends) if ends else math.inf)
+
+
+def _new_finality(history: list[dict], nodes: list[str], window: tuple[float, float]
+                  ) -> dict[str, list[dict]]:
+    """Per node, `finalized` events inside the window for epochs that began after it opened."""
+    start, end = window
+    out: dict[str, list[dict]] = {n: [] for n in nodes}
+    for e in node_events(history, "finalized"):
+        if e["node"] in out and start < host_ts(e) < end and e.get("epoch_start_ts", 0) >= start:
+            out[e["node"]].append(e)
+    return out
+
+
+def finality_during_partition(history: list[dict], nodes: list[str] | None = None,
+                              expect: bool = True) -> CheckResult:
+    """Did these nodes finalize a checkpoint of an epoch that began after the last partition
+    started, before it healed? `expect` False asks that they did not (a side without 2/3)."""
+    name = "finality_during_partition" if expect else "no_finality_during_partition"
+    window = _partition_window(history)
+    if window is None:
+        return _result(name, "unknown", "no partition in this history")
+    judged = nodes or sorted({e["node"] for e in history if e.get("source") == "node"})
+    found = _new_finality(history, judged, window)
+    finalized = {n: [e["epoch"] for e in evs] for n, evs in found.items() if evs}
+    if expect:
+        missing = [n for n in judged if n not in finalized]
+        if missing:
+            return _result(name, "invalid", f"{', '.join(missing)} finalized nothing new during "
+                           "the partition", finalized=finalized)
+        return _result(name, "valid", f"{', '.join(judged)} kept finalizing during the partition "
+                       f"(epochs {finalized})", finalized=finalized)
+    if finalized:
+        return _result(name, "invalid", f"finality during the partition on "
+                       f"{', '.join(finalized)}: epochs {finalized}", finalized=finalized)
+    return _result(name, "valid", f"no new checkpoint finalized on {', '.join(judged)} while "
+                   "partitioned")
+
+
+def slashed_everywhere(history: list[dict], validator: int, within_s: float) -> CheckResult:
+    """Every up node reports `validator` slashed within `within_s` of the role fault that made
+    it misbehave (or of the run start when there is none)."""
+    name = "slashed_everywhere"
+    faults = [host_ts(e) for e in history if e.get("source") == "nemesis" and e.get("fault") ==
+              "role" and e.get("params", {}).get("validator") == validator]
+    start = min(faults) if faults else min((host_ts(e) for e in history), default=0.0)
+    nodes = up_nodes(history)
+    if not nodes:
+        return _result(name, "unknown", "no final status of the nodes")
+    first: dict[str, float] = {}
+    for e in node_events(history, "slashed"):
+        if e.get("validator") == validator and e["node"] in nodes:
+            first.setdefault(e["node"], host_ts(e) - start)
+    late = {n: round(t, 1) for n, t in first.items() if t > within_s}
+    missing = [n for n in nodes if n not in first]
+    if missing or late:
+        return _result(name, "invalid", f"validator {validator} not slashed within {within_s} s "
+                       f"on {', '.join(missing + list(late))}", seconds=first)
+    return _result(name, "valid", f"validator {validator} slashed on all {len(nodes)} nodes "
+                   f"within {max(first.values()):.1f} s", seconds=first)
+
+
 # ---- scenario specs --------------------------------------------------------------------------
 
 def _positive_number(field: str, value: Any) -> float:
@@ -588,6 +658,10 @@ def _tx_name(field: str, value: Any) -> str:
 
 
 CHECKS: dict[str, Callable[..., CheckResult]] = {
+    "finality_during_partition": lambda h, **kw: finality_during_partition(h, expect=True, **kw),
+    "no_finality_during_partition": lambda h, **kw: finality_during_partition(h, expect=False,
+                                                                            **kw),
+    "slashed_everywhere": slashed_everywhere,
     "converged_within": converged_within,
     "max_reorg_depth": max_reorg_depth,
     "no_conflicting_finality": no_conflicting_finality,
@@ -598,7 +672,27 @@ CHECKS: dict[str, Callable[..., CheckResult]] = {
     "event_seen": event_seen,
 }
 
+def _nodes_args(name: str, value: Any) -> dict:
+    if value is True:
+        return {}
+    if isinstance(value, list) and all(isinstance(v, (int, str)) for v in value):
+        return {"nodes": [v if isinstance(v, str) else f"node{v}" for v in value]}
+    raise ValueError(f"{name} takes true or a list of nodes, got {value!r}")
+
+
+def _slashed_args(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"slashed_everywhere takes {{validator: N, within: seconds}}, got "
+                         f"{value!r}")
+    _only_keys("slashed_everywhere", value, {"validator", "within"}, {"validator", "within"})
+    return {"validator": _int_at_least("slashed_everywhere.validator", value["validator"], 0),
+            "within_s": _positive_number("slashed_everywhere.within", value["within"])}
+
+
 _SPEC_ARGS: dict[str, Callable[[Any], dict]] = {
+    "finality_during_partition": lambda v: _nodes_args("finality_during_partition", v),
+    "no_finality_during_partition": lambda v: _nodes_args("no_finality_during_partition", v),
+    "slashed_everywhere": _slashed_args,
     "converged_within": lambda v: _timed_args("converged_within", v),
     "max_reorg_depth": _reorg_args,
     "no_conflicting_finality": lambda v: _flag_args("no_conflicting_finality", v),

@@ -485,14 +485,33 @@ def skew(node: str, offset: str, directory: Path) -> None:
                         nemesis.skew(_index(cluster, node), seconds)))
 
 
+POW_ROLES = ("honest", "selfish-miner", "withhold")
+POS_ROLES = ("honest", "silent", "double-propose", "double-vote", "surround-vote")
+
+
 @main.command()
-@click.argument("node")
-@click.argument("role", type=click.Choice(["honest", "selfish-miner", "withhold"]))
+@click.argument("target")
+@click.argument("role", type=click.Choice(sorted(set(POW_ROLES + POS_ROLES))))
 @DIR_OPTION
-def role(node: str, role: str, directory: Path) -> None:
-    """Switch a node's behaviour: honest, selfish-miner, withhold (back to honest releases)."""
-    _said(_nemesis_call(directory, lambda nemesis, cluster:
-                        nemesis.role(_index(cluster, node), role)))
+def role(target: str, role: str, directory: Path) -> None:
+    """Switch behaviour. PoW: `testnet role 4 selfish-miner` (honest, selfish-miner, withhold;
+    back to honest releases withheld blocks). PoS: `testnet role v7 double-vote` (honest, silent,
+    double-propose, double-vote, surround-vote) for validator 7."""
+    def act(nemesis: Nemesis, cluster: Cluster):  # type: ignore[no-untyped-def]
+        pos = cluster.info.get("consensus") == "pos"
+        if target.startswith("v") and target[1:].isdigit():
+            if not pos:
+                raise ValueError("validators (v7) exist on PoS clusters only")
+            if role not in POS_ROLES:
+                raise ValueError(f"{role} is a PoW role; validator roles: {', '.join(POS_ROLES)}")
+            validator = int(target[1:])
+            return nemesis.role(nemesis.validator_node(validator), role, validator)
+        if pos:
+            raise ValueError("on a PoS cluster a role names a validator, e.g. v7")
+        if role not in POW_ROLES:
+            raise ValueError(f"{role} is a PoS validator role; miner roles: {', '.join(POW_ROLES)}")
+        return nemesis.role(_index(cluster, target), role)
+    _said(_nemesis_call(directory, act))
 
 
 @main.command()

@@ -33,6 +33,13 @@ class ClusterTimeout(TimeoutError):
     """A condition did not hold in time; the message names the condition and the last state."""
 
 
+class NodeDown(ClusterTimeout):
+    """A node being waited for is not running (it exited or crashed at start)."""
+
+
+DOWN_GRACE_S = 2.0
+
+
 class Cluster:
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory).resolve()
@@ -125,10 +132,19 @@ class Cluster:
     async def healthy(self, timeout: float = 30.0, indices: list[int] | None = None) -> None:
         """Every node (or those given) answers /status."""
         targets = list(range(self.size)) if indices is None else indices
+        started = time.monotonic()
 
         async def check() -> bool:
             results = await asyncio.gather(*(self.status(i) for i in targets))
-            return all(r is not None for r in results)
+            if all(r is not None for r in results):
+                return True
+            if time.monotonic() - started > DOWN_GRACE_S:  # a node that exited will not answer
+                down = [self.info["nodes"][i]["name"] for i, r in zip(targets, results)
+                        if r is None and self.backend.process_state(i) == "down"]
+                if down:
+                    raise NodeDown(f"{', '.join(down)} exited before answering /status; see "
+                                   f"`testnet logs {down[0]} --dir {self.directory}`")
+            return False
         await self.wait_until(check, timeout, f"nodes {targets} to answer /status")
 
     async def connected(self, timeout: float = 30.0) -> None:

@@ -147,13 +147,17 @@ def write_cluster(directory: Path, manifest: ClusterManifest, *, base_port: int 
         if vkeys[info.index]:
             config["validator_keys"] = [k.hex() for k in vkeys[info.index]]
         (node_dir / "node.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    first_validator = [sum(len(k) for k in vkeys[:i]) for i in range(manifest.nodes)]
     cluster = {
         "backend": backend, "created": time.time(), "manifest": manifest.model_dump(mode="json"),
         "chain_id": spec.chain_id, "genesis": genesis_hex, "consensus": manifest.consensus,
         "admin_token": admin_token, "edges": links,
         "nodes": [{"index": n.index, "name": n.name, "host": n.host, "port": n.port,
                    "api": n.api, "p2p": n.p2p_url, "peer_id": n.peer_id,
-                   "config": f"{n.name}/node.yaml"} for n in infos],
+                   "config": f"{n.name}/node.yaml",
+                   "validators": list(range(first_validator[n.index],
+                                            first_validator[n.index] + len(vkeys[n.index])))}
+                  for n in infos],
     }
     (directory / CLUSTER_FILE).write_text(json.dumps(cluster, indent=2) + "\n")
     return cluster

@@ -17,6 +17,7 @@ errors name the option and the node (`--stake 9=...: no node 9 (nodes are 0..7)`
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import yaml
 from testnet.container_config import CONTAINER_PORT, service_name
 from testnet.node_env import EnvConfigError, manifest_from_env, parse_node_values
 from testnet.manifest import ManifestError, validate_manifest
+from testnet.topology import TopologyError, edges
 
 DEFAULT_IMAGE = "p2p-testnet:latest"
 DEFAULT_BASE_PORT = 18441
@@ -32,8 +34,10 @@ NETWORK = "testnet"
 IMAGE_UID = 10001  # the image's non-root user (Dockerfile)
 COMPOSE_VERSION = "3.8"  # the newest format that docker-compose v1, v2 and `stack deploy` all read
 CONSENSUS_CHOICES = ("pow", "pos")
-# Roles a node can start in. PoS names are checked by the node itself (its admin API says which).
-POW_ROLES = ("honest", "selfish-miner", "withhold")
+# Roles a node can start in: a PoW node's mining strategy (node/mining_strategy.py), or the role of
+# every validator of a PoS node (node/validator_duties.py); tests check the lists stay the same.
+ROLES = {"pow": ("honest", "selfish-miner", "withhold"),
+         "pos": ("honest", "silent", "double-propose", "double-vote", "surround-vote")}
 
 
 class ComposeSpecError(ValueError):
@@ -76,17 +80,17 @@ def validate_network_request(req: NetworkRequest) -> None:
     for node, amount in req.stakes.items():
         if amount <= 0:
             raise ComposeSpecError(f"--stake {node}={amount}: stake must be positive")
-    if req.consensus == "pow":
-        for node, role in req.roles.items():
-            if role not in POW_ROLES:
-                raise ComposeSpecError(f"--role {node}={role}: PoW roles are "
-                                       f"{', '.join(POW_ROLES)}")
+    for node, role in req.roles.items():
+        if role not in ROLES[req.consensus]:
+            raise ComposeSpecError(f"--role {node}={role}: {req.consensus} roles are "
+                                   f"{', '.join(ROLES[req.consensus])}")
     if not 1 <= req.base_port <= 65536 - req.nodes:
         raise ComposeSpecError(f"--base-port {req.base_port}: ports {req.base_port}.."
                                f"{req.base_port + req.nodes - 1} are not all valid")
     try:  # exactly what every container will check at start (testnet/node_env.py)
-        validate_manifest(manifest_from_env(cluster_env(req, resolved=True)))
-    except (ManifestError, EnvConfigError) as exc:
+        manifest = validate_manifest(manifest_from_env(cluster_env(req, resolved=True)))
+        edges(manifest.nodes, manifest.topology, random.Random(manifest.seed))
+    except (ManifestError, EnvConfigError, TopologyError) as exc:
         raise ComposeSpecError(str(exc)) from None
 
 

@@ -190,9 +190,14 @@ class Nemesis:
         offset = state.get("skew", {}).get(str(index))
         if offset:
             await self._admin(index, "POST", "/admin/clock", {"offset_s": offset})
-        role = state.get("roles", {}).get(str(index))
-        if role and role != "honest":
-            await self._admin(index, "POST", "/admin/role", {"role": role})
+        for key, role in state.get("roles", {}).items():
+            if role == "honest":
+                continue
+            if key == str(index):
+                await self._admin(index, "POST", "/admin/role", {"role": role})
+            elif key.startswith("v") and self.validator_node(int(key[1:])) == index:
+                await self._admin(index, "POST", "/admin/role",
+                                  {"role": role, "validator": int(key[1:])})
 
     # ---- clocks and roles ----------------------------------------------------------------------
     async def skew(self, index: int, offset_s: float) -> dict:
@@ -204,13 +209,27 @@ class Nemesis:
         return self.record(kind, "skew", [index], offset_s=offset_s,
                            result={"previous_s": result["previous_s"]})
 
-    async def role(self, index: int, role: str) -> dict:
-        result = await self._admin(index, "POST", "/admin/role", {"role": role})
+    async def role(self, index: int, role: str, validator: int | None = None) -> dict:
+        body: dict[str, Any] = {"role": role}
+        if validator is not None:
+            body["validator"] = validator
+        result = await self._admin(index, "POST", "/admin/role", body)
         state = self.state()
-        state["roles"][str(index)] = role
+        key = str(index) if validator is None else f"v{validator}"
+        state["roles"][key] = role
         self._save(state)
         kind = "fault_cleared" if role == "honest" else "fault_applied"
-        return self.record(kind, "role", [index], role=role, result=result)
+        params: dict[str, Any] = {"role": role}
+        if validator is not None:
+            params["validator"] = validator
+        return self.record(kind, "role", [index], **params, result=result)
+
+    def validator_node(self, validator: int) -> int:
+        """The index of the node that runs PoS validator `validator`."""
+        for node in self.cluster.info["nodes"]:
+            if validator in node.get("validators", []):
+                return node["index"]
+        raise NemesisError(f"no node runs validator {validator}")
 
     async def miner(self, index: int, *, enabled: bool | None = None,
                     hashrate: float | None = None) -> dict:

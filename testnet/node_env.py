@@ -215,26 +215,37 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 # ---- role at startup ----------------------------------------------------------------------------
 def apply_role_when_ready(port: int, token: str, role: str, timeout: float = ROLE_TIMEOUT_S) -> None:
     """Switch the node's role through its admin API once it answers (the same switch as
-    `testnet role`). Runs in a daemon thread; gives up, with a message, after `timeout`."""
+    `testnet role`): a PoW node's mining strategy, or the role of every validator a PoS node runs.
+    Runs in a daemon thread; reports on stderr, and gives up after `timeout`."""
     deadline = time.monotonic() + timeout
     base = f"http://127.0.0.1:{port}"
-    while time.monotonic() < deadline:
+    status = None
+    while status is None and time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"{base}/status", timeout=2).close()
-            break
-        except (urllib.error.URLError, OSError):
+            with urllib.request.urlopen(f"{base}/status", timeout=2) as resp:
+                status = json.load(resp)
+        except (urllib.error.URLError, OSError, ValueError):
             time.sleep(0.5)
-    request = urllib.request.Request(
-        f"{base}/admin/role", data=json.dumps({"role": role}).encode(), method="POST",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    try:
-        urllib.request.urlopen(request, timeout=10).close()
-        print(f"node_env: role {role} applied", file=sys.stderr)
-    except urllib.error.HTTPError as exc:
-        print(f"node_env: role {role!r} refused: {exc.read().decode(errors='replace')}",
+    if status is None:
+        print(f"node_env: role {role!r} not applied: the node did not answer in {timeout:.0f} s",
               file=sys.stderr)
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"node_env: could not apply role {role!r}: {exc}", file=sys.stderr)
+        return
+    validators = (status.get("validators") or {}).get("validators") or [None]
+    for validator in validators:
+        body = {"role": role} if validator is None else {"role": role, "validator": validator}
+        request = urllib.request.Request(
+            f"{base}/admin/role", data=json.dumps(body).encode(), method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as exc:
+            print(f"node_env: role {role!r} refused: {exc.read().decode(errors='replace')}",
+                  file=sys.stderr)
+            return
+        except (urllib.error.URLError, OSError) as exc:
+            print(f"node_env: could not apply role {role!r}: {exc}", file=sys.stderr)
+            return
+    print(f"node_env: role {role} applied", file=sys.stderr)
 
 
 def run_from_env(env: Mapping[str, str]) -> int:

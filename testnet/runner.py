@@ -25,8 +25,9 @@ from typing import Any
 import aiohttp
 
 from consensus.chain_spec import ChainSpec
+from consensus.pos.spec import PosSpec
 from consensus.types import sign_transaction
-from testnet.chain_audit import audit_headers
+from testnet.chain_audit import audit_headers, audit_pos_headers
 from testnet.checkers import CheckResult, check_from_spec
 from testnet.client import NodeAPIError
 from testnet.cluster import ClusterTimeout, LocalCluster
@@ -86,7 +87,9 @@ class ScenarioRunner:
         manifest = self.scenario.manifest.model_dump(mode="json")
         manifest["overrides"] = {int(k): v for k, v in manifest["overrides"].items()}
         self.cluster = LocalCluster(directory=cluster_dir, **manifest)
-        self.spec = ChainSpec.from_json(json.loads((cluster_dir / "genesis.json").read_text()))
+        genesis = json.loads((cluster_dir / "genesis.json").read_text())
+        self.spec = (PosSpec.from_json(genesis) if self.scenario.manifest.consensus == "pos"
+                     else ChainSpec.from_json(genesis))
         self.progress(f"starting {self.scenario.manifest.nodes} nodes")
         try:
             await self.cluster.__aenter__()
@@ -160,7 +163,11 @@ class ScenarioRunner:
         elif action == "skew":
             await nemesis.skew(args["node"], args["offset_s"])
         elif action == "role":
-            await nemesis.role(args["node"], args["role"])
+            if "validator" in args:
+                node = nemesis.validator_node(args["validator"])
+                await nemesis.role(node, args["role"], args["validator"])
+            else:
+                await nemesis.role(args["node"], args["role"])
         elif action == "miner":
             await self._miner(nemesis, args)
         elif action == "tx":
@@ -206,16 +213,23 @@ class ScenarioRunner:
             await self.cluster.wait_until(confirmed, timeout,
                                           f"tx {record.label} with {args['confirmations']} "
                                           "confirmation(s)", interval=0.5)
-        if "finalized_epoch" in args:
+        if "epochs" in args:
+            statuses = [s for s in await self.cluster.statuses() if s]
+            epoch_s = self.spec.slot_duration_ms * self.spec.slots_per_epoch / 1000
+            await asyncio.sleep(args["epochs"] * epoch_s)
+        if "finalized_epoch" in args or "finalized_epochs" in args:
+            target = args.get("finalized_epoch", 0)
+            if "finalized_epochs" in args:
+                statuses = [s for s in await self.cluster.statuses() if s]
+                target = max(s["finalized"]["epoch"] for s in statuses) + args["finalized_epochs"]
+
             async def finalized() -> bool:
                 for i in nodes or self._up():
                     status = await self.cluster.status(i)
-                    if not status or (status.get("finalized") or {}).get("epoch", -1) < \
-                            args["finalized_epoch"]:
+                    if not status or (status.get("finalized") or {}).get("epoch", -1) < target:
                         return False
                 return True
-            await self.cluster.wait_until(finalized, timeout,
-                                          f"finalized epoch {args['finalized_epoch']}")
+            await self.cluster.wait_until(finalized, timeout, f"finalized epoch {target}")
 
     def _up(self) -> list[int]:
         return [i for i in range(self.cluster.size)
@@ -314,7 +328,8 @@ class ScenarioRunner:
                 self._observe("final_status", node=name, up=False, head=None, height=None,
                               total_work=None)
                 continue
-            payouts[name] = status["miner"]["payout"]
+            if "miner" in status:
+                payouts[name] = status["miner"]["payout"]
             self._observe("final_status", node=name, up=True, head=status["head"],
                           height=status["height"], total_work=str(status["total_work"]),
                           finalized=status.get("finalized"))
@@ -339,6 +354,8 @@ class ScenarioRunner:
             chunk = await client.chain(start, min(height, start + 1999))
             headers.extend(chunk["headers"])
             start += 2000
+        if isinstance(self.spec, PosSpec):
+            return audit_pos_headers(headers[: height + 1], self.cluster.info["genesis"])
         return audit_headers(headers[: height + 1], self.spec)
 
     # ---- judging and the report ----------------------------------------------------------------

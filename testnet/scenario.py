@@ -40,8 +40,10 @@ from testnet.units import parse_duration_s, parse_fraction, parse_rate_bps
 ACTIONS = ("wait", "sleep", "partition", "heal", "link", "link_clear", "kill", "stop", "start",
            "pause", "resume", "restart", "skew", "role", "miner", "tx", "load", "chaos", "log")
 PROCESS_ACTIONS = ("kill", "stop", "start", "pause", "resume", "restart")
-WAIT_KEYS = {"height", "converged", "nodes", "timeout", "finalized_epoch", "tx", "confirmations",
-             "blocks"}
+WAIT_KEYS = {"height", "converged", "nodes", "timeout", "finalized_epoch", "finalized_epochs",
+             "tx", "confirmations", "blocks", "epochs"}
+POW_ROLES = ("honest", "selfish-miner", "withhold")
+POS_ROLES = ("honest", "silent", "double-propose", "double-vote", "surround-vote")
 CHAOS_FAULTS = ("kill", "pause", "partition", "link")
 
 
@@ -213,9 +215,23 @@ def _validate_args(action: str, args: Any, manifest: ClusterManifest, rng: rando
         return {"node": _node(args["node"], manifest),
                 "offset_s": parse_duration_s(args["offset"])}
     if action == "role":
-        _require(args, {"node", "role"})
-        if args["role"] not in ("honest", "selfish-miner", "withhold"):
-            raise ValueError(f"role: unknown role {args['role']!r}")
+        pos = manifest.consensus == "pos"
+        if pos:
+            _require(args, {"validator", "role"})
+            roles = POS_ROLES
+        else:
+            _require(args, {"node", "role"})
+            roles = POW_ROLES
+        if args["role"] not in roles:
+            raise ValueError(f"role: unknown {'validator' if pos else 'miner'} role "
+                             f"{args['role']!r} (roles: {', '.join(roles)})")
+        if pos:
+            total = sum(manifest.node_validators(i) for i in range(manifest.nodes))
+            validator = _positive_int(args["validator"], "validator")
+            if validator >= total:
+                raise ValueError(f"validator: v{validator} does not exist (validators are "
+                                 f"0..{total - 1})")
+            return {"validator": validator, "role": args["role"]}
         return {"node": _node(args["node"], manifest), "role": args["role"]}
     if action == "miner":
         _require(args, {"node"}, optional={"share", "hashrate", "enabled"})
@@ -261,14 +277,19 @@ def _validate_wait(args: Any, manifest: ClusterManifest) -> dict:
         value = args["converged"]
         out["converged"] = 60.0 if value is True else parse_duration_s(value)
         out["timeout"] = out["converged"]
-    if "finalized_epoch" in args:
-        out["finalized_epoch"] = _positive_int(args["finalized_epoch"], "finalized_epoch")
+    for key in ("finalized_epoch", "finalized_epochs", "epochs"):
+        if key in args:
+            if manifest.consensus != "pos":
+                raise ValueError(f"{key}: epochs and finality exist on PoS clusters only")
+            out[key] = _positive_int(args[key], key)
     if "tx" in args:
         out["tx"] = str(args["tx"])
         out["confirmations"] = _positive_int(args.get("confirmations", 1), "confirmations")
     out["nodes"] = _nodes(args.get("nodes"), manifest, "nodes")
-    if not {"height", "converged", "finalized_epoch", "tx", "blocks"} & set(out):
-        raise ValueError("wait needs one of height, blocks, converged, finalized_epoch, tx")
+    if not {"height", "converged", "finalized_epoch", "finalized_epochs", "epochs", "tx",
+            "blocks"} & set(out):
+        raise ValueError("wait needs one of height, blocks, converged, finalized_epoch(s), "
+                         "epochs, tx")
     return out
 
 

@@ -31,13 +31,22 @@ def compute_attester_slots(seed: bytes, active: tuple[int, ...], start_slot: int
 
 
 def get_attester_slots(state: PosState, epoch: int) -> Mapping[int, int]:
-    """Duties of `epoch`, which must be the state's current or previous epoch."""
-    if epoch not in (get_current_epoch(state), get_previous_epoch(state)):
+    """Duties of `epoch`, which must be the state's current or previous epoch (memoised on the
+    state: one pass over the validators per epoch, not per attestation)."""
+    duties = state.duties.get(epoch)
+    if duties is not None:
+        return duties
+    current = get_current_epoch(state)
+    if epoch not in (current, get_previous_epoch(state)):
         raise ValueError(f"duties of epoch {epoch} are not known to a state at slot {state.slot}")
     spe = state.spec.slots_per_epoch
-    return compute_attester_slots(get_seed(state, epoch, DOMAIN_ATTESTER),
-                                  tuple(get_active_validator_indices(state, epoch)),
-                                  compute_start_slot_at_epoch(epoch, spe), spe)
+    duties = compute_attester_slots(get_seed(state, epoch, DOMAIN_ATTESTER),
+                                    tuple(get_active_validator_indices(state, epoch)),
+                                    compute_start_slot_at_epoch(epoch, spe), spe)
+    for old in [e for e in state.duties if e < current - 1]:
+        del state.duties[old]
+    state.duties[epoch] = duties
+    return duties
 
 
 def get_attestation_slot(state: PosState, epoch: int, validator_index: int) -> int | None:

@@ -69,6 +69,10 @@ class PosSpec:
                                  f"{getattr(self, name)!r}")
         if self.slots_per_epoch < 2:
             raise ValueError("slots_per_epoch: must be at least 2")
+        # An epoch's attestation duties must be fixed once it starts: activation takes effect at
+        # a later epoch at the earliest.
+        if self.activation_delay_epochs < 1:
+            raise ValueError("activation_delay_epochs: must be at least 1")
         if not self.validators:
             raise ValueError("validators: a PoS chain needs at least one genesis validator")
         seen: set[bytes] = set()

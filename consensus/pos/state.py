@@ -18,7 +18,8 @@ headers), so a copy costs one pass over the lists and the ledger.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from consensus.ledger import Ledger
@@ -75,6 +76,10 @@ class PosState:
     previous_justified_checkpoint: Checkpoint
     current_justified_checkpoint: Checkpoint
     finalized_checkpoint: Checkpoint
+    # Not part of the state root: attestation duties by epoch, memoised (committees.py). Valid
+    # for the life of the state and its copies, because an epoch's duties are fixed once the
+    # epoch has started (activations and exits only take effect at later epochs).
+    duties: dict[int, Mapping[int, int]] = field(default_factory=dict)
 
     def copy(self) -> PosState:
         return PosState(
@@ -83,7 +88,7 @@ class PosState:
             Ledger(dict(self.ledger.balances), dict(self.ledger.nonces)), list(self.randao_mixes),
             dict(self.previous_epoch_attestations), dict(self.current_epoch_attestations),
             self.justification_bits, self.previous_justified_checkpoint,
-            self.current_justified_checkpoint, self.finalized_checkpoint)
+            self.current_justified_checkpoint, self.finalized_checkpoint, dict(self.duties))
 
 
 # ---- epochs and slots -------------------------------------------------------------------------
