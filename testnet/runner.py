@@ -66,9 +66,11 @@ class RunResult:
 
 class ScenarioRunner:
     def __init__(self, scenario: Scenario, report_dir: Path, *,
-                 progress: Callable[[str], None] | None = None, keep_cluster: bool = False) -> None:
+                 progress: Callable[[str], None] | None = None, keep_cluster: bool = False,
+                 backend: str = "local") -> None:
         self.scenario = scenario
         self.report_dir = report_dir
+        self.backend = backend  # local processes, or containers (docker, swarm)
         self.progress = progress or (lambda message: None)
         self.keep_cluster = keep_cluster
         self.observations: list[dict] = []
@@ -86,7 +88,7 @@ class ScenarioRunner:
         cluster_dir = self.report_dir / "cluster"
         manifest = self.scenario.manifest.model_dump(mode="json")
         manifest["overrides"] = {int(k): v for k, v in manifest["overrides"].items()}
-        self.cluster = LocalCluster(directory=cluster_dir, **manifest)
+        self.cluster = LocalCluster(directory=cluster_dir, backend=self.backend, **manifest)
         genesis = json.loads((cluster_dir / "genesis.json").read_text())
         self.spec = (PosSpec.from_json(genesis) if self.scenario.manifest.consensus == "pos"
                      else ChainSpec.from_json(genesis))
@@ -331,7 +333,7 @@ class ScenarioRunner:
             if "miner" in status:
                 payouts[name] = status["miner"]["payout"]
             self._observe("final_status", node=name, up=True, head=status["head"],
-                          height=status["height"], total_work=str(status["total_work"]),
+                          height=status["height"], total_work=str(status.get("total_work", "")),
                           finalized=status.get("finalized"))
             valid, reason = await self._audit(i, status["height"])
             self._observe("chain_check", node=name, valid=valid, reason=reason,
@@ -428,7 +430,7 @@ def selfish_mining_revenue(alpha: float, gamma: float = 0.0) -> float:
 
 def miner_summary(result: RunResult) -> list[str]:
     miners = result.metrics.get("miners") or {}
-    if not miners:
+    if not miners or result.scenario.manifest.consensus != "pow":
         return []
     roles = {}
     for entry in result.history:
@@ -439,6 +441,8 @@ def miner_summary(result: RunResult) -> list[str]:
     notes = []
     for node, m in sorted(miners.items()):
         role = roles.get(node, "honest")
+        if m.get("hashrate_share") is None or m.get("revenue_share") is None:
+            continue
         lines.append(f"| {node} | {role} | {m['hashrate_share']:.1%} | {m['revenue_share']:.1%} "
                      f"({m['main_chain_blocks']}) | {m['stale_blocks']} |")
         if role == "selfish-miner" and m["hashrate_share"]:

@@ -27,8 +27,7 @@ from consensus.fork_choice import reorg_path
 from consensus.pos import fork_choice as fc
 from consensus.pos.committees import get_attesters
 from consensus.pos.errors import (AttestationIgnored, BadBlockSignature, InvalidAttestation,
-                                  InvalidBlock,
-                                  InvalidEvidence, MissingParent, TimeTooNew)
+                                  InvalidBlock, InvalidEvidence, MissingParent, TimeTooNew)
 from consensus.pos.fork_choice import BlockNode, Store
 from consensus.pos.operation_pool import OperationPool
 from consensus.pos.proposal import build_block
@@ -145,7 +144,7 @@ class PosChain:
                                       verify_tx)
         self.detector = SlashingDetector()
         self._invalid = _RootSet(4096)
-        self._seen_attestations = _RootSet(200_000)
+        self._seen_attestations = _RootSet(65_536)
         self._main: list[BlockNode] = [self.head]       # the head's chain, by height
 
     # ---- queries -------------------------------------------------------------------------------
@@ -390,7 +389,8 @@ class PosChain:
         except TimeTooNew as exc:
             return BlockResult(root, "rejected", str(exc), temporary=True)
         except BadBlockSignature as exc:
-            return BlockResult(root, "rejected", str(exc))      # the root may be honest: not remembered
+            # the root does not commit to the signature: an honest copy may follow (not remembered)
+            return BlockResult(root, "rejected", str(exc))
         except InvalidBlock as exc:
             self._invalid.add(root)
             return BlockResult(root, "rejected", str(exc))
@@ -413,8 +413,6 @@ class PosChain:
             self.detector.record_attestation(att)
             self._seen_attestations.add(att.root)
             self.pool.add_attestation(att)
-        for evidence in block.body.proposer_slashings:
-            fc.on_equivocation(self.store, evidence.offender)
 
     def _accept_evidence(self, evidence: Evidence) -> str | None:
         """Validate evidence against the head state, pool it, stop counting the offender's votes.

@@ -82,7 +82,7 @@ def is_supermajority(attesting: int, total: int) -> bool:
     return total > 0 and 3 * attesting >= 2 * total
 
 
-# ---- 1. justification and finalization ------------------------------------------------------------
+# ---- 1. justification and finalization ------------------------------------------------------
 def process_justification_and_finalization(state: PosState) -> None:
     current_epoch = get_current_epoch(state)
     if current_epoch <= GENESIS_EPOCH + 1:
@@ -141,7 +141,8 @@ def get_eligible_validator_indices(state: PosState) -> list[int]:
     """Active in the previous epoch, or slashed and not yet withdrawable (phase0)."""
     previous = get_previous_epoch(state)
     return [i for i, v in enumerate(state.validators)
-            if is_active_validator(v, previous) or (v.slashed and previous + 1 < v.withdrawable_epoch)]
+            if is_active_validator(v, previous)
+            or (v.slashed and previous + 1 < v.withdrawable_epoch)]
 
 
 def get_attestation_deltas(state: PosState) -> tuple[list[int], list[int]]:

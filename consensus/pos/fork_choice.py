@@ -5,7 +5,7 @@ justified and finalized checkpoints, each validator's latest vote, and the valid
 equivocate. Handlers:
 - `on_tick(store, time_ms)` advances the clock;
 - `on_block(store, block, checks)` validates a block against its parent's state, adds it, updates
-  the checkpoints, and counts the votes it carries;
+  the checkpoints, counts the votes it carries and drops the votes of offenders it proves;
 - `on_attestation(store, att, checks)` validates a vote against its target's checkpoint state and
   keeps it if it is the validator's newest (by target epoch);
 - `on_equivocation(store, index)` removes a validator's votes for good;
@@ -156,6 +156,9 @@ def get_checkpoint_state(store: Store, checkpoint: Checkpoint) -> PosState:
     if base is None:
         raise ValueError(f"no state for checkpoint {checkpoint} (pruned before finality)")
     start = compute_start_slot_at_epoch(checkpoint.epoch, store.spec.slots_per_epoch)
+    if base.slot > start:
+        raise ValueError(f"block {checkpoint.root.hex()[:16]} is after the start of epoch "
+                         f"{checkpoint.epoch}: not a checkpoint")
     if base.slot < start:
         base = base.copy()
         process_slots(base, start)
@@ -171,7 +174,9 @@ def on_tick(store: Store, time_ms: int) -> None:
 
 
 def on_block(store: Store, block: PosBlock, checks: SignatureChecks = FULL_CHECKS) -> BlockNode:
-    """Validate and add `block`; returns its node. Raises MissingParent, TimeTooNew, InvalidBlock."""
+    """Validate and add `block`; returns its node.
+
+    Raises MissingParent, TimeTooNew or InvalidBlock, and then the store is unchanged."""
     spec = store.spec
     parent = store.blocks.get(block.parent_root)
     # [IGNORE] the parent is known (else the block waits in the orphan pool)
@@ -213,7 +218,7 @@ def on_block(store: Store, block: PosBlock, checks: SignatureChecks = FULL_CHECK
     for att in block.body.attestations:
         if att.head_root in store.blocks and att.target.root in store.blocks:
             update_latest_messages(store, att)
-    for evidence in block.body.attester_slashings:
+    for evidence in (*block.body.proposer_slashings, *block.body.attester_slashings):
         on_equivocation(store, evidence.offender)
     return node
 

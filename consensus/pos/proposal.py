@@ -33,7 +33,8 @@ ITEM_OVERHEAD_BYTES = 5           # msgpack array/bin header of one item, at mos
 
 
 def build_block(parent_state: PosState, parent_root: bytes, slot: int, proposer_index: int,
-                private_key: bytes, pool: OperationPool, txs: Iterable[Transaction] = ()) -> PosBlock:
+                private_key: bytes, pool: OperationPool,
+                txs: Iterable[Transaction] = ()) -> PosBlock:
     """A signed block at `slot` on the block whose post-state is `parent_state`."""
     if slot <= parent_state.slot:
         raise ValueError(f"slot {slot} is not after the parent's slot {parent_state.slot}")
@@ -121,7 +122,7 @@ def _select_transactions(state: PosState, candidates: Iterable[Transaction],
         if not budget.has_room(TX_BYTES):
             break
         try:
-            # checks every rule before it touches the overlays, so a failure leaves them as they were
+            # checks every rule before it touches the overlays: a failure leaves them as they were
             state.ledger._check_transfer(tx, balances, nonces, TRUSTED.transaction)
         except InvalidTransaction:
             continue

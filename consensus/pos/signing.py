@@ -61,7 +61,7 @@ def randao_signing_root(epoch: int) -> bytes:
     return sha256(DOMAIN_RANDAO + encode(epoch))
 
 
-# ---- signing (validators, tests, adversarial roles) -----------------------------------------------
+# ---- signing (validators, tests, adversarial roles) ------------------------------------------
 def sign_attestation(private_key: bytes, slot: int, validator_index: int, head_root: bytes,
                      source: Checkpoint, target: Checkpoint) -> Attestation:
     unsigned = Attestation(slot, validator_index, head_root, source, target)

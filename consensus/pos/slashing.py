@@ -114,13 +114,13 @@ class _VoteHistory:
 
 class SlashingDetector:
     """Remembers the signed votes and block headers a node has accepted, per validator, for the
-    last `max_epochs` target epochs; `check_*` answers with evidence when a new one conflicts.
+    last `max_epochs` target epochs (bounded memory: a surround spanning more is missed); `check_*` answers with evidence when a new one conflicts.
 
     `check_*` are pure; `record_*` remember. A caller checks, validates the rest, then records, so
     an input rejected for another reason leaves the detector as it was.
     """
 
-    def __init__(self, max_epochs: int = 64, max_headers: int = 4096) -> None:
+    def __init__(self, max_epochs: int = 32, max_headers: int = 4096) -> None:
         self.max_epochs = max_epochs
         self.max_headers = max_headers
         self._votes: dict[int, _VoteHistory] = {}

@@ -48,7 +48,7 @@ class PosSpec:
     withdrawal_delay_epochs: int = 4
     min_stake: int = 1_0000_0000          # smallest deposit that creates a validator
     max_future_slot_ms: int = 500         # clock drift allowed for blocks and attestations
-    ejection_stake: int = 0               # added: eject validators whose stake falls below (0: never)
+    ejection_stake: int = 0               # added: eject below this stake (0: never)
 
     def __post_init__(self) -> None:
         for name in _FRACTIONS:

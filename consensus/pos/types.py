@@ -163,7 +163,7 @@ class Attestation:
                 "target": self.target.to_json(), "signature": self.signature.hex()}
 
 
-# ---- block headers --------------------------------------------------------------------------------
+# ---- block headers ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PosBlockHeader:
     slot: int
@@ -295,7 +295,7 @@ Evidence = ProposerSlashing | AttesterSlashing
 class Deposit:
     """Moves `amount` from `from_account`'s balance into the stake of validator `pubkey` (a new
     validator, or a top-up). Signed by `from_account`; `nonce` is that account's ledger nonce, so a
-    deposit cannot be replayed (it was added to the design's fields, after `signature`, for that)."""
+    deposit cannot be replayed (added to the design's fields, after `signature`, for that)."""
     pubkey: bytes
     amount: int
     from_account: bytes

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from consensus.pos.chain import PosChain
 from consensus.pos.signing import sign_attestation, sign_randao
 from consensus.pos.types import Attestation, BlockBody, Checkpoint, sha256
 
@@ -128,8 +129,11 @@ def bad_blocks(chain, block):
     epoch = block.slot // chain.spec.slots_per_epoch
     forged = Attestation(block.slot - 1, 0, block.parent_root, Checkpoint(0, chain.genesis_root),
                          Checkpoint(epoch, block.parent_root), bytes(64))
+    included = chain.head.block.body.attestations[0]
     return {
         "wrong proposer": (tamper(block, proposer_index=wrong), "wrong proposer"),
+        "attestation already on this chain": (tamper(block, body=BlockBody(
+            attestations=(included,))), "already attested for epoch"),
         "future slot": (propose(chain, block.slot + 3), "in the future"),
         "bad signature": (tamper(block, signature=bytes(64)), "bad block signature"),
         "signed by another key": (tamper(block, wrong), "bad block signature"),
@@ -143,7 +147,8 @@ def bad_blocks(chain, block):
     }
 
 
-BLOCK_CASES = ["wrong proposer", "future slot", "bad signature", "signed by another key",
+BLOCK_CASES = ["wrong proposer", "attestation already on this chain", "future slot",
+               "bad signature", "signed by another key",
                "bad randao reveal", "bad state root", "same slot as parent", "forged attestation"]
 
 
@@ -209,3 +214,25 @@ def test_the_child_of_an_invalid_block_is_rejected(net):
     result = chain.on_block(child, slot_time(chain.spec, child.slot)).results[0]
     assert result.outcome == "rejected" and "parent block is invalid" in result.reason
     assert chain.on_block(bad, now).results[0].reason == "block is known to be invalid"
+
+
+def test_a_block_conflicting_with_the_finalized_checkpoint_is_rejected():
+    """A side block that was fine when it arrived can no longer be built on once the other
+    branch is finalized, whatever its slot."""
+    net = Network(make_spec(16), [list(range(16))])
+    net.run_slots(2)
+    chain = net.nodes[0].chain
+    side = propose(chain, 3, parent_root=net.blocks[0].root)     # fork off the slot-1 block
+    assert chain.on_block(side, slot_time(chain.spec, 3)).results[0].outcome == "side"
+    observer = PosChain(chain.spec)                              # knows only the side branch
+    for block in (net.blocks[0], side):
+        observer.on_block(block, slot_time(chain.spec, 3))
+    net.run_epochs(5)
+    finalized_slot = chain.finalized.epoch * chain.spec.slots_per_epoch
+    assert finalized_slot > 8
+    late = propose(observer, finalized_slot + 1, parent_root=side.root)
+    before = store_fingerprint(chain)
+    result = chain.on_block(late, slot_time(chain.spec, net.slot)).results[0]
+    assert result.outcome == "rejected"
+    assert "conflicts with the finalized checkpoint" in result.reason
+    assert store_fingerprint(chain) == before

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from consensus.pos.chain import PosChain
 from consensus.pos.committees import get_attestation_slot
+from consensus.pos.fork_choice import LatestMessage, get_head, get_weight
 from consensus.pos.types import AttesterSlashing
 
 from tests.consensus.pos.pos_steps import (STAKE, VALIDATOR_KEYS, add_block, duty_slots, make_spec,
@@ -101,11 +102,26 @@ def test_equivocating_validators_votes_are_discarded():
         assert result.outcome == "ignore" and result.evidence is not None
         assert result.evidence.kind == "double vote"
     assert chain.store.equivocating_indices == {0, 1}
+    assert 0 not in chain.store.latest_messages and 1 not in chain.store.latest_messages
     assert chain.get_weight(roots["A1"]) == STAKE
     assert chain.get_weight(roots["B1"]) == 2 * STAKE
     assert head_after_tick(chain) == roots["B3"]
     _att, result = vote(chain, 0, roots["A1"], epoch=2, now_slot=VOTE_SLOT + 8)
-    assert chain.get_weight(roots["A1"]) == STAKE      # an equivocator's later votes never count
+    assert 0 not in chain.store.latest_messages        # an equivocator's later votes never count
+    assert chain.get_weight(roots["A1"]) == STAKE
+
+
+def test_get_weight_skips_equivocators_whatever_the_store_holds():
+    """The rule itself (phase0 `get_weight`), on a hand-set store: a latest message of a validator
+    in `equivocating_indices` carries no weight."""
+    chain, roots = forked_chain()
+    store = chain.store
+    store.latest_messages[0] = LatestMessage(1, roots["A1"])
+    store.latest_messages[1] = LatestMessage(1, roots["A1"])
+    assert get_weight(store, roots["A1"]) == 2 * STAKE
+    store.equivocating_indices.add(1)
+    assert get_weight(store, roots["A1"]) == STAKE
+    assert get_head(store).root == roots["A1"]
 
 
 def test_slashed_validators_votes_stop_counting_once_evidence_is_processed():

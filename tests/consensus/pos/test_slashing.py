@@ -24,7 +24,8 @@ def cp(epoch: int) -> Checkpoint:
 
 def vote(source: int, target: int, head: bytes = b"\x01" * 32, validator: int = 7,
          slot: int | None = None) -> Attestation:
-    return Attestation(target * 8 if slot is None else slot, validator, head, cp(source), cp(target))
+    slot = target * 8 if slot is None else slot
+    return Attestation(slot, validator, head, cp(source), cp(target))
 
 
 # ---- predicates ---------------------------------------------------------------------------------
@@ -131,7 +132,8 @@ def test_double_proposal_is_detected_and_slashed():
     assert block.body.proposer_slashings == (evidence,)
     update = add_block(chain, block)
     assert update.results[0].outcome == "connected"
-    assert [(s.validator_index, s.reason) for s in update.slashed] == [(proposer, "double proposal")]
+    assert [(s.validator_index, s.reason) for s in update.slashed] == \
+        [(proposer, "double proposal")]
     assert_slashed(chain, before, proposer, block.proposer_index, block)
     assert parent in chain.store.blocks
 
