@@ -535,7 +535,21 @@ def finality_during_partition(history: list[dict], nodes: list[str] | None = Non
     if window is None:
         return _result(name, "unknown", "no partition in this history")
     judged = nodes or sorted({e["node"] for e in history if e.get("source") == "node"})
-    found = _new_finality(history, judged, window)
+    if expect:
+        # Keeps finalizing: finalizes epochs beyond what it had finalized when the split began
+        # (the first may have started just before the split: its votes came after).
+        before = {n: -1 for n in judged}
+        found = {n: [] for n in judged}
+        for e in node_events(history, "finalized"):
+            if e["node"] not in before:
+                continue
+            t = host_ts(e)
+            if t <= window[0]:
+                before[e["node"]] = max(before[e["node"]], e["epoch"])
+            elif t < window[1] and e["epoch"] > before[e["node"]]:
+                found[e["node"]].append(e)
+    else:
+        found = _new_finality(history, judged, window)
     finalized = {n: [e["epoch"] for e in evs] for n, evs in found.items() if evs}
     if expect:
         missing = [n for n in judged if n not in finalized]

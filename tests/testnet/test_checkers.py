@@ -318,7 +318,9 @@ def test_every_check_has_a_spec_form():
              {"no_conflicting_finality": True}, {"finality_resumed_within": 40},
              {"tx_final": "pay1"}, {"tx_final": {"tx": "pay1", "confirmations": 2}},
              {"tx_reversed": "pay1"}, {"chains_valid": True},
-             {"event_seen": {"type": "block_rejected", "contains": "in the future"}}]
+             {"event_seen": {"type": "block_rejected", "contains": "in the future"}},
+             {"finality_during_partition": [0, 1]}, {"no_finality_during_partition": True},
+             {"slashed_everywhere": {"validator": 5, "within": 20}}]
     assert {next(iter(s)) for s in specs} == set(CHECKS)
     for spec in specs:
         validate_check_spec(spec)

@@ -31,7 +31,7 @@ def test_every_library_scenario_is_valid(path):
     ([{"wait": {"heigth": 3}}], r"step 1 \(wait\): unknown wait field"),
     ([{"explode": True}], r"step 1: unknown action 'explode'"),
     ([{"kill": 1, "pause": 2}], r"step 1: exactly one action"),
-    ([{"role": {"node": 1, "role": "wizard"}}], r"step 1 \(role\): role: unknown role"),
+    ([{"role": {"node": 1, "role": "wizard"}}], r"step 1 \(role\): role: unknown miner role 'wizard'"),
     ([{"skew": {"node": 1}}], r"step 1 \(skew\): missing field"),
 ])
 def test_bad_steps_are_named(steps, message):
