@@ -98,11 +98,15 @@ class PosChainService:
             self.events.emit("attestation", validator=att.validator_index, slot=att.slot,
                              head=att.head_root.hex(), source_epoch=att.source.epoch,
                              target_epoch=att.target.epoch, peer=source)
-        elif result.outcome == "reject":
-            log.warning("rejected attestation of validator %d from %s: %s", att.validator_index,
-                        source[:16], result.reason)
+        elif result.outcome == "reject" or (result.outcome == "ignore" and result.evidence is None
+                                            and "already seen" not in result.reason):
+            level = logging.WARNING if result.outcome == "reject" else logging.INFO
+            log.log(level, "%s attestation of validator %d from %s: %s",
+                    "rejected" if result.outcome == "reject" else "ignored",
+                    att.validator_index, source[:16], result.reason)
             self.events.emit("attestation_rejected", validator=att.validator_index,
-                             slot=att.slot, reason=result.reason, peer=source)
+                             slot=att.slot, reason=result.reason, peer=source,
+                             verdict=result.outcome)
         if result.evidence is not None:
             self._evidence_found(result.evidence, source)
         return result

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 
 from consensus.keys import public_key
+from consensus.pos.slashing import SlashingProtection
 from consensus.pos.types import Attestation, Checkpoint, PosBlock
 from node.events import EventBus
 from node.pos_service import PosChainService
@@ -53,6 +54,10 @@ class ValidatorDuties:
                 continue
             self.keys[index] = key
         self.roles: dict[int, str] = {}
+        # Honest validators never sign an offence, even when a heal shows them a branch where
+        # their duty slot differs (EIP-3076-style record); adversarial roles bypass it on purpose.
+        self.protection = SlashingProtection()
+        self.refused = 0
         self.proposed = 0
         self.attested = 0
         self._last_vote: dict[int, Attestation] = {}
@@ -101,6 +106,10 @@ class ValidatorDuties:
             return
         proposer = self.service.chain.get_proposer(slot)
         if proposer in self.keys and self.role(proposer) != "silent":
+            if self.role(proposer) == "honest" and not self.protection.may_propose(proposer, slot):
+                self.refused += 1
+                return
+            self.protection.record_proposal(proposer, slot)
             self._propose(slot, proposer)
 
     def _report_missed(self, slot: int) -> None:
@@ -152,6 +161,11 @@ class ValidatorDuties:
             if key is None or role == "silent":
                 continue
             att = chain.make_attestation(slot, validator, key)
+            if role == "honest" and not self.protection.may_attest(att):
+                self.refused += 1
+                log.info("validator %d: not signing a vote that would be slashable", validator)
+                continue
+            self.protection.record_attestation(att)
             self._cast(att)
             if role == "double-vote":
                 self._double_vote(att, slot, validator, key)
@@ -198,4 +212,5 @@ class ValidatorDuties:
     def describe(self) -> dict:
         return {"validators": sorted(self.keys), "roles": {str(k): v for k, v in
                                                             sorted(self.roles.items())},
-                "proposed": self.proposed, "attested": self.attested}
+                "proposed": self.proposed, "attested": self.attested,
+                "refused_slashable": self.refused}

@@ -1,0 +1,105 @@
+"""A real PoS network on loopback: finality from `testnet up --consensus pos`, and bad PoS input
+from a raw websocket peer refused with a reason while the node keeps running."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from consensus.pos.chain import PosChain
+from consensus.pos.signing import sign_attestation
+from consensus.pos.spec import PosSpec
+from consensus.pos.types import Checkpoint
+from testnet import LocalCluster
+from testnet.cluster_files import validator_keys
+from tests.functional.cli_driver import TestnetCLI
+from tests.p2p.p2p_harness import RawPeer
+
+
+def test_pos_network_finalizes_and_all_nodes_agree_on_the_checkpoint(tmp_path):
+    cli = TestnetCLI(tmp_path / "cluster")
+    cli("up", "--nodes", "4", "--consensus", "pos")
+    try:
+        def finalized() -> set | None:
+            nodes = cli.status()["nodes"]
+            epochs = {n["finalized"]["epoch"] for n in nodes if n.get("finalized")}
+            return epochs if len(nodes) == 4 and min(epochs, default=0) >= 2 else None
+        cli.wait_until(finalized, 90, "every node to finalize epoch 2")
+        checkpoints = {(n["finalized"]["epoch"], n["finalized"]["root"])
+                       for n in cli.status()["nodes"]}
+        roots_by_epoch: dict[int, set] = {}
+        for epoch, root in checkpoints:
+            roots_by_epoch.setdefault(epoch, set()).add(root)
+        assert all(len(r) == 1 for r in roots_by_epoch.values()), checkpoints
+        assert "finalized" in cli("status").stdout
+        events = cli.events("node0")
+        assert any(e["type"] == "finalized" for e in events)
+        assert any(e["type"] == "attestation" for e in events)
+    finally:
+        cli("down", check=False)
+
+
+@pytest.fixture
+async def pos_node(tmp_path):
+    async with LocalCluster(nodes=1, consensus="pos", validators_per_node=4,
+                            directory=tmp_path / "cluster") as cluster:
+        yield cluster
+
+
+async def rejected(cluster, kind: str, text: str) -> dict:
+    async def find():
+        for e in await cluster.events(0):
+            if e["type"] == kind and text in e.get("reason", ""):
+                return e
+        return None
+    return await cluster.wait_until(find, 10, f"a {kind} event saying {text!r}")
+
+
+async def test_bad_pos_input_is_refused_with_a_reason(pos_node):
+    cluster = pos_node
+    spec = PosSpec.from_json(json.loads((cluster.directory / "genesis.json").read_text()))
+    keys = validator_keys(cluster.manifest)[0]
+    chain = PosChain(spec)      # our own view of genesis, to find duties and build blocks
+    duty = next(slot for slot in range(spec.slots_per_epoch) if 0 in chain.get_attesters(slot))
+
+    async def reached() -> dict | None:
+        status = await cluster.client(0).status()
+        return status if status["slot"] >= max(duty, 2) + 1 else None
+    status = await cluster.wait_until(reached, 30, f"slot {max(duty, 2) + 1}")
+    slot = status["slot"]
+    genesis = bytes.fromhex(status["genesis"])
+    head = genesis
+    source = Checkpoint(0, genesis)
+    target = Checkpoint(0, genesis)
+    peer = await RawPeer.connect(cluster.info["nodes"][0]["p2p"])
+    try:
+        await peer.handshake(chain_id=cluster.info["chain_id"], genesis=genesis)
+
+        async def gossip(topic: str, obj) -> None:  # type: ignore[no-untyped-def]
+            await peer.send("gossip", {"topic": topic, "id": obj.root,
+                                       "payload": obj.serialize()})
+        # validator 0's vote at its duty slot, but signed with validator 1's key
+        await gossip("attestation", sign_attestation(keys[1], duty, 0, head, source, target))
+        await gossip("attestation", sign_attestation(keys[0], duty, 999, head, source, target))
+        await gossip("attestation", sign_attestation(keys[0], duty, 0, os.urandom(32), source,
+                                                     target))
+        future = slot + 1000
+        await gossip("attestation", sign_attestation(
+            keys[0], future, 0, head, source, Checkpoint(future // spec.slots_per_epoch, head)))
+        proposer = chain.get_proposer(slot)
+        wrong = next(i for i in range(len(keys)) if i != proposer)
+        bad_block = chain.build_block(slot, wrong, keys[wrong])
+        await gossip("pos_block", bad_block)
+    finally:
+        await peer.close()
+    await rejected(cluster, "attestation_rejected", "bad attestation signature")
+    await rejected(cluster, "attestation_rejected", "unknown validator 999")
+    await rejected(cluster, "attestation_rejected", "unknown head block")
+    await rejected(cluster, "attestation_rejected", "in the future")
+    event = await rejected(cluster, "block_rejected", "proposer")
+    assert event["hash"] == bad_block.root.hex()
+    log = (cluster.directory / "node0" / "node.log").read_text()
+    assert "rejected attestation" in log and "rejected block" in log
+    assert (await cluster.client(0).status())["node_id"] == "node0"
