@@ -8,6 +8,8 @@
    every node, for local 4- and 16-node clusters, under a load of transfers filling blocks with up
    to 100 transactions (p50/p95; target p95 < 10 ms). Node clocks are the same host clock.
 3. memory: resident memory (VmRSS) of each idle node process and of its miner process.
+4. PoS: gossip attestations validated per second against the raw Ed25519 verify rate (ratio), and
+   the time from a slot's start until its block is on every node of a 4-node network (p50/p95).
 
 Usage: scripts/bench.py [--json] [--quick] [--sizes 4,16] [--blocks 30]
 """
@@ -183,6 +185,61 @@ async def idle_memory(cluster: LocalCluster) -> dict:
             "miner_rss_mb_max": round(max(miners_kb, default=0) / 1024, 1)}
 
 
+def bench_attestations(validators: int = 1024) -> dict:
+    """Gossip attestations fully validated per second (`PosChain.on_attestation`: duty, target,
+    signature...) against the raw Ed25519 verify rate of `cryptography` on the same messages."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from consensus.keys import derive_private_key, public_key
+    from consensus.pos.chain import PosChain
+    from consensus.pos.spec import PosSpec
+    keys = [derive_private_key("bench", f"v/{i}") for i in range(validators)]
+    spec = PosSpec(genesis_time_ms=0, validators=tuple((public_key(k), 32) for k in keys))
+    chain = PosChain(spec)
+    atts = []
+    for slot in range(spec.slots_per_epoch):
+        for index in chain.get_attesters(slot):
+            atts.append(chain.make_attestation(slot, index, keys[index]))
+    now_ms = spec.slot_start_ms(spec.slots_per_epoch - 1) + 100
+    started = time.perf_counter()
+    accepted = sum(chain.on_attestation(att, now_ms).outcome == "accept" for att in atts)
+    pipeline = len(atts) / (time.perf_counter() - started)
+    pubs = [Ed25519PublicKey.from_public_bytes(spec.validators[a.validator_index][0]) for a in atts]
+    messages = [a.signing_root for a in atts]
+    started = time.perf_counter()
+    for pub, att, message in zip(pubs, atts, messages):
+        pub.verify(att.signature, message)
+    raw = len(atts) / (time.perf_counter() - started)
+    return {"attestations": len(atts), "accepted": accepted,
+            "verified_per_s": round(pipeline), "raw_ed25519_verify_per_s": round(raw),
+            "ratio": round(pipeline / raw, 3)}
+
+
+async def bench_pos_propagation(nodes: int = 4, slots: int = 32) -> dict:
+    """Time from a slot's start until its block is accepted on every node (p50/p95)."""
+    with tempfile.TemporaryDirectory(prefix="bench-pos-") as tmp:
+        async with LocalCluster(nodes=nodes, consensus="pos", directory=Path(tmp) / "c") as c:
+            start = (await c.status(0))["slot"]
+            await c.wait_until(_slot_reached(c, start + slots), slots * 2 + 30, "slots to pass")
+            histories = [await c.events(i) for i in range(nodes)]
+    delays: dict[str, list[float]] = {}
+    for history in histories:
+        for event in history:
+            if event["type"] == "block_accepted":
+                delays.setdefault(event["hash"], []).append(event["delay_ms"])
+    complete = sorted(max(d) for d in delays.values() if len(d) == nodes)
+    return {"nodes": nodes, "blocks_measured": len(complete),
+            "p50_ms": round(percentile(complete, 50), 2),
+            "p95_ms": round(percentile(complete, 95), 2)}
+
+
+def _slot_reached(cluster: LocalCluster, slot: int):  # type: ignore[no-untyped-def]
+    async def check() -> bool:
+        status = await cluster.status(0)
+        return bool(status and status["slot"] >= slot)
+    return check
+
+
 def percentile(sorted_values: list[float], pct: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -204,6 +261,9 @@ def main() -> None:
     result = {"mining": bench_mining(seconds), "propagation": []}
     for size in (int(s) for s in args.sizes.split(",")):
         result["propagation"].append(asyncio.run(bench_propagation(size, blocks, args.txs)))
+    result["pos"] = {"attestations": bench_attestations(),
+                     "slot_to_all_nodes": asyncio.run(bench_pos_propagation(
+                         4, 16 if args.quick else 32))}
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -223,6 +283,13 @@ def main() -> None:
               f"{p['mean_txs_per_block']:>8} {p['p50_ms']:>8} {p['p95_ms']:>8} {p['max_ms']:>8} "
               f"{mem['node_rss_mb_max']:>18} {mem['miner_rss_mb_max']:>12}")
     print("idle node memory target: <= 60 MB")
+    a = result["pos"]["attestations"]
+    print("PoS")
+    print(f"  attestations validated  {a['verified_per_s']:>8,}/s  vs raw Ed25519 verify "
+          f"{a['raw_ed25519_verify_per_s']:,}/s  ratio {a['ratio']}  ({a['attestations']} votes)")
+    p = result["pos"]["slot_to_all_nodes"]
+    print(f"  slot start -> block on all {p['nodes']} nodes: p50 {p['p50_ms']} ms, "
+          f"p95 {p['p95_ms']} ms ({p['blocks_measured']} blocks)")
 
 
 if __name__ == "__main__":
