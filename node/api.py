@@ -201,6 +201,27 @@ async def get_validators(request: web.Request) -> web.Response:
     return web.json_response(out)
 
 
+async def post_stake(request: web.Request) -> web.Response:
+    """`POST /stake/deposit` or `/stake/exit` with `{"raw": hex}`: pooled for the next proposal
+    of this node and gossiped to the others."""
+    node = _node(request)
+    if node.consensus != "pos":
+        return web.json_response({"error": "staking exists on PoS networks only"}, status=404)
+    kind = request.match_info["kind"]
+    try:
+        body = await request.json()
+        raw = bytes.fromhex(body["raw"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        return _bad_request(f"body must be {{\"raw\": \"<hex>\"}}: {exc}")
+    try:
+        result = node.submit_stake_operation(kind, raw)
+    except (ValueError, ConsensusError) as exc:
+        return _bad_request(f"{kind} rejected: {exc}")
+    if result.outcome == "reject":
+        return _bad_request(f"{kind} rejected: {result.reason}")
+    return web.json_response({"outcome": result.outcome, "reason": result.reason}, status=202)
+
+
 async def get_metrics(request: web.Request) -> web.Response:
     from node.metrics import render
     body, content_type = render(_node(request))
@@ -220,3 +241,4 @@ def add_routes(app: web.Application, node: Node) -> None:
     app.router.add_get("/events", get_events)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/validators", get_validators)
+    app.router.add_post("/stake/{kind:deposit|exit}", post_stake)

@@ -34,6 +34,7 @@ from node.metrics import NodeMetrics
 from node.miner import Miner
 from node.mining_strategy import MiningStrategy, make_strategy
 from node.p2p_bridge import PowBridge
+from consensus.pos.types import Deposit, Exit
 from node.pos_bridge import PosBridge
 from node.pos_service import PosChainService
 from node.validator_duties import ValidatorDuties
@@ -137,6 +138,20 @@ class Node:
         self.miner.refresh()
         return {"role": role, "previous": old.name, "released_blocks": len(released),
                 "replayed_peer_blocks": replayed}
+
+    def submit_stake_operation(self, kind: str, raw: bytes):  # type: ignore[no-untyped-def]
+        """A deposit or exit for the PoS operation pool; ValueError for malformed bytes."""
+        chain = self.service.chain
+        if kind == "deposit":
+            op = Deposit.deserialize(raw)
+            result = chain.on_deposit(op)
+        else:
+            op = Exit.deserialize(raw)
+            result = chain.on_exit(op)
+        if result.outcome == "accept":
+            self.events.emit("stake_operation", kind=kind, root=op.root.hex())
+            self.bridge.publish_operation(kind, op)
+        return result
 
     def submit_transaction(self, tx: Transaction) -> bytes:
         txid = self.service.submit_transaction(tx)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 
 from consensus.errors import ConsensusError, DecodeError, InvalidTransaction
-from consensus.pos.types import Attestation, AttesterSlashing, Evidence, PosBlock, ProposerSlashing
+from consensus.pos.types import (Attestation, AttesterSlashing, Deposit, Evidence, Exit, PosBlock,
+                                 ProposerSlashing)
 from consensus.types import Transaction
 from node.mempool import MempoolFull
 from node.pos_service import PosChainService
@@ -24,6 +25,7 @@ BLOCK_TOPIC = "pos_block"
 ATTESTATION_TOPIC = "attestation"
 SLASHING_TOPIC = "slashing"
 TX_TOPIC = "tx"
+OPERATION_TOPIC = "stake"
 BLOCK_PUSH_PEERS = 3
 
 
@@ -36,6 +38,7 @@ class PosBridge:
         host.add_topic(ATTESTATION_TOPIC, self.validate_attestation)
         host.add_topic(SLASHING_TOPIC, self.validate_evidence)
         host.add_topic(TX_TOPIC, self.validate_transaction)
+        host.add_topic(OPERATION_TOPIC, self.validate_operation)
         host.set_sync_source(self)
         service.evidence_listeners.append(self.publish_evidence)
 
@@ -52,6 +55,10 @@ class PosBridge:
             self.host.publish(SLASHING_TOPIC, evidence.root, kind + evidence.serialize())
         except ValueError:
             pass  # already gossiped under this id
+
+    def publish_operation(self, kind: str, op: Deposit | Exit) -> None:
+        self.host.publish(OPERATION_TOPIC, op.root, (b"D" if kind == "deposit" else b"E")
+                          + op.serialize())
 
     def publish_transaction(self, tx: Transaction) -> None:
         self.host.publish(TX_TOPIC, tx.txid, tx.serialize())
@@ -101,6 +108,23 @@ class PosBridge:
         except (KeyError, ConsensusError, ValueError) as exc:
             return Verdict.reject(f"malformed slashing evidence: {exc}")
         result = self.service.submit_evidence(evidence, msg.peer_id)
+        if result.outcome == "accept":
+            return Verdict.accept()
+        if result.outcome == "ignore":
+            return Verdict.ignore(result.reason)
+        return Verdict.reject(result.reason)
+
+    async def validate_operation(self, msg: GossipMessage) -> Verdict:
+        chain = self.service.chain
+        try:
+            if msg.payload[:1] == b"D":
+                result = chain.on_deposit(Deposit.deserialize(msg.payload[1:]))
+            elif msg.payload[:1] == b"E":
+                result = chain.on_exit(Exit.deserialize(msg.payload[1:]))
+            else:
+                return Verdict.reject("unknown staking operation")
+        except (ConsensusError, ValueError) as exc:
+            return Verdict.reject(f"malformed staking operation: {exc}")
         if result.outcome == "accept":
             return Verdict.accept()
         if result.outcome == "ignore":
