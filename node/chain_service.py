@@ -7,7 +7,6 @@ before anything is announced, updates the mempool, and emits the events observer
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -17,6 +16,7 @@ from consensus.pow import hash_from_hex, hash_hex
 from consensus.pow_chain import ChainUpdate, PowChain
 from consensus.types import Block, Transaction
 from node.events import EventBus
+from node.head_tidy import HeadTidy
 from node.mempool import Mempool
 from node.store import BlockStore
 
@@ -34,7 +34,8 @@ class ChainService:
         self.mempool = mempool
         self.clock = clock
         self.chain = PowChain(spec, verify_tx=mempool.verified.verify, max_orphans=max_orphans)
-        self.head_listeners: list[Callable[[], None]] = []
+        self.tidy = HeadTidy(mempool, lambda: self.chain.ledger)
+        self.head_listeners = self.tidy.listeners   # called after each head change
         self.rejected_total = 0
         self.reorgs_total = 0
         self._reverted_pending: list[Transaction] = []
@@ -93,29 +94,8 @@ class ChainService:
             self.events.emit("head_changed", head=hash_hex(head.hash), height=head.height,
                              total_work=str(head.total_work),
                              previous=hash_hex(update.old_head))
-            self._after_head_change(update.reverted_txs)
+            self.tidy.schedule(update.reverted_txs)
         return update
-
-    def _after_head_change(self, reverted: list[Transaction]) -> None:
-        """Mempool re-validation and new miner templates cost O(mempool): run them after the
-        current gossip step, so a block is forwarded before this node tidies up behind it."""
-        self._reverted_pending.extend(reverted)
-        if self._tidy_scheduled:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._tidy()
-            return
-        self._tidy_scheduled = True
-        loop.call_soon(self._tidy)
-
-    def _tidy(self) -> None:
-        self._tidy_scheduled = False
-        reverted, self._reverted_pending = self._reverted_pending, []
-        self.mempool.on_new_head(self.chain.ledger, reverted)
-        for listener in self.head_listeners:
-            listener()
 
     def _index_transactions(self, block: Block) -> None:
         for tx in block.transactions[1:]:

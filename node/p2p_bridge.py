@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from consensus.errors import ConsensusError, DecodeError, InvalidTransaction
+from consensus.errors import ConsensusError, DecodeError
 from consensus.pow_chain import ChainUpdate
 from consensus.types import Block, Transaction
 from node.chain_service import ChainService
-from node.mempool import MempoolFull
+from node.tx_gossip import TX_TOPIC, validate_transaction_message
 from node.mining_strategy import MiningStrategy
 from p2p.gossip import GossipMessage, Verdict
 from p2p.host import P2PHost
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 MAX_HELD_BLOCKS = 10_000
 BLOCK_PUSH_PEERS = 3   # full blocks to 3 peers at once, announcements (inv) to the others
 BLOCK_TOPIC = "block"
-TX_TOPIC = "tx"
 
 
 class PowBridge:
@@ -77,24 +76,7 @@ class PowBridge:
         return len(held)
 
     async def validate_transaction(self, msg: GossipMessage) -> Verdict:
-        try:
-            tx = Transaction.deserialize(msg.payload)
-        except DecodeError as exc:
-            return Verdict.reject(f"malformed transaction: {exc}")
-        # [REJECT] the announced id is the txid
-        if tx.txid != msg.msg_id:
-            return Verdict.reject("announced id does not match the txid")
-        try:
-            self.service.submit_transaction(tx)
-        except MempoolFull as exc:
-            return Verdict.ignore(str(exc))
-        except InvalidTransaction as exc:
-            reason = str(exc)
-            # [IGNORE] nonce/balance races are normal around new blocks; bad signatures are not
-            if "signature" in reason or "coinbase" in reason or "amount" in reason:
-                return Verdict.reject(f"invalid transaction: {reason}")
-            return Verdict.ignore(reason)
-        return Verdict.accept()
+        return validate_transaction_message(msg, self.service.submit_transaction)
 
     def _verdict(self, update: ChainUpdate, peer_id: str) -> Verdict:
         result = update.results[0]

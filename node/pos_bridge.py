@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 
-from consensus.errors import ConsensusError, DecodeError, InvalidTransaction
+from consensus.errors import ConsensusError
 from consensus.pos.types import (Attestation, AttesterSlashing, Deposit, Evidence, Exit, PosBlock,
                                  ProposerSlashing)
 from consensus.types import Transaction
-from node.mempool import MempoolFull
+from node.tx_gossip import TX_TOPIC, validate_transaction_message
 from node.pos_service import PosChainService
 from p2p.gossip import GossipMessage, Verdict
 from p2p.host import P2PHost
@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 BLOCK_TOPIC = "pos_block"
 ATTESTATION_TOPIC = "attestation"
 SLASHING_TOPIC = "slashing"
-TX_TOPIC = "tx"
 OPERATION_TOPIC = "stake"
 BLOCK_PUSH_PEERS = 3
 
@@ -132,22 +131,7 @@ class PosBridge:
         return Verdict.reject(result.reason)
 
     async def validate_transaction(self, msg: GossipMessage) -> Verdict:
-        try:
-            tx = Transaction.deserialize(msg.payload)
-        except DecodeError as exc:
-            return Verdict.reject(f"malformed transaction: {exc}")
-        if tx.txid != msg.msg_id:
-            return Verdict.reject("announced id does not match the txid")
-        try:
-            self.service.submit_transaction(tx)
-        except MempoolFull as exc:
-            return Verdict.ignore(str(exc))
-        except InvalidTransaction as exc:
-            reason = str(exc)
-            if "signature" in reason or "coinbase" in reason or "amount" in reason:
-                return Verdict.reject(f"invalid transaction: {reason}")
-            return Verdict.ignore(reason)
-        return Verdict.accept()
+        return validate_transaction_message(msg, self.service.submit_transaction)
 
     def _reject_block(self, msg: GossipMessage, reason: str) -> Verdict:
         self.service.rejected_total += 1

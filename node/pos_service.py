@@ -7,7 +7,6 @@ justified and finalized checkpoints, slashings) becomes events. Roots are shown 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -17,6 +16,7 @@ from consensus.pos.state import get_current_epoch
 from consensus.pos.types import Attestation, Evidence, PosBlock
 from consensus.types import Transaction
 from node.events import EventBus
+from node.head_tidy import HeadTidy
 from node.mempool import Mempool
 from node.store import BlockStore
 
@@ -36,13 +36,12 @@ class PosChainService:
         self.mempool = mempool
         self.clock = clock
         self.chain = PosChain(spec, verify_tx=mempool.verified.verify, max_orphans=max_orphans)
-        self.head_listeners: list[Callable[[], None]] = []
+        self.tidy = HeadTidy(mempool, lambda: self.chain.ledger)
+        self.head_listeners = self.tidy.listeners
         self.evidence_listeners: list[Callable[[Evidence], None]] = []
         self.rejected_total = 0
         self.reorgs_total = 0
         self.tx_index: dict[bytes, list[bytes]] = {}
-        self._reverted_pending: list[Transaction] = []
-        self._tidy_scheduled = False
         self._leak_reported_epoch = -1
 
     def now_ms(self) -> int:
@@ -160,8 +159,7 @@ class PosChainService:
             self.events.emit("head_changed", head=head.root.hex(), height=head.height,
                              slot=head.slot, previous=update.old_head.hex())
             self._check_leak()
-            self._reverted_pending.extend(update.reverted_txs)
-            self._schedule_tidy()
+            self.tidy.schedule(update.reverted_txs)
 
     def _epoch_start_s(self, epoch: int) -> float:
         return self.spec.slot_start_ms(epoch * self.spec.slots_per_epoch) / 1000
@@ -176,24 +174,6 @@ class PosChainService:
             self._leak_reported_epoch = epoch
             self.events.emit("inactivity_leak", epoch=epoch, finality_delay=delay,
                              finalized_epoch=state.finalized_checkpoint.epoch)
-
-    def _schedule_tidy(self) -> None:
-        if self._tidy_scheduled:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._tidy()
-            return
-        self._tidy_scheduled = True
-        loop.call_soon(self._tidy)
-
-    def _tidy(self) -> None:
-        self._tidy_scheduled = False
-        reverted, self._reverted_pending = self._reverted_pending, []
-        self.mempool.on_new_head(self.chain.ledger, reverted)
-        for listener in self.head_listeners:
-            listener()
 
     # ---- read-only views for the API (same methods as the PoW ChainService) ---------------------
     @property

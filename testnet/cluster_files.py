@@ -21,8 +21,6 @@ from pathlib import Path
 
 import yaml
 
-from fractions import Fraction
-
 from consensus.chain_spec import REGTEST_POW_LIMIT, ChainSpec, bits_for_hashrate
 from consensus.pos.spec import PosSpec, get_genesis_block
 from consensus.keys import derive_private_key, public_key
