@@ -74,7 +74,8 @@ else
     trap 'rm -rf "$rootfs"' EXIT
     say "debootstrap $SUITE into $rootfs (about a minute)"
     debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$rootfs" "$MIRROR" >&2
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
+      "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/*
     tar -C "$rootfs" -cf "$ROOTFS_TAR.tmp" . && mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
     rm -rf "$rootfs"
     trap - EXIT
@@ -84,7 +85,8 @@ else
 fi
 
 # ---- 2. the wheelhouse ---------------------------------------------------------------------------
-PY="$(command -v python3.11 || command -v python3)"
+if [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"  # has pip (bootstrap.sh)
+else PY="$(command -v python3.11 || command -v python3)"; fi
 "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
   { say "error: needs Python >= 3.11 on the host to read pyproject.toml"; exit 1; }
 # The requirements: the project's dependencies and its build backend (pip builds the project's own

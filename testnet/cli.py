@@ -21,11 +21,14 @@ from rich.table import Table
 
 from testnet.client import NodeAPIError
 from testnet.cluster import Cluster, ClusterTimeout
-from testnet.cluster_files import CLUSTER_FILE, write_cluster
+from testnet.backend import BACKENDS, BackendError, create_cluster
+from testnet.cluster_files import CLUSTER_FILE
+from testnet.compose_cli import compose as compose_command
 from testnet import grudge as grudges
 from testnet.grudge import PartitionSpecError
 from testnet.manifest import ManifestError, validate_manifest
 from testnet.nemesis import Nemesis, NemesisError
+from testnet.stake_cli import stake as stake_command
 from testnet.units import parse_duration_s, parse_fraction, parse_rate_bps
 
 # Wide enough for full API URLs when the output is a pipe or a file (rich assumes 80 columns).
@@ -44,7 +47,7 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
 def _open(directory: Path) -> Cluster:
     try:
         return Cluster(directory)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, BackendError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -74,11 +77,19 @@ def main() -> None:
               help="First API/p2p port (default: free ports chosen by the OS).")
 @click.option("--fresh", is_flag=True, help="Delete an existing cluster in DIR first.")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for health.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True,
+              help="Nodes as local processes, containers of a compose project (docker), or "
+                   "services of a swarm stack (swarm).")
+@click.option("--image", default="p2p-testnet:latest", show_default=True,
+              help="docker/swarm: the node image (built from ./Dockerfile when missing).")
+@click.option("--build", is_flag=True, help="docker/swarm: rebuild the image first.")
 @DIR_OPTION
 def up(nodes: int, consensus: str, validators_per_node: int, topology: str, seed: int,
        block_interval: int, hashrate: float,
-       base_port: int | None, fresh: bool, timeout: float, directory: Path) -> None:
-    """Start a local cluster of N nodes on 127.0.0.1 (or resume the one in DIR)."""
+       base_port: int | None, fresh: bool, timeout: float, backend: str, image: str, build: bool,
+       directory: Path) -> None:
+    """Start a cluster of N nodes: local processes on 127.0.0.1, or containers (--backend docker
+    or swarm) with their APIs on host ports (or resume the cluster in DIR)."""
     if (directory / CLUSTER_FILE).exists() and fresh:
         cluster = _open(directory)
         cluster.stop_all()
@@ -97,11 +108,22 @@ def up(nodes: int, consensus: str, validators_per_node: int, topology: str, seed
                 "validators_per_node": validators_per_node})
         except ManifestError as exc:
             _fail(str(exc))
-        write_cluster(directory, manifest, base_port=base_port)
+        options = {"image": image, "build": build} if backend != "local" else {}
+        try:
+            with console.status(f"Preparing the {backend} cluster" +
+                                (f" (building {image} if needed)..." if options else "...")):
+                create_cluster(directory, manifest, backend=backend, base_port=base_port,
+                               **options)
+        except BackendError as exc:
+            shutil.rmtree(directory, ignore_errors=True)
+            _fail(str(exc))
         cluster = _open(directory)
         console.print(f"Created a {nodes}-node {consensus} cluster in {directory} "
-                      f"(seed {seed}, topology {topology}).")
-    cluster.start_all()
+                      f"(seed {seed}, topology {topology}, backend {backend}).")
+    try:
+        cluster.start_all()
+    except BackendError as exc:
+        _fail(str(exc))
 
     async def wait() -> list[dict | None]:
         try:
@@ -125,7 +147,12 @@ def up(nodes: int, consensus: str, validators_per_node: int, topology: str, seed
 def down(purge: bool, directory: Path) -> None:
     """Stop every node of the cluster."""
     cluster = _open(directory)
-    stopped = [cluster.info["nodes"][i]["name"] for i in range(cluster.size) if cluster.stop(i)]
+    stopped = [node["name"] for node in cluster.info["nodes"]
+               if cluster.backend.is_running(node["index"])]
+    try:
+        cluster.stop_all()  # containers: also removes them and their network
+    except BackendError as exc:
+        _fail(str(exc))
     console.print(f"Stopped {len(stopped)} node(s): {', '.join(stopped) or 'none were running'}.")
     if purge:
         shutil.rmtree(directory)
@@ -247,18 +274,13 @@ def logs(node: str, lines: int, follow: bool, directory: Path) -> None:
     with open(path, "rb") as fh:
         for line in fh.readlines()[-lines:]:
             sys.stdout.write(line.decode(errors="replace"))
-        if follow:
-            import time
-            try:
-                while True:
-                    chunk = fh.read()
-                    if chunk:
-                        sys.stdout.write(chunk.decode(errors="replace"))
-                        sys.stdout.flush()
-                    else:
-                        time.sleep(0.3)
-            except KeyboardInterrupt:
-                pass
+    if follow:
+        try:
+            for chunk in cluster.backend.follow_log(index):
+                sys.stdout.write(chunk.decode(errors="replace"))
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            pass
 
 
 # ---- transactions ------------------------------------------------------------------------------
@@ -338,7 +360,8 @@ def _nemesis_call(directory: Path, action) -> dict:  # type: ignore[no-untyped-d
             await cluster.close()
     try:
         return _run(go())
-    except (NemesisError, PartitionSpecError, ValueError, KeyError, ClusterTimeout) as exc:
+    except (NemesisError, PartitionSpecError, ValueError, KeyError, ClusterTimeout,
+            BackendError) as exc:
         _fail(str(exc.args[0]) if exc.args else str(exc))
     raise AssertionError("unreachable")
 
@@ -368,9 +391,13 @@ def _said(entry: dict) -> None:
 @click.option("--majorities-ring", is_flag=True, help="Each node sees a different majority.")
 @click.option("--bridge", is_flag=True, help="Two sides joined only through one node.")
 @click.option("--seed", type=int, default=None, help="Shuffle for halves/ring/bridge.")
+@click.option("--layer", type=click.Choice(["p2p", "net"]), default="p2p", show_default=True,
+              help="p2p: the nodes drop each other's messages (link shaper); net: packets are "
+                   "dropped below the nodes (iptables in each container; docker backend).")
 @DIR_OPTION
 def partition(groups: tuple[str, ...], isolate: str | None, oneway: str | None, halves: bool,
-              majorities_ring: bool, bridge: bool, seed: int | None, directory: Path) -> None:
+              majorities_ring: bool, bridge: bool, seed: int | None, layer: str,
+              directory: Path) -> None:
     """Split the network: `testnet partition 0,1 2,3,4` (groups), or one of the options."""
     import random
     chosen = [bool(groups), isolate is not None, oneway is not None, halves, majorities_ring,
@@ -396,7 +423,7 @@ def partition(groups: tuple[str, ...], isolate: str | None, oneway: str | None, 
             spec = {"bridge": True}
         grudge = grudges.from_spec(n, spec, rng)
         console.print(f"Partition: {grudges.describe(grudge)}")
-        return nemesis.partition(grudge)
+        return nemesis.partition(grudge, layer)
     _said(_nemesis_call(directory, act))
 
 
@@ -466,8 +493,9 @@ def _process_command(name: str, doc: str):  # type: ignore[no-untyped-def]
 kill_cmd = _process_command("kill", "SIGKILL a node (no shutdown code runs).")
 stop_cmd = _process_command("stop", "Stop a node cleanly (SIGTERM).")
 start_cmd = _process_command("start", "Start a stopped or killed node; it rejoins with its chain.")
-pause_cmd = _process_command("pause", "Freeze a node (SIGSTOP on its process group).")
-resume_cmd = _process_command("resume", "Unfreeze a paused node (SIGCONT).")
+pause_cmd = _process_command("pause", "Freeze a node (SIGSTOP on its process group; "
+                                       "`docker pause` for a container).")
+resume_cmd = _process_command("resume", "Unfreeze a paused node (SIGCONT; `docker unpause`).")
 restart_cmd = _process_command("restart", "Stop and start a node.")
 
 
@@ -550,7 +578,8 @@ def _configured_rate(manifest: dict, index: int) -> float:
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
-@click.option("--backend", type=click.Choice(["local"]), default="local", show_default=True)
+@click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True,
+              help="Run the scenario's nodes as local processes or as containers.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Report folder (default: reports/<name>-seed<S>).")
 @click.option("--check-only", is_flag=True, help="Validate the file and print the schedule.")
@@ -576,8 +605,12 @@ def run(scenario_file: Path, seed: int | None, backend: str, report_dir: Path | 
 
     def progress(message: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:7.1f}s[/dim] {message}")
-    runner = ScenarioRunner(scenario, target, progress=progress, keep_cluster=keep)
-    result = asyncio.run(runner.run())
+    runner = ScenarioRunner(scenario, target, progress=progress, keep_cluster=keep,
+                            backend=backend)
+    try:
+        result = asyncio.run(runner.run())
+    except BackendError as exc:
+        _fail(str(exc))
     table = Table(title=f"{scenario.name}: checks")
     for col in ("check", "verdict", "expected", "result", "why"):
         table.add_column(col, overflow="fold")
@@ -634,6 +667,10 @@ def node_cmd(config_path: str) -> None:
     from node.app import main as node_main
     sys.exit(node_main(config_path))
 
+
+main.add_command(compose_command)  # testnet compose (testnet/compose_cli.py)
+
+main.add_command(stake_command)
 
 if __name__ == "__main__":
     main()

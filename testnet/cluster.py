@@ -250,8 +250,8 @@ class LocalCluster(Cluster):
 
     async def __aenter__(self) -> LocalCluster:
         timeout = 30 if self.backend.name == "local" else 90  # containers: image start, DNS
-        await asyncio.to_thread(self.start_all)
         try:
+            await asyncio.to_thread(self.start_all)
             await self.healthy(timeout=timeout)
             await self.connected(timeout=timeout)
         except BaseException:

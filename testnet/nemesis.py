@@ -16,12 +16,14 @@ from typing import Any
 
 import aiohttp
 
+from testnet.backend import BackendError
 from testnet.client import NodeAPIError
 from testnet.cluster import Cluster
 from testnet.grudge import Grudge, link_blocks
 
 FAULT_LOG = "nemesis.jsonl"
 FAULT_STATE = "faults.json"
+LAYERS = ("p2p", "net")  # where a partition is applied: the nodes' link shaper, or the network
 
 
 class NemesisError(RuntimeError):
@@ -78,10 +80,21 @@ class Nemesis:
             return None
 
     # ---- partitions ----------------------------------------------------------------------------
-    async def partition(self, grudge: Grudge) -> dict:
-        """Replace any standing partition by `grudge`."""
+    async def partition(self, grudge: Grudge, layer: str = "p2p") -> dict:
+        """Replace any standing partition by `grudge`, applied in the nodes' p2p layer (the link
+        shaper) or, with layer="net", in the network under them (container backends: iptables)."""
+        if layer not in LAYERS:
+            raise NemesisError(f"unknown partition layer {layer!r} (use {' or '.join(LAYERS)})")
+        if layer == "net" and not hasattr(self.cluster.backend, "cut"):
+            raise NemesisError(f"the {self.cluster.backend.name} backend has no network layer to "
+                               "cut; partition in the p2p layer (--layer p2p), or run the "
+                               "cluster in containers (testnet up --backend docker)")
         await self._clear_blocks()
+        await self._cut_network({})
         symmetric, one_way = link_blocks(grudge)
+        if layer == "net":
+            await self._cut_network(grudge)
+            return self._partitioned(grudge, layer, sorted(grudge), symmetric, one_way)
         per_node: dict[int, dict[str, list[str]]] = {}
         for a, b in symmetric:
             per_node.setdefault(a, {}).setdefault("both", []).append(self._peer_id(b))
@@ -93,20 +106,38 @@ class Nemesis:
                         required=False)
             for node, by_dir in per_node.items() for d, peers in by_dir.items()
             if self.cluster.backend.is_running(node)))
+        return self._partitioned(grudge, layer, sorted(per_node), symmetric, one_way)
+
+    def _partitioned(self, grudge: Grudge, layer: str, nodes: list[int], symmetric: set,
+                     one_way: set) -> dict:
         state = self.state()
         state["grudge"] = {str(k): sorted(v) for k, v in grudge.items()}
+        state["layer"] = layer
         self._save(state)
-        return self.record("fault_applied", "partition", sorted(per_node),
+        extra = {"layer": layer} if layer != "p2p" else {}
+        return self.record("fault_applied", "partition", nodes,
                            grudge={str(k): sorted(v) for k, v in grudge.items() if v},
                            symmetric=[list(p) for p in sorted(symmetric)],
-                           one_way=[list(p) for p in sorted(one_way)])
+                           one_way=[list(p) for p in sorted(one_way)], **extra)
 
     async def heal(self) -> dict:
         await self._clear_blocks()
+        await self._cut_network({})
         state = self.state()
         state["grudge"] = None
+        state.pop("layer", None)
         self._save(state)
         return self.record("fault_cleared", "heal", list(range(self.cluster.size)))
+
+    async def _cut_network(self, grudge: Grudge) -> None:
+        """Apply `grudge` in the network layer; an empty grudge lifts a standing network cut."""
+        cut = getattr(self.cluster.backend, "cut", None)
+        if cut is None or (not grudge and self.state().get("layer") != "net"):
+            return  # no network layer, or nothing standing in it
+        try:
+            await asyncio.to_thread(cut, grudge)
+        except BackendError as exc:
+            raise NemesisError(str(exc)) from None
 
     async def _clear_blocks(self) -> None:
         await asyncio.gather(*(self._admin(i, "DELETE", "/admin/partition", required=False)
@@ -182,7 +213,8 @@ class Nemesis:
         state = self.state()
         grudge = state.get("grudge")
         if grudge:
-            await self.partition({int(k): set(v) for k, v in grudge.items()})
+            await self.partition({int(k): set(v) for k, v in grudge.items()},
+                                 state.get("layer", "p2p"))
         for link in state.get("links", []):
             if index in link["sources"]:
                 targets = link["targets"]

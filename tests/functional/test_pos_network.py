@@ -103,3 +103,25 @@ async def test_bad_pos_input_is_refused_with_a_reason(pos_node):
     log = (cluster.directory / "node0" / "node.log").read_text()
     assert "rejected attestation" in log and "rejected block" in log
     assert (await cluster.client(0).status())["node_id"] == "node0"
+
+
+def test_deposit_adds_a_validator_and_exit_schedules_one_out(tmp_path):
+    cli = TestnetCLI(tmp_path / "cluster")
+    cli("up", "--nodes", "2", "--consensus", "pos", "--validators", "4")
+    try:
+        out = cli("stake", "deposit", "--from", "0", "--amount", str(32 * 10**8)).stdout
+        assert "deposit of 3200000000" in out and "accept" in out
+        out = cli("stake", "exit", "v3").stdout
+        assert "exit of v3: accept" in out
+        api = cli.status()["nodes"][0]["api"]
+
+        def validators() -> list[dict]:
+            import urllib.request
+            return json.loads(urllib.request.urlopen(api + "/validators", timeout=5).read())
+        cli.wait_until(lambda: len(validators()) == 9, 60, "the deposit to add validator 8")
+        cli.wait_until(lambda: validators()[3]["exit_epoch"] is not None, 60,
+                       "validator 3's exit epoch to be set")
+        bad = cli("stake", "exit", "v99", check=False)
+        assert bad.returncode != 0 and "no genesis validator v99" in bad.stderr
+    finally:
+        cli("down", check=False)
