@@ -28,7 +28,7 @@ def test_watch_shows_two_branches_then_the_reorg(cli):
                    "two branches of height >= 2")
     watcher = subprocess.Popen(
         [sys.executable, "-m", "testnet.cli", "watch", "--plain", "--interval", "0.5",
-         "--duration", "8", "--dir", str(cli.directory)],
+         "--duration", "15", "--dir", str(cli.directory)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
     timer = threading.Timer(2.0, lambda: cli("heal"))
