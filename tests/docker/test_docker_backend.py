@@ -132,6 +132,19 @@ def test_partition_heal_scenario_passes_on_docker(node_image, tmp_path):
     assert not containers_of(report / "cluster")
 
 
+@pytest.mark.timeout(900)
+def test_pos_partition_scenario_passes_on_docker(node_image, tmp_path):
+    report = tmp_path / "report"
+    result = run([sys.executable, "-m", "testnet.cli", "run",
+                  str(ROOT / "scenarios" / "partition-heal-pos.yaml"), "--backend", "docker",
+                  "--report", str(report)], check=False, timeout=800)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    checks = {c["name"]: c for c in json.loads((report / "checks.json").read_text())}
+    assert checks["no_finality_during_partition"]["passed"]
+    assert checks["no_conflicting_finality"]["passed"]
+    assert not containers_of(report / "cluster")
+
+
 def containers_of(directory) -> list[str]:  # type: ignore[no-untyped-def]
     from testnet.docker_backend import docker_client
     project = json.loads((directory / "cluster.json").read_text())["project"]
