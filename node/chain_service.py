@@ -15,6 +15,7 @@ from consensus.block_tree import BlockTree
 from consensus.pow import hash_from_hex, hash_hex
 from consensus.pow_chain import ChainUpdate, PowChain
 from consensus.types import Block, Transaction
+from node.chain_views import account_view, transaction_view
 from node.events import EventBus
 from node.head_tidy import HeadTidy
 from node.mempool import Mempool
@@ -102,23 +103,7 @@ class ChainService:
             self.tx_index.setdefault(tx.txid, []).append(block.hash)
 
     def transaction_status(self, txid: bytes) -> dict:
-        """Where a transaction is: in the mempool, in main-chain or side-branch blocks."""
-        blocks = []
-        main = None
-        for block_hash in self.tx_index.get(txid, []):
-            entry = self.chain.get(block_hash)
-            if entry is None:
-                continue
-            on_main = self.chain.is_on_main_chain(entry)
-            blocks.append({"block": hash_hex(block_hash), "height": entry.height,
-                           "main_chain": on_main})
-            if on_main:
-                main = entry
-        return {"txid": hash_hex(txid), "in_mempool": txid in self.mempool,
-                "in_main_chain": main is not None,
-                "height": main.height if main else None,
-                "confirmations": self.chain.head.height - main.height + 1 if main else 0,
-                "blocks": blocks}
+        return transaction_view(self.chain, self.mempool, self.tx_index, txid, hash_hex)
 
     # ---- read-only views for the API (PoS has the same methods) --------------------------------
     @property
@@ -166,10 +151,7 @@ class ChainService:
         return tips
 
     def account_json(self, account: bytes) -> dict:
-        ledger = self.chain.ledger
-        return {"balance": ledger.balance(account), "nonce": ledger.nonce(account),
-                "pending_nonce": self.mempool.pending_nonce(ledger, account),
-                "height": self.chain.head.height}
+        return account_view(self.chain, self.mempool, account)
 
     def submit_transaction(self, tx: Transaction) -> bytes:
         """Admit to the mempool or raise InvalidTransaction with the reason."""

@@ -15,6 +15,7 @@ from consensus.pos.spec import PosSpec
 from consensus.pos.state import get_current_epoch
 from consensus.pos.types import Attestation, Evidence, PosBlock
 from consensus.types import Transaction
+from node.chain_views import account_view, transaction_view
 from node.events import EventBus
 from node.head_tidy import HeadTidy
 from node.mempool import Mempool
@@ -231,25 +232,10 @@ class PosChainService:
         return tips
 
     def account_json(self, account: bytes) -> dict:
-        ledger = self.chain.ledger
-        return {"balance": ledger.balance(account), "nonce": ledger.nonce(account),
-                "pending_nonce": self.mempool.pending_nonce(ledger, account),
-                "height": self.chain.head.height}
+        return account_view(self.chain, self.mempool, account)
 
     def transaction_status(self, txid: bytes) -> dict:
-        blocks, main = [], None
-        for root in self.tx_index.get(txid, []):
-            node = self.chain.get(root)
-            if node is None:
-                continue
-            on_main = self.chain.is_on_main_chain(node)
-            blocks.append({"block": root.hex(), "height": node.height, "main_chain": on_main})
-            if on_main:
-                main = node
-        return {"txid": txid[::-1].hex(), "in_mempool": txid in self.mempool,
-                "in_main_chain": main is not None, "height": main.height if main else None,
-                "confirmations": self.chain.head.height - main.height + 1 if main else 0,
-                "blocks": blocks}
+        return transaction_view(self.chain, self.mempool, self.tx_index, txid, bytes.hex)
 
     def status_fields(self) -> dict:
         chain = self.chain
