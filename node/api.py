@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from consensus.errors import ConsensusError, InvalidTransaction
 from consensus.pow import hash_from_hex, hash_hex
 from consensus.types import MAX_AMOUNT, TX_BYTES, Transaction
+from node.events import read_log
 
 if TYPE_CHECKING:
     from node.app import Node
@@ -187,6 +188,23 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+async def get_event_log(request: web.Request) -> web.Response:
+    """`GET /events/log?after=SEQ&limit=N`: past events (seq > after, oldest first), from memory or
+    the node's events.jsonl; `{"events": [...], "last_seq": N}`. Observers fill gaps with it."""
+    node = _node(request)
+    try:
+        after = int(request.query.get("after", "0"))
+        limit = int(request.query.get("limit", "1000"))
+    except ValueError:
+        return _bad_request("after and limit must be integers")
+    if after < 0 or limit < 1:
+        return _bad_request("after must be >= 0 and limit >= 1")
+    events = node.events.read_memory(after, limit)
+    if events is None:  # older than memory: read the log off the event loop
+        events = await asyncio.to_thread(read_log, node.events.log_path, after, limit)
+    return web.json_response({"events": events, "last_seq": node.events.last_seq})
+
+
 async def get_validators(request: web.Request) -> web.Response:
     node = _node(request)
     if node.consensus != "pos":
@@ -239,6 +257,7 @@ def add_routes(app: web.Application, node: Node) -> None:
     app.router.add_post("/tx", post_tx)
     app.router.add_get("/tx/{txid}", get_tx)
     app.router.add_get("/events", get_events)
+    app.router.add_get("/events/log", get_event_log)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/validators", get_validators)
     app.router.add_post("/stake/{kind:deposit|exit}", post_stake)

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE_EVENTS = 2_000
 HISTORY_EVENTS = 10_000
+MAX_READ_EVENTS = 5_000
 
 
 class Subscription:
@@ -48,6 +49,7 @@ class EventBus:
         self.history: deque[dict] = deque(maxlen=HISTORY_EVENTS)
         self._subs: set[Subscription] = set()
         self.listeners: list[Callable[[dict], None]] = []   # in-process observers (metrics)
+        self.log_path = log_path
         self._seq = _last_seq(log_path) if log_path else 0
         self._file = open(log_path, "a", buffering=1) if log_path else None
 
@@ -79,6 +81,23 @@ class EventBus:
         self._subs.add(sub)
         return sub
 
+    def read_memory(self, after: int, limit: int) -> list[dict] | None:
+        """Events with seq > `after` (oldest first, at most `limit`) when memory still holds all
+        of them; None when some are only in the log."""
+        limit = max(1, min(limit, MAX_READ_EVENTS))
+        if (self.history and self.history[0]["seq"] <= after + 1) or self.log_path is None \
+                or after >= self._seq:
+            return [e for e in self.history if e["seq"] > after][:limit]
+        return None
+
+    def read(self, after: int, limit: int = 1000) -> list[dict]:
+        """Events with seq > `after`, oldest first, at most `limit`: from memory when it still
+        holds them, else from the JSON-lines log (which outlives restarts). This is how an observer
+        fills a gap in what it received (a restart, or events it missed as a slow consumer).
+        The log path may run in a thread: it touches only the file."""
+        in_memory = self.read_memory(after, limit)
+        return in_memory if in_memory is not None else read_log(self.log_path, after, limit)
+
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.discard(sub)
 
@@ -86,6 +105,28 @@ class EventBus:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def read_log(path: Path | None, after: int, limit: int) -> list[dict]:
+    out: list[dict] = []
+    if path is None:
+        return out
+    limit = max(1, min(limit, MAX_READ_EVENTS))
+    try:
+        with open(path, "rb") as fh:
+            for line in fh:
+                try:
+                    event = json.loads(line)
+                    seq = int(event["seq"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a kill
+                if seq > after:
+                    out.append(event)
+                    if len(out) >= limit:
+                        break
+    except FileNotFoundError:
+        pass
+    return out
 
 
 def _last_seq(path: Path) -> int:

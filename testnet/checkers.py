@@ -83,8 +83,14 @@ def is_honest(roles: dict, node: str) -> bool:
     return roles.get("roles", {}).get(node, "honest") == "honest"
 
 
+def nemesis_actions(history: Iterable[dict]) -> list[dict]:
+    """The orchestrator's fault actions (each node also echoes what it applied; those are not
+    separate faults)."""
+    return [e for e in history if e.get("source") == "nemesis"]
+
+
 def heal_times(history: list[dict]) -> list[float]:
-    return sorted(host_ts(e) for e in history
+    return sorted(host_ts(e) for e in nemesis_actions(history)
                   if e.get("type") == "fault_cleared" and e.get("fault") == "heal")
 
 
@@ -95,7 +101,7 @@ def reference_time(history: list[dict], after: str | float) -> float | None:
     if after == "last_heal":
         times = heal_times(history)
     elif after == "last_fault":
-        times = [host_ts(e) for e in history
+        times = [host_ts(e) for e in nemesis_actions(history)
                  if e.get("type") == "fault_cleared"
                  or (e.get("type") == "fault_applied" and e.get("fault") in RECOVERY_FAULTS)]
     else:

@@ -53,6 +53,10 @@ class NodeClient:
         async with self.session.post(self.api + "/tx", json=body, timeout=self.timeout) as resp:
             return await _json_or_raise(resp)
 
+    async def event_log(self, after: int, limit: int = 1000) -> dict:
+        """Past events with seq > after: `{"events": [...], "last_seq": N}`."""
+        return await self._get("/events/log", after=after, limit=limit)
+
     async def events(self, since: int | None = None) -> AsyncIterator[dict]:
         """Yields events until the node closes the stream."""
         params = {"since": since} if since is not None else None

@@ -31,8 +31,10 @@ from testnet.chain_audit import audit_headers, audit_pos_headers
 from testnet.checkers import CheckResult, check_from_spec
 from testnet.client import NodeAPIError
 from testnet.cluster import ClusterTimeout, LocalCluster
+from testnet.collector import Collector
 from testnet.fork_metrics import fork_metrics
 from testnet.nemesis import Nemesis, NemesisError
+from testnet.report_plots import ReportSummary, write_report_pages
 from testnet.scenario import Scenario, Step
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class ScenarioRunner:
         self._background: list[asyncio.Task] = []
         self._loads: list[asyncio.Task] = []
         self._start = 0.0
+        self.collector: Collector | None = None
 
     # ---- the run -------------------------------------------------------------------------------
     async def run(self) -> RunResult:
@@ -95,6 +98,9 @@ class ScenarioRunner:
         self.progress(f"starting {self.scenario.manifest.nodes} nodes")
         try:
             await self.cluster.__aenter__()
+            self.collector = Collector(self.cluster,
+                                       record_path=self.report_dir / "timeline.jsonl")
+            await self.collector.start()
             self._start = time.monotonic()
             self._observe("run_started", seed=self.scenario.seed, name=self.scenario.name)
             try:
@@ -107,6 +113,9 @@ class ScenarioRunner:
             for task in self._background + self._loads:
                 task.cancel()
             await asyncio.gather(*self._background, *self._loads, return_exceptions=True)
+            if self.collector is not None:
+                await self.collector.catch_up()
+                await self.collector.stop()
             if not self.keep_cluster:
                 await asyncio.to_thread(self.cluster.stop_all)
             await self.cluster.close()
@@ -362,7 +371,13 @@ class ScenarioRunner:
 
     # ---- judging and the report ----------------------------------------------------------------
     def _history(self) -> list[dict]:
-        entries = list(self.observations)
+        """The collector's merged timeline (node events with the host time they arrived, and the
+        nemesis actions) plus the runner's observations; node events the collector could not get
+        (a node down at the end) are taken from the nodes' logs on disk where they exist."""
+        collected = [e for e in (self.collector.timeline if self.collector is not None else [])
+                     if e.get("source") == "node"]
+        entries = list(self.observations) + collected
+        have = {(e["node"], e["seq"]) for e in collected}
         cluster_dir = self.report_dir / "cluster"
         for events_file in sorted(cluster_dir.glob("node*/data/events.jsonl")):
             for line in events_file.read_text().splitlines():
@@ -370,13 +385,13 @@ class ScenarioRunner:
                     entry = json.loads(line)
                 except json.JSONDecodeError:
                     continue  # a line cut by SIGKILL
-                entry["source"] = "node"
-                entries.append(entry)
-        nemesis_log = cluster_dir / "nemesis.jsonl"
+                if (entry.get("node"), entry.get("seq")) not in have:
+                    entries.append({**entry, "source": "node", "filled": True})
+        nemesis_log = cluster_dir / "nemesis.jsonl"  # the record of every fault, complete
         if nemesis_log.exists():
             entries.extend(json.loads(line) for line in nemesis_log.read_text().splitlines()
                            if line)
-        entries.sort(key=lambda e: e["ts"])
+        entries.sort(key=lambda e: e.get("rx_ts", e["ts"]))
         return entries
 
     def _judge(self) -> RunResult:
@@ -402,13 +417,14 @@ def write_report(result: RunResult) -> None:
     faults = [{k: e[k] for k in ("type", "fault", "nodes", "params", "step") if k in e}
               for e in result.history if e.get("source") == "nemesis"]
     (out / "faults.json").write_text(json.dumps(faults, indent=2) + "\n")
-    (out / "checks.json").write_text(json.dumps(
-        [{**c.to_json(), "passed": p} for c, p in zip(result.checks, result.passed_checks)],
-        indent=2) + "\n")
+    checks = [{**c.to_json(), "passed": p} for c, p in zip(result.checks, result.passed_checks)]
+    (out / "checks.json").write_text(json.dumps(checks, indent=2) + "\n")
     (out / "metrics.json").write_text(json.dumps(result.metrics, indent=2, default=str) + "\n")
     lines = [f"# {result.scenario.name}", "", result.scenario.description, "",
              f"seed {result.scenario.seed}; {result.scenario.manifest.nodes} nodes; "
-             f"result: {'PASSED' if result.passed else 'FAILED'}", "", "## Checks", ""]
+             f"result: {'PASSED' if result.passed else 'FAILED'}", "",
+             "Plots (head heights, block tree, convergence) and this summary as a page: "
+             "[index.html](index.html)", "", "## Checks", ""]
     for check, ok in zip(result.checks, result.passed_checks):
         lines.append(f"- {'PASS' if ok else 'FAIL'} {check.name}: {check.verdict} — "
                      f"{check.message}")
@@ -419,6 +435,13 @@ def write_report(result: RunResult) -> None:
     lines += ["", "## Fork metrics", "", "```json",
               json.dumps(result.metrics, indent=2, default=str), "```", ""]
     (out / "report.md").write_text("\n".join(lines))
+    summary = ReportSummary(result.scenario.name, result.scenario.description,
+                            result.scenario.seed, result.scenario.manifest.nodes,
+                            result.scenario.manifest.consensus, result.passed, result.failed_steps)
+    try:  # written last: a plotting error must not cost the files above
+        write_report_pages(out, result.history, result.metrics, checks, summary)
+    except Exception:  # noqa: BLE001  report_plots already isolates each picture; this is a bug
+        log.exception("index.html could not be written; the rest of the report stands")
 
 
 def selfish_mining_revenue(alpha: float, gamma: float = 0.0) -> float:

@@ -93,6 +93,9 @@ class H:
     def finalized(self, epoch: int, root: str, t: float | None = None) -> H:
         return self.event("finalized", t, epoch=epoch, root=root)
 
+    def justified(self, epoch: int, root: str, t: float | None = None) -> H:
+        return self.event("justified", t, epoch=epoch, root=root)
+
     def slashed(self, validator: int, t: float | None = None) -> H:
         return self.event("slashed", t, validator=validator, reason="double vote", evidence={})
 
@@ -104,7 +107,14 @@ class H:
     def heal(self, t: float | None = None) -> H:
         return self.nemesis("fault_cleared", "heal", [], t)
 
+    def echo(self, type_: str, fault: str, t: float | None = None) -> H:
+        """What the current node itself logs when the nemesis acts on it (e.g. its `heal`)."""
+        return self.event(type_, t, fault=fault)
+
     # ---- runner observations ----
+    def started(self, seed: int = 0, name: str = "test", t: float | None = None) -> H:
+        return self.observe("run_started", t, seed=seed, name=name)
+
     def final(self, node: str, head: str, up: bool = True, t: float | None = None) -> H:
         height = self.heights.get(head)
         return self.observe("final_status", t, node=node, head=head, height=height,

@@ -78,6 +78,49 @@ def test_convergence_after_each_heal(metrics):
     assert after_heal["convergence_s"] == pytest.approx(1.8)
 
 
+def test_convergence_after_each_heal_until_the_next_fault():
+    """Three heals: the first converges in 0.7 s; after the second a new partition comes before
+    the nodes agree (None); after the third they agree 0.25 s later."""
+    h = H().node("node0").node("node1")
+    h.node("node0").block("a1", "g", t=1.0).node("node1").block("a1", "g", peer="p", t=1.2)
+    h.partition(["node0"], ["node1"], t=2)
+    h.node("node0").block("b2", "a1", t=2.5)
+    h.node("node1").block("c2", "a1", t=2.6).block("c3", "c2", t=3.0)
+    h.heal(t=4)
+    (h.node("node0").block("c2", "a1", peer="p", main=False, t=4.7)
+     .block("c3", "c2", peer="p", t=4.7).reorg("b2", "c3", 1, t=4.7, common="a1"))
+    h.partition(["node0"], ["node1"], t=5)
+    h.node("node0").block("d4", "c3", t=5.5).node("node1").block("e4", "c3", t=5.6)
+    h.heal(t=6).partition(["node0"], ["node1"], t=6.5).heal(t=7)
+    h.node("node0").block("d5", "d4", t=7.1)
+    (h.node("node1").block("d4", "c3", peer="p", main=False, t=7.25)
+     .block("d5", "d4", peer="p", t=7.25).reorg("e4", "d5", 1, t=7.25, common="c3"))
+    h.at(8).final("node0", "d5").final("node1", "d5")
+    heals = fork_metrics(h.build())["convergence"]
+    assert [(c["heal_ts"], c["head"]) for c in heals] == [(4.0, "c3"), (6.0, None), (7.0, "d5")]
+    assert heals[0]["convergence_s"] == pytest.approx(0.7)
+    assert heals[1]["convergence_s"] is None
+    assert heals[2]["convergence_s"] == pytest.approx(0.25)
+
+
+def test_a_heal_the_nodes_echo_is_still_one_heal():
+    h = selfish_run()
+    for node in ("node0", "node1", "node2"):
+        h.node(node).echo("fault_cleared", "heal", t=6.0)
+    [after_heal] = fork_metrics(h.build())["convergence"]
+    assert after_heal["convergence_s"] == pytest.approx(1.8)
+
+
+def test_reorg_depth_distribution_per_node():
+    h = (H().node("node0").reorg("x", "y", 1, t=1).reorg("y", "z", 3, t=2)
+         .node("node1").reorg("x", "y", 1, t=3).node("node2"))
+    assert fork_metrics(h.build())["reorgs"] == {
+        "total": 3, "max_depth": 3, "depth_distribution": {"1": 2, "3": 1},
+        "per_node": {"node0": {"count": 2, "depth_histogram": {"1": 1, "3": 1}},
+                     "node1": {"count": 1, "depth_histogram": {"1": 1}},
+                     "node2": {"count": 0, "depth_histogram": {}}}}
+
+
 def test_propagation_over_blocks_every_up_node_accepted(metrics):
     # a1 500, a2 400, b3 300, c3 400, c4 2800, c5 800, c6 300 ms; b4 never reached node2.
     prop = metrics["propagation"]
