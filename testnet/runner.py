@@ -34,7 +34,7 @@ from testnet.cluster import ClusterTimeout, LocalCluster
 from testnet.collector import Collector
 from testnet.fork_metrics import fork_metrics
 from testnet.nemesis import Nemesis, NemesisError
-from testnet.report_plots import ReportSummary, write_report_pages
+from testnet.report_page import ReportSummary, write_report_pages
 from testnet.scenario import Scenario, Step
 
 log = logging.getLogger(__name__)

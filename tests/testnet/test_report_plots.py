@@ -12,14 +12,13 @@ import pytest
 from testnet import report_plots
 from testnet.checkers import check_from_spec
 from testnet.fork_metrics import fork_metrics
+from testnet.report_page import ReportSummary, write_report_pages
 from testnet.report_plots import (
     INSTALL_HINT,
-    ReportSummary,
     block_tree_layout,
     block_tree_svg,
     fault_intervals,
     height_steps,
-    write_report_pages,
 )
 from testnet.runner import RunResult, write_report
 from testnet.scenario import load_scenario
