@@ -24,10 +24,13 @@ from testnet.cluster import Cluster, ClusterTimeout
 from testnet.backend import BACKENDS, BackendError, create_cluster
 from testnet.cluster_files import CLUSTER_FILE
 from testnet.compose_cli import compose as compose_command
+from testnet.dashboard import (DEFAULT_HOST, DEFAULT_PORT, DEFAULT_WINDOW_BLOCKS,
+                               MAX_WINDOW_BLOCKS)
 from testnet import grudge as grudges
 from testnet.grudge import PartitionSpecError
 from testnet.manifest import ManifestError, validate_manifest
 from testnet.nemesis import Nemesis, NemesisError
+from testnet.prometheus_config import prometheus as prometheus_command
 from testnet.stake_cli import stake as stake_command
 from testnet.units import parse_duration_s, parse_fraction, parse_rate_bps
 
@@ -83,13 +86,19 @@ def main() -> None:
 @click.option("--image", default="p2p-testnet:latest", show_default=True,
               help="docker/swarm: the node image (built from ./Dockerfile when missing).")
 @click.option("--build", is_flag=True, help="docker/swarm: rebuild the image first.")
+@click.option("--dashboard", "with_dashboard", is_flag=True,
+              help="Once the nodes are up, serve the web dashboard in the foreground until "
+                   "Ctrl-C (the nodes keep running).")
+@click.option("--dashboard-port", default=DEFAULT_PORT, show_default=True,
+              type=click.IntRange(0, 65535), help="Port of the dashboard (on 127.0.0.1).")
 @DIR_OPTION
 def up(nodes: int, consensus: str, validators_per_node: int, topology: str, seed: int,
        block_interval: int, hashrate: float,
        base_port: int | None, fresh: bool, timeout: float, backend: str, image: str, build: bool,
-       directory: Path) -> None:
+       with_dashboard: bool, dashboard_port: int, directory: Path) -> None:
     """Start a cluster of N nodes: local processes on 127.0.0.1, or containers (--backend docker
-    or swarm) with their APIs on host ports (or resume the cluster in DIR)."""
+    or swarm) with their APIs on host ports (or resume the cluster in DIR). With --dashboard,
+    then serve the web dashboard (see `testnet dashboard`)."""
     if (directory / CLUSTER_FILE).exists() and fresh:
         cluster = _open(directory)
         cluster.stop_all()
@@ -139,6 +148,9 @@ def up(nodes: int, consensus: str, validators_per_node: int, topology: str, seed
         _fail(f"{exc}. See the node logs: testnet logs NODE --dir {directory}")
     _print_status_table(cluster, statuses)
     console.print(f"Stop it with: testnet down --dir {directory}")
+    if with_dashboard:
+        _serve_dashboard(cluster, DEFAULT_HOST, dashboard_port, DEFAULT_WINDOW_BLOCKS,
+                         open_browser=False, controls=True)
 
 
 @main.command()
@@ -658,6 +670,55 @@ def watch(interval: float, duration: float | None, plain: bool, directory: Path)
         pass
 
 
+def _serve_dashboard(cluster: Cluster, host: str, port: int, window: int, *,
+                     open_browser: bool, controls: bool) -> None:
+    """Serve the dashboard in the foreground until Ctrl-C; the nodes keep running after it."""
+    from testnet.dashboard import serve_dashboard
+
+    def started(url: str) -> None:
+        console.print(f"Dashboard: [bold]{url}[/bold]  (Ctrl-C stops it; the nodes keep running)")
+        if host not in ("127.0.0.1", "localhost", "::1") and controls:
+            console.print("[yellow]The fault controls answer anyone who can reach this address; "
+                          "--no-controls turns them off.[/yellow]")
+        if open_browser:
+            import webbrowser
+            webbrowser.open(url)
+
+    async def go() -> None:
+        try:
+            await serve_dashboard(cluster, host, port, window=window, controls=controls,
+                                  started=started)
+        finally:
+            await cluster.close()
+    try:
+        _run(go())
+    except KeyboardInterrupt:
+        console.print("Dashboard stopped.")
+    except OSError as exc:
+        _fail(f"cannot serve the dashboard on {host}:{port}: {exc.strerror or exc}")
+
+
+@main.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True,
+              help="Address to bind (anything but loopback exposes the fault controls).")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to serve on (0: any free port).")
+@click.option("--window", default=DEFAULT_WINDOW_BLOCKS, show_default=True,
+              type=click.IntRange(1, MAX_WINDOW_BLOCKS),
+              help="Heights of the block tree drawn at once (the page scrolls back further).")
+@click.option("--open/--no-open", "open_browser", default=False, show_default=True,
+              help="Open the page in a web browser.")
+@click.option("--controls/--no-controls", default=True, show_default=True,
+              help="Offer partition/heal and kill/start/restart/pause/resume on the page.")
+@DIR_OPTION
+def dashboard(host: str, port: int, window: int, open_browser: bool, controls: bool,
+              directory: Path) -> None:
+    """Live web dashboard: the block tree (branches side by side, heads, stale blocks, finality),
+    the partition, node cards and the event timeline, with fault controls. Serves until Ctrl-C."""
+    _serve_dashboard(_open(directory), host, port, window, open_browser=open_browser,
+                     controls=controls)
+
+
 # ---- one node ----------------------------------------------------------------------------------
 @main.command("node")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
@@ -671,6 +732,8 @@ def node_cmd(config_path: str) -> None:
 main.add_command(compose_command)  # testnet compose (testnet/compose_cli.py)
 
 main.add_command(stake_command)
+
+main.add_command(prometheus_command)  # testnet prometheus (testnet/prometheus_config.py)
 
 if __name__ == "__main__":
     main()

@@ -224,7 +224,7 @@ class Collector:
                 "consensus": self.cluster.info.get("consensus", "pow"),
                 "nodes": [v.to_json() for v in self.nodes], "connectivity": self.connectivity(),
                 "partition": self.partition(), "faults": self.faults(), "tree": self.tree.window(top, size),
-                "timeline": self.timeline[-timeline_tail:]}
+                "timeline": self.timeline[-timeline_tail:] if timeline_tail > 0 else []}
 
     # ---- intake --------------------------------------------------------------------------------
     def _ingest(self, entry: dict) -> None:

@@ -47,6 +47,7 @@ class UnionTree:
         self.reorgs = 0
         self.version = 0                       # bumped on every change (cheap change detection)
         self._lanes: dict[str, int] | None = None
+        self._canonical: set[str] | None = None
 
     # ---- feeding -------------------------------------------------------------------------------
     def on_event(self, event: dict) -> bool:
@@ -81,7 +82,7 @@ class UnionTree:
             self.blocks[block_hash] = block
             if block.parent is not None:
                 self.children.setdefault(block.parent, []).append(block_hash)
-            self._lanes = None
+            self._lanes = self._canonical = None
         block.first_seen = min(block.first_seen, ts)
         if node is not None:
             block.seen_by.setdefault(node, ts)
@@ -92,7 +93,7 @@ class UnionTree:
         self.heads[node] = head
         if height is not None:
             self.head_heights[node] = int(height)
-        self._lanes = None
+        self._lanes = self._canonical = None
 
     # ---- reading -------------------------------------------------------------------------------
     def best_head(self) -> str | None:
@@ -118,7 +119,10 @@ class UnionTree:
         return out
 
     def canonical(self) -> set[str]:
-        return set(self.ancestors(self.best_head()))
+        """Cached with the lanes: both change only when a block arrives or a head moves."""
+        if self._canonical is None:
+            self._canonical = set(self.ancestors(self.best_head()))
+        return self._canonical
 
     def tips(self) -> list[str]:
         return [h for h in self.blocks if not self.children.get(h)]
@@ -133,14 +137,13 @@ class UnionTree:
         # Longest side branches first, so the deep forks get the lanes nearest the main chain.
         branches = []
         for tip in self.tips():
-            if tip in lanes:
-                continue
             chain = []
-            for h in self.ancestors(tip):
-                if h in lanes or h in canonical:
-                    break
-                chain.append(h)
-            branches.append(chain)
+            h: str | None = tip
+            while h is not None and h in self.blocks and h not in lanes:
+                chain.append(h)    # walk down only to where the branch leaves the main chain
+                h = self.blocks[h].parent
+            if chain:
+                branches.append(chain)
         branches.sort(key=lambda c: (-len(c), self.blocks[c[-1]].height if c else 0))
         for chain in branches:
             chain = [h for h in chain if h not in lanes]
