@@ -596,8 +596,11 @@ def _configured_rate(manifest: dict, index: int) -> float:
               default=None, help="Report folder (default: reports/<name>-seed<S>).")
 @click.option("--check-only", is_flag=True, help="Validate the file and print the schedule.")
 @click.option("--keep", is_flag=True, help="Leave the cluster running after the run.")
+@click.option("--dashboard", "dashboard_port", type=click.IntRange(0, 65535), default=None,
+              help="Serve the live web dashboard (read-only) on this port during the run "
+                   "(0: any free port; the URL is printed).")
 def run(scenario_file: Path, seed: int | None, backend: str, report_dir: Path | None,
-        check_only: bool, keep: bool) -> None:
+        check_only: bool, keep: bool, dashboard_port: int | None) -> None:
     """Run a scenario file: faults on a timeline, then checks; exits 1 when a check fails."""
     from testnet.runner import ScenarioRunner
     from testnet.scenario import ScenarioError, load_scenario
@@ -618,7 +621,7 @@ def run(scenario_file: Path, seed: int | None, backend: str, report_dir: Path | 
     def progress(message: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:7.1f}s[/dim] {message}")
     runner = ScenarioRunner(scenario, target, progress=progress, keep_cluster=keep,
-                            backend=backend)
+                            backend=backend, dashboard_port=dashboard_port)
     try:
         result = asyncio.run(runner.run())
     except BackendError as exc:

@@ -400,7 +400,7 @@ async def _control(request: web.Request, action: Callable[[Nemesis], Any]) -> we
     """Runs one nemesis action (one at a time) and answers with its nemesis.jsonl entry."""
     state = request.app[STATE]
     if not state.controls:
-        return _error(403, "fault controls are off (testnet dashboard --no-controls)")
+        return _error(403, "fault controls are off for this dashboard (--no-controls, or a scenario run)")
     try:
         _require_json(request)
         async with state.control_lock:

@@ -13,6 +13,7 @@ then not passed. The scenario's `timeout` bounds everything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -69,7 +70,7 @@ class RunResult:
 class ScenarioRunner:
     def __init__(self, scenario: Scenario, report_dir: Path, *,
                  progress: Callable[[str], None] | None = None, keep_cluster: bool = False,
-                 backend: str = "local") -> None:
+                 backend: str = "local", dashboard_port: int | None = None) -> None:
         self.scenario = scenario
         self.report_dir = report_dir
         self.backend = backend  # local processes, or containers (docker, swarm)
@@ -82,6 +83,9 @@ class ScenarioRunner:
         self._loads: list[asyncio.Task] = []
         self._start = 0.0
         self.collector: Collector | None = None
+        self.dashboard_port = dashboard_port  # serve the live dashboard during the run (0: any)
+        self.dashboard_url: str | None = None
+        self._exit = contextlib.AsyncExitStack()
 
     # ---- the run -------------------------------------------------------------------------------
     async def run(self) -> RunResult:
@@ -101,6 +105,8 @@ class ScenarioRunner:
             self.collector = Collector(self.cluster,
                                        record_path=self.report_dir / "timeline.jsonl")
             await self.collector.start()
+            if self.dashboard_port is not None:
+                await self._serve_dashboard()
             self._start = time.monotonic()
             self._observe("run_started", seed=self.scenario.seed, name=self.scenario.name)
             try:
@@ -113,6 +119,7 @@ class ScenarioRunner:
             for task in self._background + self._loads:
                 task.cancel()
             await asyncio.gather(*self._background, *self._loads, return_exceptions=True)
+            await self._exit.aclose()
             if self.collector is not None:
                 await self.collector.catch_up()
                 await self.collector.stop()
@@ -120,6 +127,16 @@ class ScenarioRunner:
                 await asyncio.to_thread(self.cluster.stop_all)
             await self.cluster.close()
         return self._judge()
+
+    async def _serve_dashboard(self) -> None:
+        """The live dashboard on this run's collector, read-only: a click must not add faults
+        the scenario's schedule and checks know nothing about."""
+        from testnet.dashboard import dashboard_site
+        assert self.collector is not None
+        self.dashboard_url = await self._exit.enter_async_context(
+            dashboard_site(self.cluster, self.collector, port=self.dashboard_port,
+                           controls=False))
+        self.progress(f"dashboard: {self.dashboard_url}")
 
     async def _play(self) -> None:
         self._background.append(asyncio.create_task(self._poll_transactions()))

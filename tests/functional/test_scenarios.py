@@ -3,6 +3,7 @@ report; an impossible check fails the run and says which check and why; one seed
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -79,3 +80,45 @@ def test_same_seed_gives_the_same_fault_schedule(tmp_path):
     assert faults[0] == faults[1], "one seed must give one fault timeline"
     assert faults[0] != faults[2]
     assert any(f["fault"] in ("kill", "pause", "partition", "link") for f in faults[0])
+
+
+WATCHED = {
+    "name": "watched-partition",
+    "cluster": {"nodes": 3, "consensus": "pow", "block_interval_s": 1, "hashrate": 20000},
+    "timeout": 200,
+    "steps": [{"wait": {"height": 1}}, {"partition": "0|1,2"}, {"wait": {"blocks": 2}},
+              {"heal": True}, {"wait": {"converged": 60}}],
+    "checks": [{"chains_valid": True}],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_a_run_can_be_watched_on_the_dashboard_but_not_steered(tmp_path):
+    import aiohttp
+
+    from testnet.runner import ScenarioRunner
+    from testnet.scenario import parse_scenario
+
+    runner = ScenarioRunner(parse_scenario(WATCHED), tmp_path / "report", dashboard_port=0)
+    run = asyncio.create_task(runner.run())
+    seen_partition = False
+    async with aiohttp.ClientSession() as session:
+        while not run.done():
+            await asyncio.sleep(0.3)
+            if runner.dashboard_url is None:
+                continue
+            try:
+                async with session.get(runner.dashboard_url + "api/snapshot") as resp:
+                    frame = await resp.json()
+                async with session.post(runner.dashboard_url + "api/heal", json={}) as resp:
+                    refused = resp.status
+            except aiohttp.ClientConnectionError:
+                continue  # the run ended between the check and the request
+            assert refused == 403, "a scenario's dashboard must not add faults"
+            assert [n["name"] for n in frame["nodes"]] == ["node0", "node1", "node2"]
+            seen_partition |= frame["partition"]["partitioned"]
+    result = await run
+    assert result.passed, result.failed_steps
+    assert seen_partition, "the dashboard showed the partition while it stood"
+    assert (tmp_path / "report" / "timeline.jsonl").exists()
