@@ -117,8 +117,10 @@ class Collector:
             self._record = None
 
     async def catch_up(self) -> None:
-        """Takes in, from each answering node's log, everything it has emitted so far: called
-        before a run ends so the timeline holds the last events too."""
+        """Takes in everything emitted so far, from each answering node's log and from the
+        nemesis log: called before a run ends (or a test looks) so the timeline holds the last
+        events and fault actions too."""
+        self._read_nemesis()
         async def one(view: NodeView) -> None:
             try:
                 status = await self.cluster.client(view.index, timeout=5.0).status()
@@ -300,23 +302,27 @@ class Collector:
                 self._take_node_event(view, event)
 
     async def _follow_nemesis(self) -> None:
-        path = self.cluster.directory / FAULT_LOG
         while True:
-            try:
-                with open(path, "rb") as fh:
-                    fh.seek(self._nemesis_offset)
-                    data = fh.read()
-            except FileNotFoundError:
-                data = b""
-            complete = data[: data.rfind(b"\n") + 1]
-            self._nemesis_offset += len(complete)
-            for line in complete.splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                self._ingest(entry)
+            self._read_nemesis()
             await asyncio.sleep(0.25)
+
+    def _read_nemesis(self) -> None:
+        """Takes in the complete lines the nemesis appended since the last read (a line still
+        being written waits for the next read)."""
+        try:
+            with open(self.cluster.directory / FAULT_LOG, "rb") as fh:
+                fh.seek(self._nemesis_offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return
+        complete = data[: data.rfind(b"\n") + 1]
+        self._nemesis_offset += len(complete)
+        for line in complete.splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            self._ingest(entry)
 
     async def _poll(self) -> None:
         while True:

@@ -274,7 +274,11 @@ def validate_on_attestation(store: Store, att: Attestation, checks: SignatureChe
         raise InvalidAttestation("target root is not the epoch-boundary ancestor of the head block")
     if is_from_block:
         return None
-    state = get_checkpoint_state(store, target)
+    try:
+        state = get_checkpoint_state(store, target)
+    except ValueError as exc:
+        # [IGNORE] a target from before finality has no state left to check the vote against
+        raise AttestationIgnored(f"target {target.epoch} cannot be checked: {exc}") from None
     index = att.validator_index
     # [REJECT] the validator is known
     if index >= len(state.validators):

@@ -40,9 +40,14 @@ async def test_a_node_killed_and_restarted_leaves_no_hole_in_the_timeline(tmp_pa
     async with LocalCluster(nodes=3, directory=tmp_path / "c", seed=5, **FAST) as cluster:
         await cluster.converged(timeout=30)
         async with Collector(cluster, poll_interval=0.5) as collector:
-            await collector.wait_for(lambda c: c.tree.max_height >= 2, 60, "two blocks")
+            def height_of(c: Collector, node: str) -> int:
+                head = c.tree.heads.get(node)
+                return c.tree.blocks[head].height if head in c.tree.blocks else -1
+            await collector.wait_for(lambda c: height_of(c, "node1") >= 2, 60,
+                                     "node1 at height 2")
             log.info("Kill node1 mid-run; the others keep mining while it is down")
             cluster.kill(1)
+            had = height_of(collector, "node1")
             height = collector.tree.max_height
             await collector.wait_for(lambda c: c.tree.max_height >= height + 2, 60,
                                      "two blocks while node1 is down")
@@ -60,7 +65,8 @@ async def test_a_node_killed_and_restarted_leaves_no_hole_in_the_timeline(tmp_pa
             assert got == list(range(1, got[-1] + 1)), f"{name}: hole or duplicate in {got}"
             assert got == logged_seqs(cluster, index)[: len(got)]
         restarts = [e for e in collector.node_events("node1") if e["type"] == "node_started"]
-        assert len(restarts) == 2 and restarts[1]["height"] >= 2
+        assert len(restarts) == 2
+        assert restarts[1]["height"] >= had, "the killed node restarts with every block it accepted"
         kills = [e for e in collector.timeline if e.get("source") == "nemesis"]
         assert kills == [], "kill/start from the Python API are not nemesis actions"
 
@@ -87,6 +93,7 @@ async def test_partition_and_heal_show_in_the_union_tree_and_timeline(tmp_path):
             await collector.wait_for(lambda c: c.tree.reorgs > 0
                                      and len(set(c.tree.heads.values())) == 1, 90,
                                      "a reorg and one head")
+            await collector.catch_up()
             window = collector.tree.window()
             stale = [b for b in window["blocks"] if not b["canonical"]]
             assert stale and all(b["lane"] >= 1 for b in stale)

@@ -62,17 +62,25 @@ async def test_bad_pos_input_is_refused_with_a_reason(pos_node):
     spec = PosSpec.from_json(json.loads((cluster.directory / "genesis.json").read_text()))
     keys = validator_keys(cluster.manifest)[0]
     chain = PosChain(spec)      # our own view of genesis, to find duties and build blocks
-    duty = next(slot for slot in range(spec.slots_per_epoch) if 0 in chain.get_attesters(slot))
 
-    async def reached() -> dict | None:
+    async def fresh_duty() -> tuple[dict, int, int] | None:
+        """A validator whose duty slot has started but is at most a few slots old, so the node
+        judges each forged vote on its signature and fields rather than ignoring it as stale
+        (a loaded machine can be many slots past genesis by the time the cluster is up)."""
         status = await cluster.client(0).status()
-        return status if status["slot"] >= max(duty, 2) + 1 else None
-    status = await cluster.wait_until(reached, 30, f"slot {max(duty, 2) + 1}")
+        now = status["slot"]
+        epoch = now // spec.slots_per_epoch
+        duties = [(slot, v) for slot in range(epoch * spec.slots_per_epoch, now + 1)
+                  for v in chain.get_attesters(slot) if v < len(keys)]
+        recent = [(slot, v) for slot, v in duties if now - slot <= spec.slots_per_epoch // 2]
+        return (status, *max(recent)) if recent and now >= 2 else None   # a slot to propose at
+    status, duty, validator = await cluster.wait_until(fresh_duty, 60, "a fresh attester duty")
     slot = status["slot"]
     genesis = bytes.fromhex(status["genesis"])
     head = genesis
     source = Checkpoint(0, genesis)
-    target = Checkpoint(0, genesis)
+    target = Checkpoint(duty // spec.slots_per_epoch, genesis)
+    other = (validator + 1) % len(keys)
     peer = await RawPeer.connect(cluster.info["nodes"][0]["p2p"])
     try:
         await peer.handshake(chain_id=cluster.info["chain_id"], genesis=genesis)
@@ -80,14 +88,17 @@ async def test_bad_pos_input_is_refused_with_a_reason(pos_node):
         async def gossip(topic: str, obj) -> None:  # type: ignore[no-untyped-def]
             await peer.send("gossip", {"topic": topic, "id": obj.root,
                                        "payload": obj.serialize()})
-        # validator 0's vote at its duty slot, but signed with validator 1's key
-        await gossip("attestation", sign_attestation(keys[1], duty, 0, head, source, target))
-        await gossip("attestation", sign_attestation(keys[0], duty, 999, head, source, target))
-        await gossip("attestation", sign_attestation(keys[0], duty, 0, os.urandom(32), source,
+        # the validator's vote at its duty slot, but signed with another validator's key
+        await gossip("attestation", sign_attestation(keys[other], duty, validator, head, source,
                                                      target))
+        await gossip("attestation", sign_attestation(keys[validator], duty, 999, head, source,
+                                                     target))
+        await gossip("attestation", sign_attestation(keys[validator], duty, validator,
+                                                     os.urandom(32), source, target))
         future = slot + 1000
         await gossip("attestation", sign_attestation(
-            keys[0], future, 0, head, source, Checkpoint(future // spec.slots_per_epoch, head)))
+            keys[validator], future, validator, head, source,
+            Checkpoint(future // spec.slots_per_epoch, head)))
         proposer = chain.get_proposer(slot)
         wrong = next(i for i in range(len(keys)) if i != proposer)
         bad_block = chain.build_block(slot, wrong, keys[wrong])

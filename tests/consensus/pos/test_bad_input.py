@@ -114,6 +114,22 @@ def test_an_attestation_seen_on_gossip_is_not_verified_again_inside_a_block(net)
     assert chain.signatures.verified == checked
 
 
+
+def test_a_vote_whose_target_state_was_pruned_at_finality_is_ignored_not_crashing():
+    """A peer can vote for genesis long after finality dropped its state: the node must answer
+    with a reason, not an internal error."""
+    net = Network(make_spec(16), [list(range(16))])
+    net.run_epochs(5)
+    chain, att, now = vote_now(net)
+    assert chain.finalized.epoch >= 1
+    stale = resign(att, head_root=chain.genesis_root,
+                   target=Checkpoint(att.target.epoch, chain.genesis_root))
+    before = store_fingerprint(chain)
+    result = chain.on_attestation(stale, now)
+    assert result.outcome == "ignore" and "cannot be checked" in result.reason, result
+    assert store_fingerprint(chain) == before
+    assert chain.on_attestation(att, now).accepted
+
 # ---- blocks -----------------------------------------------------------------------------------
 def next_block(net: Network):
     chain = net.nodes[0].chain
