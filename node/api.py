@@ -167,7 +167,7 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     sub = node.events.subscribe(since)
     reader = asyncio.ensure_future(ws.receive())
-    getter = asyncio.ensure_future(sub.queue.get())
+    getter = asyncio.ensure_future(sub.get())
     try:
         while not ws.closed:
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -178,7 +178,7 @@ async def get_events(request: web.Request) -> web.StreamResponse:
                 reader = asyncio.ensure_future(ws.receive())
             if getter in done:
                 await ws.send_str(json.dumps(getter.result(), separators=(",", ":")))
-                getter = asyncio.ensure_future(sub.queue.get())
+                getter = asyncio.ensure_future(sub.get())
     except ConnectionResetError:
         pass
     finally:

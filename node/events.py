@@ -24,22 +24,40 @@ MAX_READ_EVENTS = 5_000
 
 
 class Subscription:
+    """One observer's bounded queue. Invariant: what it gets is every event in order, except
+    runs of dropped ones, each announced by one `events_missed` notice (count, and `seq` = the
+    last dropped) in their place — either before the next event that fits or, if no event comes,
+    as soon as the observer has drained its queue."""
+
     def __init__(self, maxsize: int) -> None:
         self.queue: asyncio.Queue[dict] = asyncio.Queue(maxsize)
         self.missed = 0
+        self._last_seq = 0
 
-    def offer(self, event: dict) -> None:
+    def offer(self, event: dict) -> bool:
+        """Queues `event`, or counts it as missed when the queue is full; False if dropped."""
+        self._last_seq = event["seq"]
         if self.queue.full():
             self.missed += 1
-            return
+            return False
         if self.missed:
             if self.queue.qsize() >= self.queue.maxsize - 1:
                 self.missed += 1
-                return
+                return False
             self.queue.put_nowait({"type": "events_missed", "count": self.missed,
                                    "seq": event["seq"] - 1})
             self.missed = 0
         self.queue.put_nowait(event)
+        return True
+
+    async def get(self) -> dict:
+        """The next event, or the pending `events_missed` notice once the queue is drained: an
+        observer that catches up learns of its gap now, not whenever the node next emits."""
+        if self.missed and self.queue.empty():
+            notice = {"type": "events_missed", "count": self.missed, "seq": self._last_seq}
+            self.missed = 0
+            return notice
+        return await self.queue.get()
 
 
 class EventBus:
@@ -48,6 +66,7 @@ class EventBus:
         self.clock = clock
         self.history: deque[dict] = deque(maxlen=HISTORY_EVENTS)
         self._subs: set[Subscription] = set()
+        self.missed_total = 0       # events dropped for slow subscribers, over the node's life
         self.listeners: list[Callable[[dict], None]] = []   # in-process observers (metrics)
         self.log_path = log_path
         self._seq = _last_seq(log_path) if log_path else 0
@@ -65,7 +84,8 @@ class EventBus:
         if self._file is not None:
             self._file.write(json.dumps(event, separators=(",", ":")) + "\n")
         for sub in self._subs:
-            sub.offer(event)
+            if not sub.offer(event):
+                self.missed_total += 1
         for listener in self.listeners:
             listener(event)
         return event
@@ -97,6 +117,13 @@ class EventBus:
         The log path may run in a thread: it touches only the file."""
         in_memory = self.read_memory(after, limit)
         return in_memory if in_memory is not None else read_log(self.log_path, after, limit)
+
+    def subscriber_stats(self) -> dict:
+        """How the live subscribers keep up: their count and the fullest queue (an observer that
+        stopped reading shows as a queue at its bound and a growing missed count)."""
+        return {"subscribers": len(self._subs),
+                "queued_max": max((s.queue.qsize() for s in self._subs), default=0),
+                "missed_total": self.missed_total}
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.discard(sub)

@@ -104,6 +104,16 @@ def render(node: Node) -> tuple[bytes, str]:
                                              labels=names)
                 family.add_metric(values, count)
                 yield family
+            streams = node.events.subscriber_stats()
+            yield gauge("testnet_event_subscribers", "Open /events streams",
+                        streams["subscribers"])
+            yield gauge("testnet_event_queue_max", "Events queued for the slowest /events stream",
+                        streams["queued_max"])
+            missed = CounterMetricFamily("testnet_events_missed",
+                                         "Events dropped for /events streams that fell behind",
+                                         labels=names)
+            missed.add_metric(values, streams["missed_total"])
+            yield missed
             stats = node.host.stats
             for direction in ("in", "out"):
                 family = CounterMetricFamily(f"testnet_messages_{direction}",

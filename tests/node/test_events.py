@@ -28,3 +28,17 @@ async def test_slow_subscriber_is_bounded_and_learns_what_it_missed():
     notice = sub.queue.get_nowait()
     assert notice["type"] == "events_missed" and notice["count"] == 90
     assert sub.queue.get_nowait()["seq"] == 101
+
+
+async def test_a_subscriber_that_drains_its_queue_hears_of_its_gap_without_waiting():
+    """No new event needs to come for the notice: once the queue is empty it is next."""
+    bus = EventBus("n0", None, clock=lambda: 0.0)
+    sub = bus.subscribe(maxsize=5)
+    for i in range(12):
+        bus.emit("tick", i=i)
+    assert [(await sub.get())["seq"] for _ in range(5)] == [1, 2, 3, 4, 5]
+    notice = await sub.get()
+    assert notice == {"type": "events_missed", "count": 7, "seq": 12}
+    bus.emit("tick", i=12)
+    assert (await sub.get())["seq"] == 13, "the gap is announced once"
+    assert bus.subscriber_stats() == {"subscribers": 1, "queued_max": 0, "missed_total": 7}
