@@ -65,16 +65,22 @@ def final_head(history: list[dict]) -> tuple[str | None, list[str]]:
 
 def block_stats(history: list[dict], chain: ChainIndex) -> tuple[dict, set[str]]:
     """Blocks seen anywhere against blocks on the final main chain; returns the stats and the
-    main chain's hashes."""
+    main chain's hashes.
+
+    Nodes keep mining until they are stopped, so blocks built on the final head after the last
+    observation are neither main chain nor stale: they are counted apart (`after_final_head`) and
+    left out of the stale rate. A block on any other branch is stale, whatever its height."""
     seen = {e["hash"] for e in node_events(history, "block_accepted")}
     head, on_head = final_head(history)
     walk = chain.main_chain(head) if head else []
     main = set(walk)
     bottom = walk[-1] if walk else None
-    stale = sorted(seen - main, key=lambda h: (chain.heights.get(h, -1), h))
+    after = {h for h in seen - main if head is not None and head in chain.lineage(h)[0]}
+    stale = sorted(seen - main - after, key=lambda h: (chain.heights.get(h, -1), h))
+    decided = len(seen) - len(after)
     return {"seen": len(seen), "main_chain": len(seen & main), "stale": len(stale),
-            "stale_rate": len(stale) / len(seen) if seen else None,
-            "stale_hashes": stale, "final_head": head,
+            "stale_rate": len(stale) / decided if decided else None,
+            "stale_hashes": stale, "after_final_head": len(after), "final_head": head,
             "final_height": chain.heights.get(head) if head else None, "final_head_nodes": on_head,
             "main_chain_walk_complete": bottom is not None and chain.heights.get(bottom) == 0}, main
 
@@ -136,7 +142,7 @@ def time_to_finality(history: list[dict], chain: ChainIndex) -> dict:
             "p95_s": percentile(delays, 95), "max_s": max(delays, default=None)}
 
 
-def miner_shares(history: list[dict], main: set[str]) -> dict:
+def miner_shares(history: list[dict], main: set[str], stale: set[str]) -> dict:
     """Per miner (node name via the roles' payout keys): main-chain blocks, block share (= revenue
     share, rewards being equal), stale blocks, and configured hashrate share."""
     roles = get_roles(history)
@@ -146,7 +152,7 @@ def miner_shares(history: list[dict], main: set[str]) -> dict:
     miner_of = {e["hash"]: name_of.get(e.get("miner"), e.get("miner") or "unknown")
                 for e in node_events(history, "block_accepted")}
     won = Counter(m for h, m in miner_of.items() if h in main)
-    lost = Counter(m for h, m in miner_of.items() if h not in main)
+    lost = Counter(m for h, m in miner_of.items() if h in stale)
     total = sum(won.values())
     out = {}
     for m in sorted(set(name_of.values()) | set(hashrate) | set(miner_of.values())):
@@ -167,4 +173,4 @@ def fork_metrics(history: list[dict]) -> dict:
             "convergence": convergence_after_heals(history),
             "propagation": propagation(history),
             "finality": time_to_finality(history, chain),
-            "miners": miner_shares(history, main)}
+            "miners": miner_shares(history, main, set(blocks["stale_hashes"]))}

@@ -74,7 +74,10 @@ def _metrics_rows(metrics: dict, consensus: str) -> list[list[str]]:
         ["reorgs", f"{reorgs.get('total', 0)} in total, deepest {reorgs.get('max_depth', 0)}; "
                    f"by depth {reorgs.get('depth_distribution') or {}}; per node: {per_node}"],
         ["stale blocks", f"{blocks.get('stale', 0)} of {blocks.get('seen', 0)} seen "
-                         f"(stale rate {_num(blocks.get('stale_rate'), '{:.1%}')})"],
+                         f"(stale rate {_num(blocks.get('stale_rate'), '{:.1%}')}"
+                         + (f"; {blocks['after_final_head']} mined on the final head after the "
+                            f"last look, not counted" if blocks.get("after_final_head") else "")
+                         + ")"],
         ["final head", f"{short(blocks.get('final_head'))} at height "
                        f"{blocks.get('final_height')} on {', '.join(blocks.get('final_head_nodes') or []) or 'no node'}"],
         ["time to converge after each heal", "; ".join(heals) or "no heal in this run"],

@@ -179,6 +179,22 @@ def test_final_head_is_the_majority_of_up_nodes():
     assert metrics["miners"]["k0"]["main_chain_blocks"] == 2
 
 
+def test_blocks_mined_on_the_final_head_after_the_last_look_are_not_stale():
+    """Nodes mine until stopped: d7 (on the final head c6) and d8 on it arrive after the final
+    status; they are counted apart, while x7, on a branch that lost, stays stale."""
+    h = selfish_run()
+    h.node("node0").block("d7", "c6", miner="k0", t=10.5).block("d8", "d7", miner="k0", t=10.8)
+    h.node("node2").block("x7", "c4", miner="k2", t=10.6)
+    metrics = fork_metrics(h.build())
+    blocks = metrics["blocks"]
+    assert (blocks["seen"], blocks["main_chain"], blocks["stale"]) == (11, 6, 3)
+    assert blocks["after_final_head"] == 2
+    assert blocks["stale_hashes"] == ["b3", "b4", "x7"]
+    assert blocks["stale_rate"] == 3 / 9
+    assert metrics["miners"]["node0"]["stale_blocks"] == 2          # b3, b4; not d7, d8
+    assert metrics["miners"]["node2"]["stale_blocks"] == 1          # x7
+
+
 def test_empty_history():
     metrics = fork_metrics([])
     assert json.loads(json.dumps(metrics)) == metrics
