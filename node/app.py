@@ -38,6 +38,7 @@ from consensus.pos.types import Deposit, Exit
 from node.pos_bridge import PosBridge
 from node.pos_service import PosChainService
 from node.validator_duties import ValidatorDuties
+from node.signing_history import DurableSlashingProtection, SigningHistoryError
 from node.store import BlockStore, StoreError
 from p2p.host import P2PHost
 from p2p.wire import MAX_FRAME_BYTES
@@ -69,6 +70,7 @@ class Node:
         self.miner: Miner | None = None
         self.strategy: MiningStrategy | None = None
         self.duties: ValidatorDuties | None = None
+        self.signing_history: DurableSlashingProtection | None = None
         if self.consensus == "pos":
             self.service = PosChainService(self.spec, self.store, self.events, self.mempool,
                                            self.clock, max_orphans=config.max_orphans)
@@ -102,11 +104,15 @@ class Node:
 
     def _init_pos(self) -> None:
         self.bridge = PosBridge(self.service, self.host)
+        if self.config.validator_keys:
+            self.signing_history = DurableSlashingProtection(self.config.data_dir /
+                                                             "signing.sqlite")
         self.duties = ValidatorDuties(
             self.service, [bytes.fromhex(k) for k in self.config.validator_keys],
             publish_block=self.bridge.publish_block,
             publish_attestation=self.bridge.publish_attestation,
-            candidate_txs=self.mempool.candidates, events=self.events)
+            candidate_txs=self.mempool.candidates, events=self.events,
+            protection=self.signing_history)
 
     # ---- actions used by the API ---------------------------------------------------------------
     def _make_strategy(self, role: str) -> MiningStrategy:
@@ -277,6 +283,8 @@ class Node:
         finally:
             await runner.cleanup()
             self.store.close()
+            if self.signing_history is not None:
+                self.signing_history.close()
             self.events.close()
 
 
@@ -301,7 +309,7 @@ def main(config_path: str | Path) -> int:
                         format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s")
     try:
         node = Node(config)
-    except (ConfigError, StoreError) as exc:
+    except (ConfigError, StoreError, SigningHistoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return asyncio.run(_run_until_signalled(node))

@@ -37,7 +37,8 @@ class ValidatorDuties:
     def __init__(self, service: PosChainService, private_keys: list[bytes], *,
                  publish_block: Callable[[PosBlock], None],
                  publish_attestation: Callable[[Attestation], None],
-                 candidate_txs: Callable[[], list], events: EventBus) -> None:
+                 candidate_txs: Callable[[], list], events: EventBus,
+                 protection: SlashingProtection | None = None) -> None:
         self.service = service
         self.spec = service.spec
         self.publish_block = publish_block
@@ -56,7 +57,8 @@ class ValidatorDuties:
         self.roles: dict[int, str] = {}
         # Honest validators never sign an offence, even when a heal shows them a branch where
         # their duty slot differs (EIP-3076-style record); adversarial roles bypass it on purpose.
-        self.protection = SlashingProtection()
+        # The node passes a durable one (node/signing_history.py) so the record outlives restarts.
+        self.protection = protection if protection is not None else SlashingProtection()
         self.refused = 0
         self.proposed = 0
         self.attested = 0
@@ -213,4 +215,5 @@ class ValidatorDuties:
         return {"validators": sorted(self.keys), "roles": {str(k): v for k, v in
                                                             sorted(self.roles.items())},
                 "proposed": self.proposed, "attested": self.attested,
-                "refused_slashable": self.refused}
+                "refused_slashable": self.refused,
+                "signing_records_loaded": getattr(self.protection, "loaded", 0)}

@@ -12,6 +12,7 @@ from consensus.pos.chain import PosChain
 from consensus.pos.signing import sign_attestation
 from consensus.pos.spec import PosSpec
 from consensus.pos.types import Checkpoint
+from node.events import read_log
 from testnet import LocalCluster
 from testnet.cluster_files import validator_keys
 from tests.functional.cli_driver import TestnetCLI
@@ -136,3 +137,23 @@ def test_deposit_adds_a_validator_and_exit_schedules_one_out(tmp_path):
         assert bad.returncode != 0 and "no genesis validator v99" in bad.stderr
     finally:
         cli("down", check=False)
+
+
+@pytest.mark.slow
+async def test_a_killed_validator_node_restarts_with_its_signing_record(pos_node):
+    """Slashing protection outlives a SIGKILL: every vote and block the node signed before the
+    kill is read back before its validators sign anything again."""
+    cluster = pos_node
+
+    async def voted() -> dict | None:
+        validators = (await cluster.status(0))["validators"]
+        return validators if validators["attested"] >= 4 and validators["proposed"] >= 1 \
+            else None
+    await cluster.wait_until(voted, 60, "four votes and a block")
+    cluster.kill(0)
+    events = read_log(cluster.directory / "node0" / "data" / "events.jsonl", 0, 5000)
+    signed = [e for e in events if e["type"] == "attestation" and e.get("peer") == "local"]
+    cluster.start(0)
+    await cluster.healthy(timeout=30, indices=[0])
+    validators = (await cluster.status(0))["validators"]
+    assert validators["signing_records_loaded"] >= len(signed) + 1
