@@ -78,7 +78,7 @@ async def test_partition_and_heal_show_in_the_union_tree_and_timeline(tmp_path):
         async with Collector(cluster, poll_interval=0.5) as collector:
             nemesis = Nemesis(cluster)
             await nemesis.partition(complete(4, [[0, 1], [2, 3]]))
-            await collector.wait_for(lambda c: c.partition()["partitioned"], 10, "grudge seen")
+            await collector.wait_for(lambda c: c.partition()["partitioned"], 30, "grudge seen")
             assert collector.partition()["groups"] == [["node0", "node1"], ["node2", "node3"]]
             log.info("Both sides mine their own branch")
             start = collector.tree.max_height

@@ -55,7 +55,7 @@ async def rejected(cluster, kind: str, text: str) -> dict:
             if e["type"] == kind and text in e.get("reason", ""):
                 return e
         return None
-    return await cluster.wait_until(find, 10, f"a {kind} event saying {text!r}")
+    return await cluster.wait_until(find, 30, f"a {kind} event saying {text!r}")
 
 
 async def test_bad_pos_input_is_refused_with_a_reason(pos_node):
