@@ -485,6 +485,12 @@ def chains_valid(history: list[dict]) -> CheckResult:
 
 # ---- events ----------------------------------------------------------------------------------
 
+def event_matches(event: dict, type: str, contains: str | None = None) -> bool:
+    """A node event of this type with `contains` in one of its text fields (when given)."""
+    return event.get("source") == "node" and event.get("type") == type and (
+        contains is None or any(isinstance(v, str) and contains in v for v in event.values()))
+
+
 def event_seen(history: list[dict], type: str, contains: str | None = None,
                node: str | None = None) -> CheckResult:
     """Some node (or the named one) logged an event of this type, with `contains` in one of its
@@ -495,8 +501,8 @@ def event_seen(history: list[dict], type: str, contains: str | None = None,
     evidence = {"type": type, "contains": contains, "node": node}
     if not judged:
         return _result(name, "unknown", f"no events from {node or 'any node'}", **evidence)
-    matches = [e for e in node_events(history, type) if e["node"] in judged and (
-        contains is None or any(isinstance(v, str) and contains in v for v in e.values()))]
+    matches = [e for e in node_events(history, type) if e["node"] in judged
+               and event_matches(e, type, contains)]
     if matches:
         first = matches[0]
         return _result(name, "valid", f"{len(matches)} {type} event(s), first on {first['node']} "

@@ -29,7 +29,7 @@ from consensus.chain_spec import ChainSpec
 from consensus.pos.spec import PosSpec
 from consensus.types import sign_transaction
 from testnet.chain_audit import audit_headers, audit_pos_headers
-from testnet.checkers import CheckResult, check_from_spec
+from testnet.checkers import CheckResult, check_from_spec, event_matches
 from testnet.client import NodeAPIError
 from testnet.cluster import ClusterTimeout, LocalCluster
 from testnet.collector import Collector
@@ -216,6 +216,20 @@ class ScenarioRunner:
         self._observe("miner_set", node=f"node{args['node']}", hashrate=rate,
                       enabled=args.get("enabled"))
 
+    async def _wait_for_event(self, spec: dict, nodes: list[int] | None, timeout: float) -> None:
+        """Until a node (of `nodes`) emits a matching event after this step began: the scenario
+        goes on when the thing happened, not after a guess at how long it takes."""
+        assert self.collector is not None
+        names = None if nodes is None else {f"node{i}" for i in nodes}
+        start = len(self.collector.timeline)
+        what = spec["type"] + (f" containing {spec['contains']!r}" if "contains" in spec else "")
+
+        def seen(c: Collector) -> bool:
+            return any(event_matches(e, spec["type"], spec.get("contains"))
+                       and (names is None or e.get("node") in names)
+                       for e in c.timeline[start:])
+        await self.collector.wait_for(seen, timeout, f"a {what} event")
+
     async def _wait(self, args: dict) -> None:
         nodes = args["nodes"]
         timeout = args["timeout"]
@@ -241,6 +255,8 @@ class ScenarioRunner:
             await self.cluster.wait_until(confirmed, timeout,
                                           f"tx {record.label} with {args['confirmations']} "
                                           "confirmation(s)", interval=0.5)
+        if "event" in args:
+            await self._wait_for_event(args["event"], nodes, timeout)
         if "epochs" in args:
             statuses = [s for s in await self.cluster.statuses() if s]
             epoch_s = self.spec.slot_duration_ms * self.spec.slots_per_epoch / 1000

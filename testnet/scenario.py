@@ -41,7 +41,7 @@ ACTIONS = ("wait", "sleep", "partition", "heal", "link", "link_clear", "kill", "
            "pause", "resume", "restart", "skew", "role", "miner", "tx", "load", "chaos", "log")
 PROCESS_ACTIONS = ("kill", "stop", "start", "pause", "resume", "restart")
 WAIT_KEYS = {"height", "converged", "nodes", "timeout", "finalized_epoch", "finalized_epochs",
-             "tx", "confirmations", "blocks", "epochs"}
+             "tx", "confirmations", "blocks", "epochs", "event"}
 POW_ROLES = ("honest", "selfish-miner", "withhold")
 POS_ROLES = ("honest", "silent", "double-propose", "double-vote", "surround-vote")
 CHAOS_FAULTS = ("kill", "pause", "partition", "link")
@@ -285,12 +285,30 @@ def _validate_wait(args: Any, manifest: ClusterManifest) -> dict:
     if "tx" in args:
         out["tx"] = str(args["tx"])
         out["confirmations"] = _positive_int(args.get("confirmations", 1), "confirmations")
+    if "event" in args:
+        out["event"] = _event_spec(args["event"])
     out["nodes"] = _nodes(args.get("nodes"), manifest, "nodes")
     if not {"height", "converged", "finalized_epoch", "finalized_epochs", "epochs", "tx",
-            "blocks"} & set(out):
+            "blocks", "event"} & set(out):
         raise ValueError("wait needs one of height, blocks, converged, finalized_epoch(s), "
-                         "epochs, tx")
+                         "epochs, tx, event")
     return out
+
+
+def _event_spec(value: Any) -> dict:
+    """`event: {type: block_rejected, contains: "in the future"}` (or just the type): wait until
+    a node (one of `nodes`, when given) emits it after the step starts."""
+    if isinstance(value, str):
+        value = {"type": value}
+    if not isinstance(value, dict) or "type" not in value:
+        raise ValueError(f"event takes a type or {{type: ..., contains: ...}}, got {value!r}")
+    unknown = set(value) - {"type", "contains"}
+    if unknown:
+        raise ValueError(f"event: unknown field(s) {sorted(unknown)}; use type, contains")
+    for key, text in value.items():
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"event.{key} must be a non-empty string, got {text!r}")
+    return dict(value)
 
 
 def _validate_link(args: Any, manifest: ClusterManifest) -> dict:

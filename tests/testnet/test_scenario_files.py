@@ -33,10 +33,23 @@ def test_every_library_scenario_is_valid(path):
     ([{"kill": 1, "pause": 2}], r"step 1: exactly one action"),
     ([{"role": {"node": 1, "role": "wizard"}}], r"step 1 \(role\): role: unknown miner role 'wizard'"),
     ([{"skew": {"node": 1}}], r"step 1 \(skew\): missing field"),
+    ([{"wait": {"event": {"contains": "x"}}}], r"step 1 \(wait\): event takes a type"),
+    ([{"wait": {"event": {"type": "reorg", "depth": 2}}}], r"event: unknown field"),
+    ([{"wait": {"event": {"type": ""}}}], r"event.type must be a non-empty string"),
 ])
 def test_bad_steps_are_named(steps, message):
     with pytest.raises(ScenarioError, match=message):
         parse_scenario(base(steps=steps))
+
+
+def test_a_wait_for_an_event_takes_a_type_or_a_type_and_text():
+    steps = [{"wait": {"event": "reorg", "nodes": [1]}},
+             {"wait": {"event": {"type": "block_rejected", "contains": "in the future"},
+                       "timeout": "90s"}}]
+    first, second = parse_scenario(base(steps=steps)).steps
+    assert (first.args["event"], first.args["nodes"]) == ({"type": "reorg"}, [1])
+    assert second.args["event"] == {"type": "block_rejected", "contains": "in the future"}
+    assert second.args["timeout"] == 90
 
 
 def test_bad_check_and_unknown_label_are_named():
