@@ -7,7 +7,7 @@
 // keeps a bounded list of rows, newest first.
 "use strict";
 
-const ROW_H = 24, BLOCK_W = 64, BLOCK_H = 16, PILL_H = 14, LEFT = 52, PAD_TOP = 14;
+const ROW_H = 24, BLOCK_W = 64, BLOCK_H = 16, PILL_H = 14, LEFT = 68, PAD_TOP = 14;
 const MAX_TIMELINE_ROWS = 300, MAX_TIMELINE_KEPT = 1500;
 const ROUTINE = new Set(["block_accepted", "head_changed", "attestation"]);
 const PALETTE = ["#2f9e44", "#e8590c", "#1c7ed6", "#ae3ec9", "#f08c00", "#0c8599", "#d6336c",
@@ -218,7 +218,7 @@ function renderTree() {
   for (let h = top; h >= lowest; h--) {
     const y = yOf(h);
     if ((top - h) % 2 === 0) out.push(`<rect class="row-band" x="0" y="${y - 4}" width="${width}" height="${ROW_H}"/>`);
-    out.push(`<text class="row-label" x="${LEFT - 8}" y="${y + BLOCK_H - 4}">${h}</text>`);
+    out.push(`<text class="row-label" x="${LEFT - 22}" y="${y + BLOCK_H - 4}">${h}</text>`);
   }
   out.push("</g><g class=\"edges\">");
   for (const b of blocks) {

@@ -151,3 +151,45 @@ async def test_dashboard_shows_two_branches_then_the_reorg_and_greys_the_loser(t
             assert stats["missed"] == 0 and not errors, errors
             await browser.close()
     assert partitioned.stat().st_size > 10_000 and healed.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+async def test_dashboard_marks_the_checkpoints_of_a_pos_cluster(tmp_path, cluster_dir):
+    """On a PoS cluster the tree marks the finalized (F) and justified (J) checkpoint blocks the
+    nodes report, on epoch-boundary heights, with the height labels still readable."""
+    chromium = chromium_path()
+    from playwright.async_api import async_playwright
+    async with LocalCluster(nodes=4, consensus="pos", directory=cluster_dir) as cluster:
+        spec = json.loads((cluster.directory / "genesis.json").read_text())
+        per_epoch = spec["slots_per_epoch"]
+        async with Collector(cluster, poll_interval=0.5) as collector, \
+                dashboard_site(cluster, collector, port=0) as url, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(url)
+            log.info("Wait for a finalized checkpoint (epoch 1 or later) on the page")
+            finalized = page.locator("#tree .block.finalized:has(.cp-badge.finalized)")
+            await page.wait_for_function(
+                "() => [...document.querySelectorAll('#tree .block.finalized')]"
+                ".some((b) => Number(b.dataset.height) > 0)", timeout=WAIT_MS, polling=250)
+            shot = tmp_path / "dashboard-pos-finality.png"
+            await page.screenshot(path=str(shot))
+            keep(shot)
+            reported = {e["root"] for e in collector.timeline
+                        if e.get("type") == "finalized" and e.get("source") == "node"}
+            for i in range(await finalized.count()):
+                block = finalized.nth(i)
+                assert await block.get_attribute("data-hash") in reported
+                assert int(await block.get_attribute("data-height") or -1) % per_epoch == 0
+            assert await page.locator("#tree .block.justified .cp-badge").count() >= 1
+            label = page.locator("#tree text.row-label").first
+            badge = page.locator("#tree .cp-badge").first
+            label_box, badge_box = await label.bounding_box(), await badge.bounding_box()
+            assert label_box and badge_box
+            assert label_box["x"] + label_box["width"] <= badge_box["x"], "badge hides the height"
+            assert not errors, errors
+            await browser.close()
