@@ -13,7 +13,10 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,22 +89,34 @@ def keep(shot: Path) -> None:
         shutil.copy2(shot, Path(target) / shot.name)
 
 
+@asynccontextmanager
+async def dashboard_page(cluster: LocalCluster, chromium: str
+                         ) -> AsyncIterator[tuple[Any, Collector, list[str]]]:
+    """A collector and dashboard on `cluster`, and the page open in headless Chromium; yields
+    (page, collector, the page's uncaught errors)."""
+    from playwright.async_api import async_playwright
+    async with Collector(cluster, poll_interval=0.5) as collector, \
+            dashboard_site(cluster, collector, port=0) as url, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(url)
+            yield page, collector, errors
+        finally:
+            await browser.close()
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.timeout(300)
 async def test_dashboard_shows_two_branches_then_the_reorg_and_greys_the_loser(tmp_path,
                                                                               cluster_dir):
     chromium = chromium_path()
-    from playwright.async_api import async_playwright
     async with LocalCluster(nodes=4, directory=cluster_dir, seed=9, **FAST) as cluster:
         await cluster.converged(timeout=30)
-        async with Collector(cluster, poll_interval=0.5) as collector, \
-                dashboard_site(cluster, collector, port=0) as url, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            page = await browser.new_page(viewport={"width": 1400, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(url)
+        async with dashboard_page(cluster, chromium) as (page, _collector, errors):
             await page.wait_for_selector("#tree .block", timeout=30_000)
             assert await page.text_content("#ws-state") == "live"
 
@@ -149,7 +164,6 @@ async def test_dashboard_shows_two_branches_then_the_reorg_and_greys_the_loser(t
             stats = await page.evaluate("window.dashboardStats")
             log.info("page stats: %s", stats)
             assert stats["missed"] == 0 and not errors, errors
-            await browser.close()
     assert partitioned.stat().st_size > 10_000 and healed.stat().st_size > 10_000
 
 
@@ -160,17 +174,10 @@ async def test_dashboard_marks_the_checkpoints_of_a_pos_cluster(tmp_path, cluste
     """On a PoS cluster the tree marks the finalized (F) and justified (J) checkpoint blocks the
     nodes report, on epoch-boundary heights, with the height labels still readable."""
     chromium = chromium_path()
-    from playwright.async_api import async_playwright
     async with LocalCluster(nodes=4, consensus="pos", directory=cluster_dir) as cluster:
         spec = json.loads((cluster.directory / "genesis.json").read_text())
         per_epoch = spec["slots_per_epoch"]
-        async with Collector(cluster, poll_interval=0.5) as collector, \
-                dashboard_site(cluster, collector, port=0) as url, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            page = await browser.new_page(viewport={"width": 1400, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(url)
+        async with dashboard_page(cluster, chromium) as (page, collector, errors):
             log.info("Wait for a finalized checkpoint (epoch 1 or later) on the page")
             finalized = page.locator("#tree .block.finalized:has(.cp-badge.finalized)")
             await page.wait_for_function(
@@ -192,4 +199,3 @@ async def test_dashboard_marks_the_checkpoints_of_a_pos_cluster(tmp_path, cluste
             assert label_box and badge_box
             assert label_box["x"] + label_box["width"] <= badge_box["x"], "badge hides the height"
             assert not errors, errors
-            await browser.close()
