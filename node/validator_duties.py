@@ -216,4 +216,4 @@ class ValidatorDuties:
                                                             sorted(self.roles.items())},
                 "proposed": self.proposed, "attested": self.attested,
                 "refused_slashable": self.refused,
-                "signing_records_loaded": getattr(self.protection, "loaded", 0)}
+                "signing_records_loaded": self.protection.loaded}

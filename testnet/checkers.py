@@ -501,8 +501,7 @@ def event_seen(history: list[dict], type: str, contains: str | None = None,
     evidence = {"type": type, "contains": contains, "node": node}
     if not judged:
         return _result(name, "unknown", f"no events from {node or 'any node'}", **evidence)
-    matches = [e for e in node_events(history, type) if e["node"] in judged
-               and event_matches(e, type, contains)]
+    matches = [e for e in history if event_matches(e, type, contains) and e["node"] in judged]
     if matches:
         first = matches[0]
         return _result(name, "valid", f"{len(matches)} {type} event(s), first on {first['node']} "

@@ -63,6 +63,17 @@ def final_head(history: list[dict]) -> tuple[str | None, list[str]]:
     return head, sorted(n for n, (h, _) in ends.items() if h == head)
 
 
+def _first_main_ancestor(chain: ChainIndex, block: str, main: set[str]) -> str | None:
+    """Where `block`'s branch joins the main chain (None if its ancestry is not known that far):
+    a walk of the branch's length only."""
+    h: str | None = block
+    for _ in range(len(chain.parents) + 1):     # bounded: reported links could loop
+        if h is None or h in main:
+            return h
+        h = chain.parents.get(h)
+    return None
+
+
 def block_stats(history: list[dict], chain: ChainIndex) -> tuple[dict, set[str]]:
     """Blocks seen anywhere against blocks on the final main chain; returns the stats and the
     main chain's hashes.
@@ -75,7 +86,7 @@ def block_stats(history: list[dict], chain: ChainIndex) -> tuple[dict, set[str]]
     walk = chain.main_chain(head) if head else []
     main = set(walk)
     bottom = walk[-1] if walk else None
-    after = {h for h in seen - main if head is not None and head in chain.lineage(h)[0]}
+    after = {h for h in seen - main if _first_main_ancestor(chain, h, main) == head}
     stale = sorted(seen - main - after, key=lambda h: (chain.heights.get(h, -1), h))
     decided = len(seen) - len(after)
     return {"seen": len(seen), "main_chain": len(seen & main), "stale": len(stale),

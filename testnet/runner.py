@@ -221,13 +221,14 @@ class ScenarioRunner:
         goes on when the thing happened, not after a guess at how long it takes."""
         assert self.collector is not None
         names = None if nodes is None else {f"node{i}" for i in nodes}
-        start = len(self.collector.timeline)
+        scanned = len(self.collector.timeline)   # the timeline only grows: look at each once
         what = spec["type"] + (f" containing {spec['contains']!r}" if "contains" in spec else "")
 
         def seen(c: Collector) -> bool:
+            nonlocal scanned
+            fresh, scanned = c.timeline[scanned:], len(c.timeline)
             return any(event_matches(e, spec["type"], spec.get("contains"))
-                       and (names is None or e.get("node") in names)
-                       for e in c.timeline[start:])
+                       and (names is None or e.get("node") in names) for e in fresh)
         await self.collector.wait_for(seen, timeout, f"a {what} event")
 
     async def _wait(self, args: dict) -> None:

@@ -184,6 +184,7 @@ class SlashingProtection:
     def __init__(self, max_epochs: int = 64) -> None:
         self._votes = SlashingDetector(max_epochs)
         self._proposals: set[tuple[int, int]] = set()
+        self.loaded = 0     # records read back from storage (a durable subclass sets it)
 
     def may_attest(self, att: Attestation) -> bool:
         signed = self._votes.votes_of(att.validator_index).get(att.target.epoch)
