@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from typing import TYPE_CHECKING
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from consensus.errors import ConsensusError, InvalidTransaction
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 MAX_CHAIN_RANGE = 2000
 NODE_KEY: web.AppKey["Node"] = web.AppKey("node")
+# Open /events streams: closed when the node shuts down, else the server waits for their
+# handlers (which end only when the observer leaves) and a SIGTERM turns into a SIGKILL.
+EVENT_STREAMS: web.AppKey[weakref.WeakSet] = web.AppKey("event_streams")
 
 
 class TxRequest(BaseModel):
@@ -165,6 +169,7 @@ async def get_events(request: web.Request) -> web.StreamResponse:
         return _bad_request(f"since must be an integer: {since_text!r}")
     ws = web.WebSocketResponse(heartbeat=20.0)
     await ws.prepare(request)
+    request.app[EVENT_STREAMS].add(ws)
     sub = node.events.subscribe(since)
     reader = asyncio.ensure_future(ws.receive())
     getter = asyncio.ensure_future(sub.get())
@@ -246,8 +251,16 @@ async def get_metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
+async def close_event_streams(app: web.Application) -> None:
+    """On shutdown: tell every observer the node is going away (1001) so it can reconnect."""
+    await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"node shutting down")
+                           for ws in list(app[EVENT_STREAMS])), return_exceptions=True)
+
+
 def add_routes(app: web.Application, node: Node) -> None:
     app[NODE_KEY] = node
+    app[EVENT_STREAMS] = weakref.WeakSet()
+    app.on_shutdown.append(close_event_streams)
     app.router.add_get("/status", get_status)
     app.router.add_get("/blocks/{hash}", get_block)
     app.router.add_get("/chain", get_chain)

@@ -186,14 +186,16 @@ class Nemesis:
         return self.record("fault_applied", "stop", [index], signal="SIGTERM")
 
     async def start(self, index: int, timeout: float = 30.0) -> dict:
-        self.cluster.start(index)
+        # Starting and stopping block (process spawn, waiting for exit, Docker calls): off the
+        # event loop, so a collector or dashboard in this process keeps following the others.
+        await asyncio.to_thread(self.cluster.start, index)
         await self.cluster.healthy(timeout, indices=[index])
         await self.reapply(index)
         return self.record("fault_cleared", "start", [index])
 
     async def restart(self, index: int, timeout: float = 30.0) -> dict:
-        self.cluster.stop(index)
-        self.cluster.start(index)
+        await asyncio.to_thread(self.cluster.stop, index)
+        await asyncio.to_thread(self.cluster.start, index)
         await self.cluster.healthy(timeout, indices=[index])
         await self.reapply(index)
         return self.record("fault_applied", "restart", [index])

@@ -1,6 +1,7 @@
-"""An observer that stops reading a real node's `/events` stream: the node keeps a bounded queue
-for it, drops what does not fit, counts it in its metrics, keeps serving everyone else, and tells
-the slow observer how much it missed when it reads again."""
+"""Observers of a real node's `/events` stream: one that stops reading gets a bounded queue (the
+node drops what does not fit, counts it in its metrics, keeps serving everyone else, and tells the
+slow observer how much it missed when it reads again); an open stream does not keep a node that
+is told to stop from stopping cleanly."""
 
 from __future__ import annotations
 
@@ -89,3 +90,19 @@ async def test_an_observer_that_stops_reading_is_bounded_and_told_what_it_missed
             after = await read_until(stalled, "fault_applied")
             assert after[0]["seq"] == notice["seq"] + 1
             assert (await cluster.status(0))["events_seq"] >= last, "the node kept running"
+
+
+@pytest.mark.slow
+async def test_an_open_event_stream_does_not_hold_up_a_clean_stop(tmp_path):
+    """SIGTERM must shut the node down cleanly even while an observer follows it (the stop
+    would otherwise wait out its timeout and SIGKILL); the observer is told why it ends."""
+    async with LocalCluster(nodes=1, directory=tmp_path / "c", block_interval_s=30,
+                            hashrate=20_000) as cluster:
+        async with aiohttp.ClientSession() as session:
+            stream = await session.ws_connect(f"{cluster.client(0).api}/events")
+            await asyncio.to_thread(cluster.stop, 0)
+            closed = await stream.receive(timeout=20)
+            assert closed.type == aiohttp.WSMsgType.CLOSE
+            assert closed.data == aiohttp.WSCloseCode.GOING_AWAY
+        log_text = (cluster.directory / "node0" / "node.log").read_text()
+        assert "node node0 stopping" in log_text, "the node ran its shutdown, not a SIGKILL"
