@@ -9,7 +9,7 @@
 # index. The base must provide Python 3.11+ with venv (python:3.x-slim or Debian's python3-venv).
 #
 # The node starts from environment variables (NODE_INDEX, NODES, CONSENSUS, SEED, ...; see
-# testnet/node_env.py and the README) or from a mounted config file: `--config /path/node.yaml`.
+# testnet/backends/node_env.py and the README) or from a mounted config file: `--config /path/node.yaml`.
 ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS build
@@ -51,4 +51,4 @@ WORKDIR /data
 EXPOSE 18444
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
   CMD python3 -c "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/status' % os.environ.get('PORT', '18444'), timeout=2)"
-ENTRYPOINT ["python3", "-m", "testnet.node_env"]
+ENTRYPOINT ["python3", "-m", "testnet.backends.node_env"]

@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from testnet import LocalCluster  # noqa: E402
-from testnet.collector import Collector  # noqa: E402
-from testnet.dashboard import TreeFrames, dashboard_site, snapshot_frame  # noqa: E402
+from testnet.observe.collector import Collector  # noqa: E402
+from testnet.observe.dashboard import TreeFrames, dashboard_site, snapshot_frame  # noqa: E402
 from tests.testnet.tree_events import ForkHistory  # noqa: E402
 
 NODES, WINDOW = 16, 120

@@ -16,26 +16,18 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from consensus.types import sign_transaction
-from testnet.client import NodeAPIError, NodeClient
-from testnet.backend import create_cluster, open_backend
-from testnet.cluster_files import read_cluster
-from testnet.manifest import ClusterManifest, validate_manifest
-
-
-class ClusterTimeout(TimeoutError):
-    """A condition did not hold in time; the message names the condition and the last state."""
-
-
-class NodeDown(ClusterTimeout):
-    """A node being waited for is not running (it exited or crashed at start)."""
-
+from testnet.backends.base import create_cluster, open_backend
+from testnet.client import NodeClient
+from testnet.config.cluster_files import read_cluster
+from testnet.config.manifest import ClusterManifest, validate_manifest
+from testnet.errors import NodeAPIError, NodeDown, NodeUnreachable, UnknownAccount, UnknownNode
+from testnet.waiting import wait_until
 
 DOWN_GRACE_S = 2.0
 
@@ -45,6 +37,7 @@ class Cluster:
         self.directory = Path(directory).resolve()
         self.info = read_cluster(self.directory)
         self.backend = open_backend(self.directory, self.info)
+        self.manifest: ClusterManifest = validate_manifest(self.info["manifest"])
         self._session: aiohttp.ClientSession | None = None
 
     # ---- plumbing ------------------------------------------------------------------------------
@@ -64,15 +57,20 @@ class Cluster:
             self._session = None
 
     def client(self, index: int, timeout: float = 5.0) -> NodeClient:
-        return NodeClient(self.info["nodes"][index]["api"], self.session, timeout)
+        node = self.info["nodes"][index]
+        return NodeClient(node["api"], self.session, timeout,
+                          admin_token=self.info.get("admin_token"), name=node["name"])
 
     def node_index(self, name: str | int) -> int:
         """Accepts 2, "2" or "node2"."""
-        text = str(name)
+        text = str(name).strip()
         for node in self.info["nodes"]:
             if text in (str(node["index"]), node["name"]):
                 return node["index"]
-        raise KeyError(f"no node {name!r} in this cluster (nodes 0..{self.size - 1})")
+        raise UnknownNode(f"no node {name!r} in this cluster (nodes 0..{self.size - 1})")
+
+    def name(self, index: int) -> str:
+        return self.info["nodes"][index]["name"]
 
     def accounts(self) -> list[dict]:
         return json.loads((self.directory / "accounts.json").read_text())
@@ -110,42 +108,43 @@ class Cluster:
             return None
         try:
             return await self.client(index, timeout=2.0).status()
-        except (aiohttp.ClientError, asyncio.TimeoutError, NodeAPIError):
+        except (NodeUnreachable, NodeAPIError):
             return None
 
-    async def statuses(self) -> list[dict | None]:
-        return list(await asyncio.gather(*(self.status(i) for i in range(self.size))))
+    async def statuses(self, indices: list[int] | None = None) -> list[dict | None]:
+        targets = list(range(self.size)) if indices is None else indices
+        return list(await asyncio.gather(*(self.status(i) for i in targets)))
 
-    async def wait_until(self, predicate: Callable[[], Awaitable[Any]], timeout: float,
-                         description: str, interval: float = 0.2) -> Any:
-        """Poll `predicate` until it returns something truthy; raise ClusterTimeout naming it."""
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while True:
-            last = await predicate()
-            if last:
-                return last
-            if time.monotonic() >= deadline:
-                raise ClusterTimeout(f"timed out after {timeout:.0f} s waiting for {description}")
-            await asyncio.sleep(interval)
+    def describe_heads(self, indices: list[int], statuses: list[dict | None]) -> str:
+        """`node0 at 12 (a1b2c3d4e5f6), node1 down`: what a failed wait last saw."""
+        parts = []
+        for i, st in zip(indices, statuses):
+            if st is None:
+                parts.append(f"{self.name(i)} {self.backend.process_state(i)}, no answer")
+            else:
+                parts.append(f"{self.name(i)} at {st.get('height')} ({str(st.get('head'))[:12]})")
+        return ", ".join(parts)
 
     async def healthy(self, timeout: float = 30.0, indices: list[int] | None = None) -> None:
         """Every node (or those given) answers /status."""
         targets = list(range(self.size)) if indices is None else indices
         started = time.monotonic()
+        last: list[dict | None] = []
 
         async def check() -> bool:
-            results = await asyncio.gather(*(self.status(i) for i in targets))
-            if all(r is not None for r in results):
+            nonlocal last
+            last = await self.statuses(targets)
+            if all(r is not None for r in last):
                 return True
             if time.monotonic() - started > DOWN_GRACE_S:  # a node that exited will not answer
-                down = [self.info["nodes"][i]["name"] for i, r in zip(targets, results)
+                down = [self.name(i) for i, r in zip(targets, last)
                         if r is None and self.backend.process_state(i) == "down"]
                 if down:
                     raise NodeDown(f"{', '.join(down)} exited before answering /status; see "
                                    f"`testnet logs {down[0]} --dir {self.directory}`")
             return False
-        await self.wait_until(check, timeout, f"nodes {targets} to answer /status")
+        await wait_until(check, timeout, f"nodes {targets} to answer /status",
+                         last=lambda: self.describe_heads(targets, last))
 
     async def connected(self, timeout: float = 30.0) -> None:
         """Every node has at least as many peers as the topology gives it."""
@@ -154,46 +153,54 @@ class Cluster:
             degree[a] += 1
             degree[b] += 1
 
+        last: list[dict | None] = []
+
         async def check() -> bool:
-            results = await self.statuses()
-            return all(r is not None and r["peers"] >= degree[i] for i, r in enumerate(results))
-        await self.wait_until(check, timeout, "every node to connect to its topology peers")
+            nonlocal last
+            last = await self.statuses()
+            return all(r is not None and r["peers"] >= degree[i] for i, r in enumerate(last))
+
+        def peers() -> str:
+            return ", ".join(f"{self.name(i)} {'down' if r is None else r['peers']}/{degree[i]}"
+                             for i, r in enumerate(last))
+        await wait_until(check, timeout, "every node to connect to its topology peers",
+                         last=lambda: f"peers per node {peers()}")
 
     async def converged(self, timeout: float = 30.0, indices: list[int] | None = None,
                         min_height: int = 0) -> dict:
         """All nodes (or those given) report the same head at or above `min_height`."""
         targets = list(range(self.size)) if indices is None else indices
+        last: list[dict | None] = []
 
         async def check() -> dict | None:
-            results = await asyncio.gather(*(self.status(i) for i in targets))
-            if any(r is None for r in results):
+            nonlocal last
+            last = await self.statuses(targets)
+            if any(r is None for r in last):
                 return None
-            heads = {r["head"] for r in results}
-            if len(heads) == 1 and results[0]["height"] >= min_height:
-                return results[0]
+            heads = {r["head"] for r in last if r is not None}
+            first = last[0]
+            if len(heads) == 1 and first is not None and first["height"] >= min_height:
+                return first
             return None
-        return await self.wait_until(check, timeout,
-                                     f"nodes {targets} to agree on one head (>= {min_height})")
+        return await wait_until(check, timeout,
+                                f"nodes {targets} to agree on one head (>= {min_height})",
+                                last=lambda: self.describe_heads(targets, last))
 
     async def wait_for_height(self, height: int, timeout: float = 60.0,
                               indices: list[int] | None = None) -> None:
         targets = list(range(self.size)) if indices is None else indices
+        last: list[dict | None] = []
 
         async def check() -> bool:
-            results = await asyncio.gather(*(self.status(i) for i in targets))
-            return all(r is not None and r["height"] >= height for r in results)
-        await self.wait_until(check, timeout, f"nodes {targets} to reach height {height}")
+            nonlocal last
+            last = await self.statuses(targets)
+            return all(r is not None and r["height"] >= height for r in last)
+        await wait_until(check, timeout, f"nodes {targets} to reach height {height}",
+                         last=lambda: self.describe_heads(targets, last))
 
     async def admin(self, index: int, method: str, path: str, body: dict | None = None) -> Any:
         """Call a token-protected admin endpoint of node `index`."""
-        headers = {"Authorization": f"Bearer {self.info['admin_token']}"}
-        url = self.info["nodes"][index]["api"] + path
-        async with self.session.request(method, url, json=body, headers=headers,
-                                        timeout=aiohttp.ClientTimeout(total=10)) as resp:
-            data = await resp.json(content_type=None)
-            if resp.status >= 400:
-                raise NodeAPIError(resp.status, str(data.get("error", data)))
-            return data
+        return await self.client(index).admin(method, path, body)
 
     async def events(self, index: int, since: int = 0) -> list[dict]:
         """The node's events after `since` that it still holds in memory, up to now."""
@@ -212,21 +219,58 @@ class Cluster:
     async def send(self, from_account: int, to: str | int, amount: int, fee: int = 1,
                    node: int = 0) -> str:
         """Sign a transfer from a funded genesis account and submit it to `node`; returns txid."""
-        accounts = self.accounts()
-        if not 0 <= from_account < len(accounts):
-            raise ValueError(f"no genesis account {from_account} (0..{len(accounts) - 1})")
-        sender = accounts[from_account]
-        recipient = accounts[int(to)]["account"] if str(to).isdigit() and len(str(to)) < 6 \
-            else str(to)
-        recipient_bytes = bytes.fromhex(recipient)
-        if len(recipient_bytes) != 32:
-            raise ValueError(f"recipient must be an account index or 64 hex digits: {to!r}")
+        sender = self.genesis_account(from_account)
         client = self.client(node)
         nonce = (await client.account(sender["account"]))["pending_nonce"]
-        tx = sign_transaction(bytes.fromhex(sender["private_key"]), recipient_bytes, amount, fee,
-                              nonce)
+        tx = sign_transaction(bytes.fromhex(sender["private_key"]), self.recipient(to), amount,
+                              fee, nonce)
         result = await client.post_tx({"raw": tx.serialize().hex()})
         return result["txid"]
+
+    def genesis_account(self, index: int) -> dict:
+        """A funded genesis account (accounts.json) by index, with its private key."""
+        accounts = self.accounts()
+        if isinstance(index, bool) or not isinstance(index, int) or \
+                not 0 <= index < len(accounts):
+            raise UnknownAccount(f"no genesis account {index!r} (accounts are "
+                                 f"0..{len(accounts) - 1})")
+        return accounts[index]
+
+    def recipient(self, to: str | int) -> bytes:
+        """A recipient given as a genesis account index or as 64 hex digits of a public key."""
+        text = str(to)
+        if text.isdigit() and len(text) < 6:
+            return bytes.fromhex(self.genesis_account(int(text))["account"])
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise UnknownAccount(f"recipient must be an account index or 64 hex digits: {to!r}")
+        return key
+
+
+async def wait_for_tx_everywhere(cluster: Cluster, txid: str, timeout: float) -> int:
+    """Height of the block holding `txid` once it is on every node's main chain."""
+    async def height() -> int | None:
+        found = set()
+        for i in range(cluster.size):
+            status = await cluster.status(i)
+            if status is None:
+                return None
+            client = cluster.client(i)
+            chain = await client.chain(max(0, status["height"] - 50), status["height"])
+            hit = None
+            for header in chain["headers"]:
+                block = await client.block(header["hash"]) if header["txs"] > 1 else None
+                if block and any(t["txid"] == txid for t in block["transactions"]):
+                    hit = header["height"]
+            if hit is None:
+                return None
+            found.add(hit)
+        return found.pop() if len(found) == 1 else None
+    return await wait_until(height, timeout, f"transaction {txid[:16]} on every node",
+                            interval=0.5)
 
 
 class LocalCluster(Cluster):
@@ -245,7 +289,8 @@ class LocalCluster(Cluster):
         self.manifest: ClusterManifest = validate_manifest(
             {"nodes": nodes, "consensus": consensus, **manifest})
         target = Path(directory or self._tmp)
-        create_cluster(target, self.manifest, backend=backend, **({"image": image} if image else {}))
+        create_cluster(target, self.manifest, backend=backend,
+                       **({"image": image} if image else {}))
         super().__init__(target)
 
     async def __aenter__(self) -> LocalCluster:
@@ -266,4 +311,4 @@ class LocalCluster(Cluster):
             shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-__all__ = ["Cluster", "ClusterTimeout", "LocalCluster", "NodeAPIError"]
+__all__ = ["Cluster", "LocalCluster", "wait_for_tx_everywhere"]

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from testnet.waiting import wait_until_sync
 from tests.functional.cli_driver import TestnetCLI
 
 log = logging.getLogger("test")
@@ -44,7 +45,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def docker_engine():
     """The docker SDK client; skips (or fails, in CI) when no engine answers."""
-    from testnet.docker_backend import DockerUnavailable, docker_client
+    from testnet.backends.containers import DockerUnavailable, docker_client
     try:
         return docker_client()
     except DockerUnavailable as exc:
@@ -56,7 +57,7 @@ def docker_engine():
 @pytest.fixture(scope="session")
 def node_image(docker_engine) -> str:
     """The node image, rebuilt from this checkout once per session (cached layers make it quick)."""
-    from testnet.docker_backend import ensure_image
+    from testnet.backends.containers import ensure_image
     started = time.monotonic()
     ensure_image(IMAGE, build=True)
     log.info("image %s built in %.1f s", IMAGE, time.monotonic() - started)
@@ -66,15 +67,7 @@ def node_image(docker_engine) -> str:
 # ---- waiting ------------------------------------------------------------------------------------
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
                interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    return wait_until_sync(predicate, timeout, what, interval=interval)
 
 
 def node_status(port: int) -> dict | None:
@@ -135,7 +128,8 @@ def run(cmd: list[str], *, timeout: float = 300, check: bool = True,
     return result
 
 
-def run_testnet(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+def run_testnet(*args: str, timeout: float = 300,
+                check: bool = True) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "testnet.cli", *args], timeout=timeout, check=check,
                env=CLI_ENV)
 
@@ -159,7 +153,7 @@ class ComposeProject:
     """A compose file brought up under its own project name; `down` removes its volumes too."""
 
     def __init__(self, file: Path, env: dict | None = None) -> None:
-        from testnet.docker_backend import compose_command
+        from testnet.backends.containers import compose_command
         self.file = file
         self.name = unique_name("citest")
         self.env = {"TESTNET_IMAGE": IMAGE, **(env or {})}

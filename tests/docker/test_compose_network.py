@@ -8,8 +8,14 @@ import re
 
 import pytest
 
-from tests.docker.conftest import (ROOT, free_base_port, node_status, run_testnet,
-                                   wait_for_agreement, wait_until)
+from tests.docker.conftest import (
+    ROOT,
+    free_base_port,
+    node_status,
+    run_testnet,
+    wait_for_agreement,
+    wait_until,
+)
 
 log = logging.getLogger("test")
 
@@ -18,7 +24,7 @@ ROOT_PORTS = [18441, 18442, 18443, 18444]
 
 def container_health(project) -> list[str]:  # type: ignore[no-untyped-def]
     ids = project("ps", "-q").stdout.split()
-    from testnet.docker_backend import docker_client
+    from testnet.backends.containers import docker_client
     client = docker_client()
     return [client.containers.get(i).attrs["State"].get("Health", {}).get("Status", "none")
             for i in ids]

@@ -1,5 +1,5 @@
-"""The orchestrator on containers: `testnet up --backend docker`, then every fault of the CLI, status,
-logs and a scenario run, exactly as on local processes."""
+"""The orchestrator on containers: `testnet up --backend docker`, then every fault of the CLI,
+status, logs and a scenario run, exactly as on local processes."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def cli(node_image, tmp_path_factory):
 
 def containers(cli: ContainerCLI) -> dict[str, str]:
     """Container name -> docker status, for this cluster's compose project."""
-    from testnet.docker_backend import docker_client
+    from testnet.backends.containers import docker_client
     project = json.loads((cli.directory / "cluster.json").read_text())["project"]
     found = docker_client().containers.list(
         all=True, filters={"label": f"com.docker.compose.project={project}"})
@@ -146,7 +146,7 @@ def test_pos_partition_scenario_passes_on_docker(node_image, tmp_path):
 
 
 def containers_of(directory) -> list[str]:  # type: ignore[no-untyped-def]
-    from testnet.docker_backend import docker_client
+    from testnet.backends.containers import docker_client
     project = json.loads((directory / "cluster.json").read_text())["project"]
     return [c.name for c in docker_client().containers.list(
         all=True, filters={"label": f"com.docker.compose.project={project}"})]

@@ -9,9 +9,16 @@ import logging
 
 import pytest
 
-from testnet.docker_backend import project_name
-from tests.docker.conftest import (ContainerCLI, free_base_port, run, run_testnet,
-                                   unique_name, wait_for_agreement, wait_until)
+from testnet.backends.containers import project_name
+from tests.docker.conftest import (
+    ContainerCLI,
+    free_base_port,
+    run,
+    run_testnet,
+    unique_name,
+    wait_for_agreement,
+    wait_until,
+)
 
 log = logging.getLogger("test")
 

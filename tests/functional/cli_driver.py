@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from testnet.waiting import wait_until_sync
 
 
 class TestnetCLI:
@@ -17,7 +18,8 @@ class TestnetCLI:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    def __call__(self, *args: str, check: bool = True,
+                 timeout: float = 120) -> subprocess.CompletedProcess:
         result = subprocess.run([sys.executable, "-m", "testnet.cli", *args, "--dir",
                                  str(self.directory)], capture_output=True, text=True,
                                 timeout=timeout, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
@@ -37,11 +39,4 @@ class TestnetCLI:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def wait_until(self, predicate, timeout: float, what: str, interval: float = 0.3):  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-            time.sleep(interval)
+        return wait_until_sync(predicate, timeout, what, interval=interval)

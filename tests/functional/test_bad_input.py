@@ -5,7 +5,6 @@ A raw websocket peer (tests/p2p/p2p_harness.RawPeer) speaks frames by hand to a 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 
@@ -14,8 +13,15 @@ import pytest
 
 from consensus import pow
 from consensus.keys import derive_private_key, public_key
-from consensus.types import Block, BlockHeader, Transaction, make_coinbase, sign_transaction
+from consensus.types import (
+    Block,
+    BlockHeader,
+    Transaction,
+    make_coinbase,
+    sign_transaction,
+)
 from testnet import LocalCluster
+from testnet.waiting import wait_until
 from tests.p2p.p2p_harness import RawPeer
 
 log = logging.getLogger("test")
@@ -48,7 +54,7 @@ async def wait_for_event(cluster, predicate, timeout: float = 10.0) -> dict:
             if predicate(event):
                 return event
         return None
-    return await cluster.wait_until(find, timeout, "a matching node event")
+    return await wait_until(find, timeout, "a matching node event")
 
 
 async def test_random_bytes_close_the_connection(one_node):
@@ -74,7 +80,7 @@ async def test_oversized_frame_closes_the_connection(one_node):
             pass  # the node may cut the TCP stream while the frame is still being written
     finally:
         await peer.close()
-    await one_node.wait_until(lambda: _contains(one_node, "exceeds limit"), 5,
+    await wait_until(lambda: _contains(one_node, "exceeds limit"), 5,
                               "the node to log the oversized frame")
     await still_serving(one_node)
 
@@ -92,7 +98,7 @@ async def test_wrong_chain_id_is_refused_with_a_reason_on_both_sides(one_node):
         assert reasons and "chain id mismatch" in reasons[0]
     finally:
         await peer.close()
-    await one_node.wait_until(lambda: _contains(one_node, "chain id mismatch"), 5,
+    await wait_until(lambda: _contains(one_node, "chain id mismatch"), 5,
                               "the node to log the handshake failure")
     await still_serving(one_node)
 

@@ -3,7 +3,6 @@ faults interleaved with node events, and the union block tree across a partition
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
@@ -11,9 +10,9 @@ import aiohttp
 import pytest
 
 from testnet import LocalCluster
-from testnet.collector import Collector
-from testnet.grudge import complete
-from testnet.nemesis import Nemesis
+from testnet.faults.grudge import complete
+from testnet.faults.nemesis import Nemesis
+from testnet.observe.collector import Collector
 
 log = logging.getLogger("test")
 

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from testnet import LocalCluster
-from testnet.collector import Collector
-from testnet.dashboard import dashboard_site
+from testnet.observe.collector import Collector
+from testnet.observe.dashboard import dashboard_site
 from tests.functional.system_tools import require_binary
 
 log = logging.getLogger("test")

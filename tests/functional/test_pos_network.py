@@ -14,7 +14,8 @@ from consensus.pos.spec import PosSpec
 from consensus.pos.types import Checkpoint
 from node.events import read_log
 from testnet import LocalCluster
-from testnet.cluster_files import validator_keys
+from testnet.config.cluster_files import validator_keys
+from testnet.waiting import wait_until
 from tests.functional.cli_driver import TestnetCLI
 from tests.p2p.p2p_harness import RawPeer
 
@@ -55,7 +56,7 @@ async def rejected(cluster, kind: str, text: str) -> dict:
             if e["type"] == kind and text in e.get("reason", ""):
                 return e
         return None
-    return await cluster.wait_until(find, 30, f"a {kind} event saying {text!r}")
+    return await wait_until(find, 30, f"a {kind} event saying {text!r}")
 
 
 async def test_bad_pos_input_is_refused_with_a_reason(pos_node):
@@ -75,7 +76,7 @@ async def test_bad_pos_input_is_refused_with_a_reason(pos_node):
                   for v in chain.get_attesters(slot) if v < len(keys)]
         recent = [(slot, v) for slot, v in duties if now - slot <= spec.slots_per_epoch // 2]
         return (status, *max(recent)) if recent and now >= 2 else None   # a slot to propose at
-    status, duty, validator = await cluster.wait_until(fresh_duty, 60, "a fresh attester duty")
+    status, duty, validator = await wait_until(fresh_duty, 60, "a fresh attester duty")
     slot = status["slot"]
     genesis = bytes.fromhex(status["genesis"])
     head = genesis
@@ -149,7 +150,7 @@ async def test_a_killed_validator_node_restarts_with_its_signing_record(pos_node
         validators = (await cluster.status(0))["validators"]
         return validators if validators["attested"] >= 4 and validators["proposed"] >= 1 \
             else None
-    await cluster.wait_until(voted, 60, "four votes and a block")
+    await wait_until(voted, 60, "four votes and a block")
     cluster.kill(0)
     events = read_log(cluster.directory / "node0" / "data" / "events.jsonl", 0, 5000)
     signed = [e for e in events if e["type"] == "attestation" and e.get("peer") == "local"]

@@ -12,7 +12,7 @@ import logging
 import pytest
 
 from testnet import LocalCluster
-from testnet.cli import wait_for_tx_everywhere
+from testnet.cluster import wait_for_tx_everywhere
 
 log = logging.getLogger("test")
 

@@ -21,10 +21,11 @@ import aiohttp
 import pytest
 
 from testnet import LocalCluster
-from testnet import grudge as grudges
-from testnet.cluster import ClusterTimeout
-from testnet.cluster_files import free_ports
-from testnet.nemesis import Nemesis
+from testnet.backends.base import free_ports
+from testnet.errors import WaitTimeout
+from testnet.faults import grudge as grudges
+from testnet.faults.nemesis import Nemesis
+from testnet.waiting import wait_until
 from tests.functional.cli_driver import TestnetCLI
 from tests.functional.system_tools import require_binary
 
@@ -103,14 +104,14 @@ async def split_and_rejoin(cluster: LocalCluster, nemesis: Nemesis) -> int:
         return (left is not None and right is not None
                 and not await on_main_chain(cluster, 2, left)
                 and not await on_main_chain(cluster, 0, right))
-    await cluster.wait_until(forked, 60, "node0 and node2 to mine branches of their own")
+    await wait_until(forked, 60, "node0 and node2 to mine branches of their own")
     log.info("Heal; the side with less work must reorganise")
     await nemesis.heal()
 
     async def reorged() -> int:
         st = await cluster.statuses()
         return max((s["reorgs"] for s in st if s), default=0)
-    return await cluster.wait_until(reorged, 60, "a node to report reorgs > 0")
+    return await wait_until(reorged, 60, "a node to report reorgs > 0")
 
 
 async def stop_mining(cluster: LocalCluster, nemesis: Nemesis) -> None:
@@ -132,11 +133,11 @@ async def test_prometheus_returns_reorgs_and_head_heights(cluster_dir, tmp_path,
 
         with running_prometheus(cluster_dir, out, prometheus_bin, tmp_path / "prom.log") as prom:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-                await cluster.wait_until(lambda: is_ready(http, prom), 30, "Prometheus ready")
+                await wait_until(lambda: is_ready(http, prom), 30, "Prometheus ready")
 
                 async def all_up() -> bool:
                     return await targets_up(http, prom) == {name: "up" for name in names}
-                await cluster.wait_until(all_up, 30, f"targets {names} up in Prometheus")
+                await wait_until(all_up, 30, f"targets {names} up in Prometheus")
 
                 log.info("Split the network 2|2, build two chains, heal")
                 nemesis = Nemesis(cluster)
@@ -157,10 +158,11 @@ async def test_prometheus_returns_reorgs_and_head_heights(cluster_dir, tmp_path,
                     last.update(prometheus=seen, nodes=said)
                     return said if seen == said else None
                 try:
-                    said = await cluster.wait_until(
+                    said = await wait_until(
                         prometheus_agrees, 30,
-                        "Prometheus's testnet_head_height and testnet_reorgs_total to equal /status")
-                except ClusterTimeout as exc:
+                        "Prometheus's testnet_head_height and testnet_reorgs_total to equal "
+                        "/status")
+                except WaitTimeout as exc:
                     raise AssertionError(f"{exc}; last (height, reorgs): {last}") from None
                 log.info("Prometheus agrees with the nodes: %s", said)
                 assert max(r for _, r in said.values()) > 0

@@ -97,8 +97,8 @@ WATCHED = {
 async def test_a_run_can_be_watched_on_the_dashboard_but_not_steered(tmp_path):
     import aiohttp
 
-    from testnet.runner import ScenarioRunner
-    from testnet.scenario import parse_scenario
+    from testnet.scenarios.runner import ScenarioRunner
+    from testnet.scenarios.spec import parse_scenario
 
     runner = ScenarioRunner(parse_scenario(WATCHED), tmp_path / "report", dashboard_port=0)
     run = asyncio.create_task(runner.run())

@@ -25,19 +25,16 @@ from p2p import ChainStatus, GossipMessage, LinkRule, P2PHost, Verdict
 from p2p.handshake import compute_auth_message
 from p2p.identity import Identity
 from p2p.wire import PROTOCOL_VERSION, decode_envelope, encode_frame
+from testnet import waiting
 
 CHAIN_ID = "p2p-test"
 GENESIS = hashlib.sha256(b"genesis").digest()
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str | None = None) -> None:
-    """Wait until `predicate()` is true; fail naming the predicate after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or _describe(predicate)}")
-        await asyncio.sleep(0.005)
+    """Wait until `predicate()` is true; fail naming the predicate after `timeout` seconds (the
+    orchestrator's one wait, on this loop's clock)."""
+    await waiting.wait_until(predicate, timeout, what or _describe(predicate), interval=0.005)
 
 
 def _describe(predicate: Callable[[], bool]) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
+from testnet.waiting import wait_until
 from tests.p2p.p2p_harness import msg_id_of
 
 log = logging.getLogger("test")
@@ -58,10 +59,10 @@ async def test_blocks_cross_a_line_of_4_processes_complete_and_in_order(net):
                     return len(await resp.json())
 
             for address, expected in zip(addresses, [2, 2, 1]):
-                deadline = time.monotonic() + 10
-                while await peer_count(address) != expected:
-                    assert time.monotonic() < deadline, f"{address} never got {expected} peers"
-                    await asyncio.sleep(0.02)
+                async def connected(address: str = address, expected: int = expected) -> bool:
+                    return await peer_count(address) == expected
+                await wait_until(connected, 10, f"{address} to have {expected} peers",
+                                 interval=0.02)
 
             sent = {}
             for i in range(BLOCKS):
@@ -75,12 +76,13 @@ async def test_blocks_cross_a_line_of_4_processes_complete_and_in_order(net):
                 async with http.get(f"http://{address}/timings") as resp:
                     return await resp.json()
 
-            last = {}
-            deadline = time.monotonic() + 10
-            while len(last) < BLOCKS:
-                assert time.monotonic() < deadline, f"only {len(last)} of {BLOCKS} blocks reached p3"
-                last = await timings(addresses[-1])
-                await asyncio.sleep(0.02)
+            last: dict = {}
+
+            async def all_arrived() -> bool:
+                last.update(await timings(addresses[-1]))
+                return len(last) >= BLOCKS
+            await wait_until(all_arrived, 10, f"all {BLOCKS} blocks to reach p3", interval=0.02,
+                             last=lambda: f"{len(last)} arrived")
     finally:
         for proc in procs:
             await stop_process(proc)

@@ -8,21 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from testnet.checkers import (
-    CHECKS,
-    CheckResult,
-    ChainIndex,
-    chains_valid,
-    check_from_spec,
-    event_seen,
-    converged_within,
-    finality_resumed_within,
-    max_reorg_depth,
-    no_conflicting_finality,
-    tx_final,
-    tx_reversed,
-    validate_check_spec,
-)
+from testnet.checks.chain import chains_valid, converged_within, max_reorg_depth
+from testnet.checks.events import event_seen
+from testnet.checks.finality import finality_resumed_within, no_conflicting_finality
+from testnet.checks.result import CheckResult
+from testnet.checks.specs import CHECKS, check_from_spec, validate_check_spec
+from testnet.checks.transactions import tx_final, tx_reversed
+from testnet.history.chain_index import ChainIndex
 from tests.testnet.histories import H
 
 

@@ -11,9 +11,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testnet.compose_file import (ROLES, ComposeSpecError, NetworkRequest, cluster_compose,
-                                  network_compose, render, validate_network_request)
-from testnet.node_env import EnvConfigError, derive_node_files, shared_genesis, write_node_files
+from testnet.backends.compose_file import (
+    ROLES,
+    ComposeSpecError,
+    NetworkRequest,
+    cluster_compose,
+    network_compose,
+    render,
+    validate_network_request,
+)
+from testnet.backends.node_env import (
+    EnvConfigError,
+    derive_node_files,
+    shared_genesis,
+    write_node_files,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,7 +107,7 @@ def test_role_lists_match_the_nodes():
     assert set(ROLES["pos"]) == set(POS)
 
 
-# ---- the container's environment ------------------------------------------------------------------
+# ---- the container's environment -----------------------------------------------------------------
 ENV = {"NODES": "4", "SEED": "7", "TOPOLOGY": "ring", "HASHRATES": "3=off"}
 
 

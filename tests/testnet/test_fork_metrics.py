@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from testnet.fork_metrics import final_head, fork_metrics, percentile
+from testnet.checks.fork_metrics import final_head, fork_metrics, percentile
 from tests.testnet.histories import H
 
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from testnet import grudge as g
+from testnet.faults import grudge as g
 
 
 def can_talk(grudge, a, b) -> bool:

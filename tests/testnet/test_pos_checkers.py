@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from testnet.checkers import finality_during_partition, slashed_everywhere
+from testnet.checks.finality import finality_during_partition, slashed_everywhere
 from tests.testnet.histories import H
 
 

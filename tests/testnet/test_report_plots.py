@@ -9,19 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from testnet import report_plots
-from testnet.checkers import check_from_spec
-from testnet.fork_metrics import fork_metrics
-from testnet.report_page import ReportSummary, write_report_pages
-from testnet.report_plots import (
-    INSTALL_HINT,
-    block_tree_layout,
-    block_tree_svg,
-    fault_intervals,
-    height_steps,
-)
-from testnet.runner import RunResult, write_report
-from testnet.scenario import load_scenario
+from testnet.checks.fork_metrics import fork_metrics
+from testnet.checks.specs import check_from_spec
+from testnet.report import plots as report_plots
+from testnet.report.block_tree_svg import block_tree_layout, block_tree_svg
+from testnet.report.page import ReportSummary, write_report_pages
+from testnet.report.plots import INSTALL_HINT, fault_intervals, height_steps
+from testnet.scenarios.outcome import RunResult, write_report
+from testnet.scenarios.spec import load_scenario
 from tests.testnet.histories import H
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testnet.scenario import ScenarioError, load_scenario, parse_scenario
+from testnet.scenarios.spec import ScenarioError, load_scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -31,7 +31,8 @@ def test_every_library_scenario_is_valid(path):
     ([{"wait": {"heigth": 3}}], r"step 1 \(wait\): unknown wait field"),
     ([{"explode": True}], r"step 1: unknown action 'explode'"),
     ([{"kill": 1, "pause": 2}], r"step 1: exactly one action"),
-    ([{"role": {"node": 1, "role": "wizard"}}], r"step 1 \(role\): role: unknown miner role 'wizard'"),
+    ([{"role": {"node": 1, "role": "wizard"}}],
+     r"step 1 \(role\): role: unknown miner role 'wizard'"),
     ([{"skew": {"node": 1}}], r"step 1 \(skew\): missing field"),
     ([{"wait": {"event": {"contains": "x"}}}], r"step 1 \(wait\): event takes a type"),
     ([{"wait": {"event": {"type": "reorg", "depth": 2}}}], r"event: unknown field"),
@@ -84,3 +85,12 @@ def test_cli_rejects_a_malformed_file_before_starting_anything(tmp_path):
     assert result.exit_code == 2
     assert "step 2 (kill)" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_a_link_step_gives_the_node_the_rule_it_takes():
+    """Units become the node's fields: ms, fractions, and whole bytes per second."""
+    (step,) = parse_scenario(base(steps=[{"link": {"delay": "200ms", "loss": "5%",
+                                                   "rate": "200kB/s", "from": "0,1"}}])).steps
+    assert step.args == {"rule": {"delay_ms": 200.0, "loss": 0.05, "bandwidth_bps": 200_000},
+                         "from": [0, 1], "to": None}
+    assert isinstance(step.call.rule["bandwidth_bps"], int)

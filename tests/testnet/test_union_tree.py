@@ -1,8 +1,9 @@
-"""The union block tree from node events: branches, lanes, the canonical chain, heads, checkpoints."""
+"""The union block tree from node events: branches, lanes, the canonical chain, heads and
+checkpoints."""
 
 from __future__ import annotations
 
-from testnet.union_tree import UnionTree
+from testnet.history.block_tree import UnionTree
 
 GENESIS = "g" * 64
 

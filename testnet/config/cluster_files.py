@@ -1,0 +1,157 @@
+"""Writes a cluster's folder from a manifest: genesis, keys, one config per node, and cluster.json.
+
+Layout of DIR:
+  cluster.json      what the other commands read: nodes, their API URLs, the backend, the manifest
+  genesis.json      the chain spec every node loads
+  accounts.json     funded genesis accounts with their private keys (testnet only!)
+  node<i>/node.yaml node config;  node<i>/data/  chain store and event log;  node<i>/node.log
+Keys derive from the manifest's seed, so the same seed gives the same identities and accounts.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import yaml
+
+from consensus.chain_spec import REGTEST_POW_LIMIT, ChainSpec, bits_for_hashrate
+from consensus.keys import derive_private_key, public_key
+from consensus.pos.spec import PosSpec, get_genesis_block
+from consensus.pow import hash_hex
+from testnet.config.manifest import ClusterManifest
+from testnet.config.topology import edges
+from testnet.errors import ClusterNotFound
+
+CLUSTER_FILE = "cluster.json"
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    index: int
+    name: str
+    host: str
+    port: int
+    peer_id: str
+
+    @property
+    def api(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def p2p_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/p2p"
+
+
+def account_keys(seed: int, count: int) -> list[bytes]:
+    return [derive_private_key(str(seed), f"account/{i}") for i in range(count)]
+
+
+def validator_keys(manifest: ClusterManifest) -> list[list[bytes]]:
+    """Per node, the private keys of the validators it runs (derived from the seed)."""
+    out, k = [], 0
+    for i in range(manifest.nodes):
+        count = manifest.node_validators(i)
+        out.append([derive_private_key(str(manifest.seed), f"validator/{k + j}")
+                    for j in range(count)])
+        k += count
+    return out
+
+
+def pos_spec(manifest: ClusterManifest, accounts: list[bytes], now_ms: int) -> PosSpec:
+    keys = validator_keys(manifest)
+    validators = tuple((public_key(key), manifest.node_stake(i))
+                       for i, node_keys in enumerate(keys) for key in node_keys)
+    return PosSpec(chain_id=f"p2p-testnet-pos-{manifest.seed}",
+                   genesis_time_ms=now_ms + manifest.genesis_delay_ms,
+                   slot_duration_ms=manifest.slot_duration_ms,
+                   slots_per_epoch=manifest.slots_per_epoch, validators=validators,
+                   allocations=tuple((public_key(k), manifest.balance) for k in accounts),
+                   inactivity_leak_after_epochs=manifest.inactivity_leak_after_epochs,
+                   inactivity_leak_rate=Fraction(manifest.inactivity_leak_rate))
+
+
+def pow_spec(manifest: ClusterManifest, accounts: list[bytes]) -> ChainSpec:
+    seed = manifest.seed
+    return ChainSpec(
+        chain_id=f"p2p-testnet-{seed}",
+        genesis_time=int(time.time()) - 60,
+        genesis_bits=bits_for_hashrate(manifest.total_hashrate() or manifest.hashrate,
+                                       manifest.block_interval_s, REGTEST_POW_LIMIT),
+        target_block_interval_s=manifest.block_interval_s,
+        retarget_window=manifest.retarget_window,
+        max_future_block_time_s=manifest.max_future_block_time_s,
+        allocations=tuple((public_key(k), manifest.balance) for k in accounts),
+    )
+
+
+def write_cluster(directory: Path, manifest: ClusterManifest, *, ports: list[int],
+                  backend: str = "local") -> dict:
+    """Writes the folder for `manifest`, node i listening on ports[i] (the backend chose them)."""
+    if len(ports) != manifest.nodes:
+        raise ValueError(f"{len(ports)} ports for {manifest.nodes} nodes")   # a caller's bug
+    directory.mkdir(parents=True, exist_ok=True)
+    seed = manifest.seed
+    accounts = account_keys(seed, manifest.account_count)
+    if manifest.consensus == "pos":
+        spec: ChainSpec | PosSpec = pos_spec(manifest, accounts, int(time.time() * 1000))
+        genesis_hex = get_genesis_block(spec).root.hex()  # type: ignore[arg-type]
+        vkeys = validator_keys(manifest)
+    else:
+        spec = pow_spec(manifest, accounts)
+        genesis_hex = hash_hex(spec.genesis_block().hash)
+        vkeys = [[] for _ in range(manifest.nodes)]
+    (directory / "genesis.json").write_text(json.dumps(spec.to_json(), indent=2) + "\n")
+    (directory / "accounts.json").write_text(json.dumps(
+        [{"index": i, "account": public_key(k).hex(), "private_key": k.hex()}
+         for i, k in enumerate(accounts)], indent=2) + "\n")
+    node_keys = [derive_private_key(str(seed), f"node/{i}") for i in range(manifest.nodes)]
+    infos = [NodeInfo(i, f"node{i}", manifest.host, ports[i], public_key(node_keys[i]).hex())
+             for i in range(manifest.nodes)]
+    links = edges(manifest.nodes, manifest.topology, random.Random(seed))
+    admin_token = secrets.token_hex(16)
+    for info in infos:
+        node_dir = directory / info.name
+        node_dir.mkdir(exist_ok=True)
+        hashrate = manifest.node_hashrate(info.index)
+        config = {
+            "node_id": info.name, "consensus": manifest.consensus, "data_dir": "data",
+            "genesis": "../genesis.json", "host": info.host, "port": info.port,
+            "peers": [infos[b].p2p_url for a, b in links if a == info.index],
+            "node_key": node_keys[info.index].hex(), "seed": seed * 1000 + info.index,
+            "peer_ids": [n.peer_id for n in infos if n.index != info.index],
+            "admin_token": admin_token,
+            "miner": {"enabled": hashrate is not None and manifest.consensus == "pow",
+                      "hashrate": hashrate},
+        }
+        if vkeys[info.index]:
+            config["validator_keys"] = [k.hex() for k in vkeys[info.index]]
+        (node_dir / "node.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    first_validator = [sum(len(k) for k in vkeys[:i]) for i in range(manifest.nodes)]
+    cluster = {
+        "backend": backend, "created": time.time(), "manifest": manifest.model_dump(mode="json"),
+        "chain_id": spec.chain_id, "genesis": genesis_hex, "consensus": manifest.consensus,
+        "admin_token": admin_token, "edges": links,
+        "nodes": [{"index": n.index, "name": n.name, "host": n.host, "port": n.port,
+                   "api": n.api, "p2p": n.p2p_url, "peer_id": n.peer_id,
+                   "config": f"{n.name}/node.yaml",
+                   "validators": list(range(first_validator[n.index],
+                                            first_validator[n.index] + len(vkeys[n.index])))}
+                  for n in infos],
+    }
+    (directory / CLUSTER_FILE).write_text(json.dumps(cluster, indent=2) + "\n")
+    return cluster
+
+
+def read_cluster(directory: Path) -> dict:
+    path = directory / CLUSTER_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ClusterNotFound(f"no cluster in {directory} (no {CLUSTER_FILE}); "
+                              f"start one with `testnet up --dir {directory}`") from None

@@ -1,0 +1,118 @@
+"""A cluster description, validated whole before anything starts.
+
+Errors name the field (and the node, for per-node settings) so a user can fix the file or flags.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from testnet.config.topology import parse_topology
+from testnet.errors import ManifestError
+
+COIN = 100_000_000
+# What a node can be told to play (`testnet role`, scenario `role` steps, compose `--role`): the
+# names node/mining_strategy.py (PoW miners) and node/validator_duties.py (PoS validators) know.
+ROLES: dict[str, tuple[str, ...]] = {
+    "pow": ("honest", "selfish-miner", "withhold"),
+    "pos": ("honest", "silent", "double-propose", "double-vote", "surround-vote"),
+}
+
+
+class NodeOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hashrate: float | None = Field(default=None, gt=0)
+    mine: bool = True
+    validators: int | None = Field(default=None, ge=0, le=256, description="PoS: keys it runs")
+    stake: int | None = Field(default=None, gt=0, description="PoS: stake of each of its keys")
+
+
+class ClusterManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    nodes: int = Field(default=4, ge=1, le=64)
+    consensus: Literal["pow", "pos"] = "pow"
+    topology: str = "full"
+    seed: int = 0
+    block_interval_s: int = Field(default=2, ge=1, le=600)
+    retarget_window: int = Field(default=10, ge=2)
+    hashrate: float = Field(default=20_000, gt=0, description="per-node cap, hashes/s")
+    accounts: int | None = Field(default=None, ge=1, le=1000)
+    balance: int = Field(default=1_000_000 * COIN, gt=0)
+    max_future_block_time_s: int = Field(default=15, ge=1)
+    host: str = "127.0.0.1"
+    overrides: dict[int, NodeOverride] = Field(default_factory=dict)
+    # Proof of stake
+    validators_per_node: int = Field(default=8, ge=0, le=256)
+    stake: int = Field(default=32 * COIN, gt=0, description="stake of each genesis validator")
+    slot_duration_ms: int = Field(default=1000, ge=100, le=60_000)
+    slots_per_epoch: int = Field(default=8, ge=2, le=64)
+    inactivity_leak_after_epochs: int = Field(default=4, ge=0)
+    inactivity_leak_rate: str = Field(default="1/64", pattern=r"^\d+(/\d+)?$")
+    genesis_delay_ms: int = Field(default=3000, ge=0, description="PoS genesis after generation")
+
+    @field_validator("topology")
+    @classmethod
+    def _topology(cls, value: str) -> str:
+        return parse_topology(value)
+
+    @model_validator(mode="after")
+    def _overrides_name_real_nodes(self) -> ClusterManifest:
+        for index in self.overrides:
+            if not 0 <= index < self.nodes:
+                raise ValueError(f"override for node {index}, but the cluster has nodes "
+                                 f"0..{self.nodes - 1}")
+        if self.consensus == "pos" and not any(self.node_validators(i) for i in range(self.nodes)):
+            raise ValueError("a PoS cluster needs at least one validator")
+        return self
+
+    def node_validators(self, index: int) -> int:
+        override = self.overrides.get(index)
+        if override and override.validators is not None:
+            return override.validators
+        return self.validators_per_node
+
+    def node_stake(self, index: int) -> int:
+        override = self.overrides.get(index)
+        return override.stake if override and override.stake else self.stake
+
+    @property
+    def account_count(self) -> int:
+        return self.accounts or self.nodes
+
+    def node_hashrate(self, index: int) -> float | None:
+        override = self.overrides.get(index)
+        if override and not override.mine:
+            return None
+        if override and override.hashrate:
+            return override.hashrate
+        return self.hashrate
+
+    def total_hashrate(self) -> float:
+        return sum(h for i in range(self.nodes) if (h := self.node_hashrate(i)))
+
+    def hashrate_for_share(self, index: int, share: float) -> float:
+        """The cap that gives node `index` this share of the cluster's hashrate, the other nodes
+        keeping their configured rates: r / (r + others) = share."""
+        if not 0 < share < 1:
+            raise ManifestError(f"a hashrate share is between 0% and 100%, got {share:.0%}")
+        others = sum(self.node_hashrate(i) or 0 for i in range(self.nodes) if i != index)
+        return others * share / (1 - share)
+
+    def roles(self) -> tuple[str, ...]:
+        """The roles this cluster's consensus knows (miner roles for PoW, validator for PoS)."""
+        return ROLES[self.consensus]
+
+
+def validate_manifest(data: dict) -> ClusterManifest:
+    try:
+        return ClusterManifest.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "cluster"
+            lines.append(f"{field}: {err['msg']}")
+        raise ManifestError("invalid cluster description: " + "; ".join(lines)) from None

@@ -1,0 +1,426 @@
+"""Runs a scenario: starts its cluster, plays the steps, observes, judges, writes the report.
+
+The run's history (docs/history.md) merges three sources: every node's event log, the nemesis's
+fault log, and the runner's own observations (step starts and ends, transactions sent, transaction
+status seen during the run, final heads, a from-outside audit of every node's chain). Checkers and
+fork metrics are pure functions of that history.
+
+Each step is an action of the action table (testnet/faults/actions.py), performed with this
+runner's hooks (`RunHooks`: observe, wait, send_tx, start_load) for the verbs that exist only in a
+run.
+
+Errors: a step that fails on purpose (a `TestnetError`: a wait that times out, a node that does not
+answer, a fault the backend cannot apply) is recorded as `step_failed` and the run goes on, so the
+checks still judge what happened; the run as a whole is then not passed. Anything else is a bug and
+propagates. The scenario's `timeout` bounds everything. The history is written before any checker
+runs, and a checker that raises is `unknown` (testnet/checks/specs.py), so a run is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from consensus.chain_spec import ChainSpec
+from consensus.pos.spec import PosSpec
+from consensus.types import sign_transaction
+from testnet.checks.events import event_matches
+from testnet.cluster import LocalCluster
+from testnet.errors import NodeAPIError, NodeUnreachable, ScenarioError, TestnetError
+from testnet.faults.actions import ActionContext, perform_action
+from testnet.faults.nemesis import Nemesis
+from testnet.faults.run_verbs import LoadArgs, TxArgs, WaitArgs
+from testnet.observe.collector import Collector
+from testnet.scenarios.chain_audit import audit_headers, audit_pos_headers
+from testnet.scenarios.outcome import RunResult, judge_run
+from testnet.scenarios.spec import Scenario, Step
+from testnet.waiting import wait_until
+
+log = logging.getLogger(__name__)
+
+TX_POLL_S = 1.0
+
+
+@dataclass
+class TxRecord:
+    label: str
+    txid: str
+    sender: int
+    nonce: int
+    node: int
+
+
+class ScenarioRunner:
+    def __init__(self, scenario: Scenario, report_dir: Path, *,
+                 progress: Callable[[str], None] | None = None, keep_cluster: bool = False,
+                 backend: str = "local", dashboard_port: int | None = None) -> None:
+        self.scenario = scenario
+        self.report_dir = report_dir
+        self.backend = backend  # local processes, or containers (docker, swarm)
+        self.progress = progress or (lambda message: None)
+        self.keep_cluster = keep_cluster
+        self.observations: list[dict] = []
+        self.failed_steps: list[dict] = []
+        self.txs: dict[str, TxRecord] = {}
+        self._background: list[asyncio.Task] = []
+        self._loads: list[asyncio.Task] = []
+        self._start = 0.0
+        self.collector: Collector | None = None
+        self.dashboard_port = dashboard_port  # serve the live dashboard during the run (0: any)
+        self.dashboard_url: str | None = None
+        self._exit = contextlib.AsyncExitStack()
+
+    # ---- the run -------------------------------------------------------------------------------
+    async def run(self) -> RunResult:
+        if self.report_dir.exists():
+            shutil.rmtree(self.report_dir)
+        self.report_dir.mkdir(parents=True)
+        cluster_dir = self.report_dir / "cluster"
+        manifest = self.scenario.manifest.model_dump(mode="json")
+        manifest["overrides"] = {int(k): v for k, v in manifest["overrides"].items()}
+        self.cluster = LocalCluster(directory=cluster_dir, backend=self.backend, **manifest)
+        genesis = json.loads((cluster_dir / "genesis.json").read_text())
+        self.spec = (PosSpec.from_json(genesis) if self.scenario.manifest.consensus == "pos"
+                     else ChainSpec.from_json(genesis))
+        self.progress(f"starting {self.scenario.manifest.nodes} nodes")
+        try:
+            await self.cluster.__aenter__()
+            self.collector = Collector(self.cluster,
+                                       record_path=self.report_dir / "timeline.jsonl")
+            await self.collector.start()
+            if self.dashboard_port is not None:
+                await self._serve_dashboard()
+            self._start = time.monotonic()
+            self.observe("run_started", seed=self.scenario.seed, name=self.scenario.name)
+            try:
+                async with asyncio.timeout(self.scenario.timeout):
+                    await self._play()
+            except TimeoutError:
+                self._fail(None, f"scenario timeout of {self.scenario.timeout:.0f} s reached")
+            await self._final_observations()
+        finally:
+            for task in self._background + self._loads:
+                task.cancel()
+            await asyncio.gather(*self._background, *self._loads, return_exceptions=True)
+            await self._exit.aclose()
+            if self.collector is not None:
+                await self.collector.catch_up()
+                await self.collector.stop()
+            if not self.keep_cluster:
+                await asyncio.to_thread(self.cluster.stop_all)
+            await self.cluster.close()
+        return self._judge()
+
+    async def _serve_dashboard(self) -> None:
+        """The live dashboard on this run's collector, read-only: a click must not add faults
+        the scenario's schedule and checks know nothing about."""
+        from testnet.observe.dashboard import dashboard_site
+        assert self.collector is not None
+        self.dashboard_url = await self._exit.enter_async_context(
+            dashboard_site(self.cluster, self.collector, port=self.dashboard_port,
+                           controls=False))
+        self.progress(f"dashboard: {self.dashboard_url}")
+
+    async def _play(self) -> None:
+        self._background.append(asyncio.create_task(self._poll_transactions()))
+        for step in self.scenario.steps:
+            if step.at_s is not None:
+                delay = self._start + step.at_s - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            self.progress(f"step {step.index}: {step.action} {_short(step.args)}")
+            self.observe("step_started", step=step.index, action=step.action,
+                         args=step.args, label=step.label)
+            try:
+                await self._execute(step)
+            except TestnetError as exc:
+                self._fail(step, str(exc))
+                continue
+            self.observe("step_finished", step=step.index, action=step.action)
+        if self._loads:
+            self.progress("waiting for background load to finish")
+            await asyncio.gather(*self._loads)
+
+    def _fail(self, step: Step | None, reason: str) -> None:
+        entry = {"step": step.index if step else None,
+                 "action": step.action if step else None, "reason": reason}
+        self.failed_steps.append(entry)
+        self.observe("step_failed", **entry)
+        self.progress(f"  failed: {reason}")
+
+    async def _execute(self, step: Step) -> None:
+        context = ActionContext(self.cluster, Nemesis(self.cluster, step=step.index), run=self,
+                                step=step.index, label=step.label)
+        await perform_action(step.action, context, step.call)
+
+    # ---- the runner's hooks (RunHooks) -----------------------------------------------------------
+    def observe(self, what: str, **data: Any) -> None:
+        self.observations.append({"ts": time.time(), "source": "runner", "type": "observation",
+                                  "what": what, **data})
+
+    async def wait(self, args: WaitArgs) -> None:
+        nodes, timeout = args.nodes, args.timeout
+        if args.converged is not None:
+            running = nodes or self._up()
+            await self.cluster.converged(args.converged, indices=running)
+        if args.height is not None or args.blocks is not None:
+            height = args.height or 0
+            if args.blocks is not None:
+                height = max(s["height"] for s in await self._answering()) + args.blocks
+            await self.cluster.wait_for_height(height, timeout, indices=nodes or self._up())
+        if args.tx is not None:
+            await self._wait_for_tx(args.tx, args.confirmations or 1, nodes, timeout)
+        if args.event is not None:
+            await self._wait_for_event(args.event, nodes, timeout)
+        if args.epochs is not None:
+            await self._wait_for_epochs(args.epochs, nodes, timeout)
+        if args.finalized_epoch is not None or args.finalized_epochs is not None:
+            target = args.finalized_epoch or 0
+            if args.finalized_epochs is not None:
+                statuses = await self._answering()
+                target = max(s["finalized"]["epoch"] for s in statuses) + args.finalized_epochs
+            await self._wait_for_status(
+                lambda s: (s.get("finalized") or {}).get("epoch", -1) >= target, nodes, timeout,
+                f"finalized epoch {target}",
+                lambda s: f"finalized {(s.get('finalized') or {}).get('epoch')}")
+
+    async def send_tx(self, args: TxArgs, label: str) -> None:
+        sender = self.cluster.genesis_account(args.sender)
+        recipient = self.cluster.recipient(args.to)
+        client = self.cluster.client(args.node)
+        if args.conflicts_with:
+            other = self._tx(args.conflicts_with)
+            if other.sender != args.sender:
+                raise ScenarioError("conflicts_with: a double spend must come from the same "
+                                    "account")
+            nonce = other.nonce
+        else:
+            nonce = (await client.account(sender["account"]))["pending_nonce"]
+        tx = sign_transaction(bytes.fromhex(sender["private_key"]), recipient, args.amount,
+                              args.fee, nonce)
+        result = await client.post_tx({"raw": tx.serialize().hex()})
+        self.txs[label] = TxRecord(label, result["txid"], args.sender, nonce, args.node)
+        self.observe("tx_sent", txid=result["txid"], node=self.cluster.name(args.node),
+                     label=label, nonce=nonce, amount=args.amount)
+
+    def start_load(self, args: LoadArgs) -> None:
+        self._loads.append(asyncio.create_task(self._load(args)))
+
+    # ---- waits -----------------------------------------------------------------------------------
+    def _up(self) -> list[int]:
+        return [i for i in range(self.cluster.size)
+                if self.cluster.backend.process_state(i) == "running"]
+
+    async def _answering(self) -> list[dict]:
+        statuses = [s for s in await self.cluster.statuses() if s]
+        if not statuses:
+            raise NodeUnreachable("no node answers /status")
+        return statuses
+
+    async def _wait_for_status(self, holds: Callable[[dict], bool], nodes: list[int] | None,
+                               timeout: float, what: str, show: Callable[[dict], str]) -> None:
+        """Until every node of `nodes` (else every running one) answers with a status for which
+        `holds` is true; a timeout names each node and what it last said."""
+        seen: dict[str, str] = {}
+
+        async def all_hold() -> bool:
+            targets = nodes or self._up()
+            statuses = await self.cluster.statuses(targets)
+            seen.clear()
+            for i, status in zip(targets, statuses):
+                seen[self.cluster.name(i)] = "no answer" if status is None else show(status)
+            return bool(targets) and all(s is not None and holds(s) for s in statuses)
+        await wait_until(all_hold, timeout, what,
+                         last=lambda: ", ".join(f"{n} {v}" for n, v in seen.items()))
+
+    async def _wait_for_epochs(self, epochs: int, nodes: list[int] | None,
+                               timeout: float) -> None:
+        """Until the nodes' own slot clocks have advanced `epochs` epochs from the furthest of
+        them now: a wait on the nodes' slots, not a guess at how long an epoch takes here."""
+        slots_per_epoch = getattr(self.spec, "slots_per_epoch", None)
+        if slots_per_epoch is None:
+            raise ScenarioError("epochs exist on PoS clusters only")
+        target = max(s["slot"] for s in await self._answering()) + epochs * slots_per_epoch
+        await self._wait_for_status(lambda s: s.get("slot", -1) >= target, nodes,
+                                    max(timeout, epochs * slots_per_epoch *
+                                        self.spec.slot_duration_ms / 1000 * 3),
+                                    f"slot {target} ({epochs} epoch(s) on)",
+                                    lambda s: f"at slot {s.get('slot')}")
+
+    async def _wait_for_tx(self, label: str, confirmations: int, nodes: list[int] | None,
+                           timeout: float) -> None:
+        record = self._tx(label)
+        await self._wait_for_node_view(
+            lambda client: client.tx(record.txid),
+            lambda status: status["confirmations"] >= confirmations, nodes, timeout,
+            f"tx {record.label} with {confirmations} confirmation(s)",
+            lambda status: f"{status['confirmations']} confirmation(s)")
+
+    async def _wait_for_node_view(self, ask: Callable[[Any], Any], holds: Callable[[dict], bool],
+                                  nodes: list[int] | None, timeout: float, what: str,
+                                  show: Callable[[dict], str]) -> None:
+        seen: dict[str, str] = {}
+
+        async def all_hold() -> bool:
+            ok = True
+            for i in nodes or self._up():
+                view = await ask(self.cluster.client(i))
+                seen[self.cluster.name(i)] = show(view)
+                ok = ok and holds(view)
+            return ok
+        await wait_until(all_hold, timeout, what, interval=0.5,
+                         last=lambda: ", ".join(f"{n} {v}" for n, v in seen.items()))
+
+    async def _wait_for_event(self, spec: dict, nodes: list[int] | None, timeout: float) -> None:
+        """Until a node (of `nodes`) emits a matching event after this step began: the scenario
+        goes on when the thing happened, not after a guess at how long it takes."""
+        assert self.collector is not None
+        names = None if nodes is None else {self.cluster.name(i) for i in nodes}
+        scanned = len(self.collector.timeline)   # the timeline only grows: look at each once
+        what = spec["type"] + (f" containing {spec['contains']!r}" if "contains" in spec else "")
+
+        def seen(c: Collector) -> bool:
+            nonlocal scanned
+            fresh, scanned = c.timeline[scanned:], len(c.timeline)
+            return any(event_matches(e, spec["type"], spec.get("contains"))
+                       and (names is None or e.get("node") in names) for e in fresh)
+        await self.collector.wait_for(seen, timeout, f"a {what} event")
+
+    def _tx(self, label: str) -> TxRecord:
+        try:
+            return self.txs[label]
+        except KeyError:
+            raise ScenarioError(f"no transaction labelled {label!r} has been sent") from None
+
+    async def _load(self, args: LoadArgs) -> None:
+        """Background transfers at `tps` for `duration_s`, each account through one node."""
+        accounts = self.cluster.accounts()
+        labelled = {r.sender for r in self.txs.values()}
+        senders = [i for i in range(len(accounts)) if i not in labelled] or [0]
+        targets = args.nodes or list(range(self.cluster.size))
+        nonces: dict[int, int | None] = {i: None for i in senders}
+        deadline = time.monotonic() + args.duration_s
+        sent = failed = k = 0
+        while time.monotonic() < deadline:
+            sender = senders[k % len(senders)]
+            node = targets[sender % len(targets)]
+            k += 1
+            try:
+                client = self.cluster.client(node, timeout=2.0)
+                nonce = nonces[sender]
+                if nonce is None:
+                    nonce = (await client.account(accounts[sender]["account"]))["pending_nonce"]
+                tx = sign_transaction(bytes.fromhex(accounts[sender]["private_key"]),
+                                      bytes.fromhex(accounts[(sender + 1) % len(accounts)][
+                                          "account"]), 1, 1, nonce)
+                await client.post_tx({"raw": tx.serialize().hex()})
+                nonces[sender] = nonce + 1
+                sent += 1
+            except (NodeUnreachable, NodeAPIError):
+                nonces[sender] = None   # node down or nonce raced: ask again next time
+                failed += 1
+            await asyncio.sleep(1.0 / args.tps)
+        self.observe("load_finished", sent=sent, failed=failed)
+
+    # ---- observations --------------------------------------------------------------------------
+    async def _poll_transactions(self) -> None:
+        while True:
+            await asyncio.sleep(TX_POLL_S)
+            await self._observe_transactions()
+
+    async def _observe_transactions(self) -> None:
+        for record in list(self.txs.values()):
+            for i in self._up():
+                try:
+                    status = await self.cluster.client(i, timeout=2.0).tx(record.txid)
+                except (NodeUnreachable, NodeAPIError):
+                    continue
+                self.observe("tx_status", txid=record.txid, label=record.label,
+                             node=self.cluster.name(i), in_main_chain=status["in_main_chain"],
+                             height=status["height"], confirmations=status["confirmations"])
+
+    async def _final_observations(self) -> None:
+        self.progress("final observations: heads, transactions, chain audit")
+        await self._observe_transactions()
+        payouts, hashrates = {}, {}
+        for i in range(self.cluster.size):
+            status = await self.cluster.status(i)
+            name = self.cluster.name(i)
+            hashrates[name] = self.scenario.manifest.node_hashrate(i) or 0
+            if status is None:
+                self.observe("final_status", node=name, up=False, head=None, height=None,
+                             total_work=None)
+                continue
+            if "miner" in status:
+                payouts[name] = status["miner"]["payout"]
+            self.observe("final_status", node=name, up=True, head=status["head"],
+                         height=status["height"], total_work=str(status.get("total_work", "")),
+                         finalized=status.get("finalized"))
+            try:
+                valid, reason = await self._audit(i, status["height"])
+            except (NodeUnreachable, NodeAPIError) as exc:
+                valid, reason = False, f"could not read the chain: {exc}"
+            self.observe("chain_check", node=name, valid=valid, reason=reason,
+                         height=status["height"])
+        for entry in self.observations:
+            if entry["what"] == "miner_set" and entry.get("hashrate"):
+                hashrates[entry["node"]] = entry["hashrate"]
+        # A node that played an adversarial role at any time is not an honest node of this run.
+        roles = {self.cluster.name(i): "honest" for i in range(self.cluster.size)}
+        for entry in Nemesis(self.cluster).history():
+            if entry["fault"] == "role" and entry["params"].get("role", "honest") != "honest":
+                roles[entry["nodes"][0]] = entry["params"]["role"]
+        self.observe("roles", roles=roles, hashrate=hashrates, payout=payouts)
+
+    async def _audit(self, index: int, height: int) -> tuple[bool, str]:
+        headers: list[dict] = []
+        client = self.cluster.client(index, timeout=10.0)
+        start = 0
+        while start <= height:
+            chunk = await client.chain(start, min(height, start + 1999))
+            headers.extend(chunk["headers"])
+            start += 2000
+        if isinstance(self.spec, PosSpec):
+            return audit_pos_headers(headers[: height + 1], self.cluster.info["genesis"])
+        return audit_headers(headers[: height + 1], self.spec)
+
+    # ---- judging and the report ----------------------------------------------------------------
+    def _history(self) -> list[dict]:
+        """The collector's merged timeline (node events with the host time they arrived, and the
+        nemesis actions) plus the runner's observations; node events the collector could not get
+        (a node down at the end) are taken from the nodes' logs on disk where they exist."""
+        collected = [e for e in (self.collector.timeline if self.collector is not None else [])
+                     if e.get("source") == "node"]
+        entries = list(self.observations) + collected
+        have = {(e["node"], e["seq"]) for e in collected}
+        cluster_dir = self.report_dir / "cluster"
+        for events_file in sorted(cluster_dir.glob("node*/data/events.jsonl")):
+            for line in events_file.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by SIGKILL
+                if (entry.get("node"), entry.get("seq")) not in have:
+                    entries.append({**entry, "source": "node", "filled": True})
+        nemesis_log = cluster_dir / "nemesis.jsonl"  # the record of every fault, complete
+        if nemesis_log.exists():
+            entries.extend(json.loads(line) for line in nemesis_log.read_text().splitlines()
+                           if line)
+        entries.sort(key=lambda e: e.get("rx_ts", e["ts"]))
+        return entries
+
+    def _judge(self) -> RunResult:
+        return judge_run(self.scenario, self.report_dir, self._history(), self.failed_steps)
+
+
+def _short(args: Any) -> str:
+    text = json.dumps(args, default=str) if not isinstance(args, str) else args
+    return text if len(text) <= 80 else text[:77] + "..."
