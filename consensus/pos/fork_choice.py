@@ -239,8 +239,8 @@ def update_checkpoints(store: Store, justified: Checkpoint, finalized: Checkpoin
 def validate_on_attestation(store: Store, att: Attestation, checks: SignatureChecks = FULL_CHECKS,
                             *, is_from_block: bool = False) -> PosState | None:
     """Phase0's `validate_on_attestation` plus the validator, duty and signature checks against
-    the target's checkpoint state (which it returns). Raises InvalidAttestation or
-    AttestationIgnored."""
+    the target's checkpoint state (which it returns). Raises InvalidAttestation (`[REJECT]`) or
+    AttestationIgnored (`[IGNORE]`); catch `AttestationError` for both."""
     spec = store.spec
     target = att.target
     # [REJECT] the target epoch is the epoch of the attestation's slot
