@@ -1,14 +1,12 @@
-"""The tree of known blocks (every branch, not just the best one) and the bounded orphan pool.
+"""The tree of known PoW blocks (every branch, not just the best one).
 
 A `BlockEntry` exists for every block whose header passed validation and whose parent is known;
 `status` records whether its transactions were validated by connecting it to the best chain.
-Orphans (parent unknown) wait in `OrphanPool`, which evicts its oldest entry when full so a peer
-cannot grow it without bound.
+Orphans (parent unknown) wait outside the tree, in `consensus.orphan_pool.OrphanPool`.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -110,29 +108,3 @@ class BlockTree:
             stack.extend(node.children)
         return marked
 
-
-class OrphanPool:
-    """Blocks whose parent is unknown, bounded; connected when their parent arrives."""
-
-    def __init__(self, max_blocks: int = 256) -> None:
-        self.max_blocks = max_blocks
-        self._blocks: OrderedDict[bytes, Block] = OrderedDict()
-
-    def __contains__(self, block_hash: bytes) -> bool:
-        return block_hash in self._blocks
-
-    def __len__(self) -> int:
-        return len(self._blocks)
-
-    def add(self, block: Block) -> None:
-        if block.hash in self._blocks:
-            return
-        self._blocks[block.hash] = block
-        while len(self._blocks) > self.max_blocks:
-            self._blocks.popitem(last=False)
-
-    def pop_children(self, parent_hash: bytes) -> list[Block]:
-        children = [b for b in self._blocks.values() if b.header.prev_hash == parent_hash]
-        for child in children:
-            del self._blocks[child.hash]
-        return children

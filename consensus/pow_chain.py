@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from consensus import pow
-from consensus.block_tree import BlockEntry, BlockTree, OrphanPool
+from consensus.block_tree import BlockEntry, BlockTree
 from consensus.chain_spec import ChainSpec
 from consensus.errors import InvalidBlock, TimeTooNew
 from consensus.fork_choice import best_tip, is_better_tip, reorg_path
 from consensus.ledger import BlockUndo, Ledger
+from consensus.orphan_pool import DEFAULT_MAX_ORPHANS, OrphanPool
 from consensus.types import Block, Transaction, verify_transaction_signature
 
 Outcome = Literal["connected", "side", "orphan", "duplicate", "rejected", "invalidated"]
@@ -70,12 +71,12 @@ class ChainUpdate:
 class PowChain:
     def __init__(self, spec: ChainSpec, *,
                  verify_tx: Callable[[Transaction], bool] = verify_transaction_signature,
-                 max_orphans: int = 256) -> None:
+                 max_orphans: int = DEFAULT_MAX_ORPHANS) -> None:
         self.spec = spec
         self.verify_tx = verify_tx
         genesis = spec.genesis_block()
         self.tree = BlockTree(genesis, pow.block_work(genesis.header.bits))
-        self.orphans = OrphanPool(max_orphans)
+        self.orphans: OrphanPool[Block] = OrphanPool(max_orphans)
         self.ledger = Ledger()
         self.ledger.apply_genesis(genesis)
         self.head: BlockEntry = self.tree.genesis
@@ -176,7 +177,7 @@ class PowChain:
             return BlockResult(block_hash, "rejected", str(exc))
         parent = self.tree.get(block.header.prev_hash)
         if parent is None:
-            self.orphans.add(block)
+            self.orphans.add(block_hash, block.header.prev_hash, block)
             update.missing_parent = block.header.prev_hash
             return BlockResult(block_hash, "orphan", "parent unknown")
         try:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from consensus.chain_spec import ChainSpec
+from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
 
 
 class ConfigError(ValueError):
@@ -57,7 +58,7 @@ class NodeConfig(BaseModel):
     admin_token: str | None = None
     seed: int = 0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    max_orphans: int = Field(default=256, ge=1)
+    max_orphans: int = Field(default=DEFAULT_MAX_ORPHANS, ge=1)
     mempool_max: int = Field(default=10_000, ge=1)
 
     @field_validator("node_key")

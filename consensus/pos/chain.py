@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from consensus.fork_choice import reorg_path
+from consensus.orphan_pool import DEFAULT_MAX_ORPHANS, OrphanPool
 from consensus.pos import fork_choice as fc
 from consensus.pos.committees import get_attesters
 from consensus.pos.errors import (AttestationIgnored, BadBlockSignature, InvalidAttestation,
@@ -84,31 +85,6 @@ class PosChainUpdate(ChainUpdate):
     evidence: list[Evidence] = field(default_factory=list)      # new evidence seen
 
 
-class _OrphanPool:
-    """Blocks whose parent is unknown, bounded; the oldest is evicted first."""
-
-    def __init__(self, max_blocks: int) -> None:
-        self.max_blocks = max_blocks
-        self._blocks: OrderedDict[bytes, PosBlock] = OrderedDict()
-
-    def __contains__(self, root: bytes) -> bool:
-        return root in self._blocks
-
-    def __len__(self) -> int:
-        return len(self._blocks)
-
-    def add(self, block: PosBlock) -> None:
-        self._blocks[block.root] = block
-        while len(self._blocks) > self.max_blocks:
-            self._blocks.popitem(last=False)
-
-    def pop_children(self, parent_root: bytes) -> list[PosBlock]:
-        children = [b for b in self._blocks.values() if b.parent_root == parent_root]
-        for child in children:
-            del self._blocks[child.root]
-        return children
-
-
 class _RootSet:
     """Bounded set of roots (oldest evicted)."""
 
@@ -131,13 +107,14 @@ class _RootSet:
 class PosChain:
     def __init__(self, spec: PosSpec, *,
                  verify_tx: Callable[[Transaction], bool] = verify_transaction_signature,
-                 max_orphans: int = 256, signature_cache: SignatureCache | None = None) -> None:
+                 max_orphans: int = DEFAULT_MAX_ORPHANS,
+                 signature_cache: SignatureCache | None = None) -> None:
         self.spec = spec
         self.verify_tx = verify_tx
         state, genesis = initialize_genesis(spec)
         self.store: Store = fc.get_forkchoice_store(state, genesis, spec.genesis_time_ms)
         self.head: BlockNode = self.store.blocks[genesis.root]
-        self.orphans = _OrphanPool(max_orphans)
+        self.orphans: OrphanPool[PosBlock] = OrphanPool(max_orphans)
         self.pool = OperationPool()
         self.signatures = signature_cache or SignatureCache()
         self.checks = SignatureChecks(verify_signature, self.signatures.verify_attestation,
@@ -383,7 +360,7 @@ class PosChain:
             if block.parent_root in self._invalid:
                 self._invalid.add(root)
                 return BlockResult(root, "rejected", "parent block is invalid")
-            self.orphans.add(block)
+            self.orphans.add(root, block.parent_root, block)
             update.missing_parent = block.parent_root
             return BlockResult(root, "orphan", str(exc))
         except TimeTooNew as exc:
