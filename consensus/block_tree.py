@@ -59,7 +59,8 @@ class BlockTree:
         return iter(self._entries.values())
 
     def add(self, block: Block, parent: BlockEntry, work: int) -> BlockEntry:
-        entry = BlockEntry(block, parent.height + 1, parent.total_work + work, self._next_seq, parent)
+        entry = BlockEntry(block, parent.height + 1, parent.total_work + work, self._next_seq,
+                           parent)
         self._next_seq += 1
         parent.children.append(entry)
         self._entries[block.hash] = entry

@@ -1,4 +1,5 @@
-"""PoW fork choice: the valid tip with the most cumulative work; equal work keeps the tip seen first.
+"""PoW fork choice: the valid tip with the most cumulative work; equal work keeps the tip seen
+first.
 
 Pure functions over `BlockEntry` values, so the property tests can check them against brute force.
 """

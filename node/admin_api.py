@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from p2p.link_shaper import LinkRule
@@ -21,7 +19,7 @@ from p2p.link_shaper import LinkRule
 if TYPE_CHECKING:
     from node.app import Node
 
-NODE_KEY: web.AppKey["Node"] = web.AppKey("admin_node")
+NODE_KEY: web.AppKey[Node] = web.AppKey("admin_node")
 
 
 class PeerRequest(BaseModel):

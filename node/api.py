@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_CHAIN_RANGE = 2000
-NODE_KEY: web.AppKey["Node"] = web.AppKey("node")
+NODE_KEY: web.AppKey[Node] = web.AppKey("node")
 # Open /events streams: closed when the node shuts down, else the server waits for their
 # handlers (which end only when the observer leaves) and a SIGTERM turns into a SIGKILL.
 EVENT_STREAMS: web.AppKey[weakref.WeakSet] = web.AppKey("event_streams")

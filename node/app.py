@@ -20,6 +20,7 @@ from aiohttp import web
 
 from consensus.block_builder import build_block
 from consensus.keys import public_key
+from consensus.pos.types import Deposit, Exit
 from consensus.pow import hash_hex
 from consensus.types import Block, Transaction
 from node.admin_api import add_admin_routes
@@ -28,18 +29,17 @@ from node.chain_service import ChainService
 from node.clock import NodeClock
 from node.config import ConfigError, NodeConfig, load_config
 from node.events import EventBus
-from node.mempool import Mempool
 from node.link_faults import LinkFaults
+from node.mempool import Mempool
 from node.metrics import NodeMetrics
 from node.miner import Miner
 from node.mining_strategy import MiningStrategy, make_strategy
 from node.p2p_bridge import PowBridge
-from consensus.pos.types import Deposit, Exit
 from node.pos_bridge import PosBridge
 from node.pos_service import PosChainService
-from node.validator_duties import ValidatorDuties
 from node.signing_history import DurableSlashingProtection, SigningHistoryError
 from node.store import BlockStore, StoreError
+from node.validator_duties import ValidatorDuties
 from p2p.host import P2PHost
 from p2p.wire import MAX_FRAME_BYTES
 

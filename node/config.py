@@ -53,8 +53,8 @@ class NodeConfig(BaseModel):
                                 description="hex ids of every node of the cluster (for faults)")
     node_key: str = Field(description="64-digit hex Ed25519 private key of the node identity")
     miner: MinerConfig = Field(default_factory=MinerConfig)
-    validator_keys: list[str] = Field(default_factory=list,
-                                      description="PoS: hex private keys of the validators run here")
+    validator_keys: list[str] = Field(
+        default_factory=list, description="PoS: hex private keys of the validators run here")
     admin_token: str | None = None
     seed: int = 0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

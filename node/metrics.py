@@ -60,8 +60,7 @@ class NodeMetrics:
 
 def render(node: Node) -> tuple[bytes, str]:
     from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                        HistogramMetricFamily)
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
     class Collector:
         def collect(self) -> Any:

@@ -3,10 +3,10 @@
 Protocol (msgpack stream): the node writes jobs to stdin, `{"job": id, "header76": bytes,
 "target": bytes(32, big-endian), "hashrate": float|None, "chunk": int}` or `{"stop": true}`;
 the worker writes `{"job": id, "time": t, "nonce": n, "hashes": k}` for each solution it finds and
-`{"job": id, "hashes": k}` progress reports about once a second (k = hashes since the last message). Between chunks of nonces it checks
-stdin for a newer job, so a new head redirects the work within one chunk. When the nonce space runs
-out it rolls the header's time field forward by one second, as Bitcoin miners roll nTime.
-Ends on `stop` or when stdin closes (the node died).
+`{"job": id, "hashes": k}` progress reports about once a second (k = hashes since the last message).
+Between chunks of nonces it checks stdin for a newer job, so a new head redirects the work within
+one chunk. When the nonce space runs out it rolls the header's time field forward by one second, as
+Bitcoin miners roll nTime. Ends on `stop` or when stdin closes (the node died).
 """
 
 from __future__ import annotations

@@ -10,8 +10,15 @@ from __future__ import annotations
 import logging
 
 from consensus.errors import ConsensusError
-from consensus.pos.types import (Attestation, AttesterSlashing, Deposit, Evidence, Exit, PosBlock,
-                                 ProposerSlashing)
+from consensus.pos.types import (
+    Attestation,
+    AttesterSlashing,
+    Deposit,
+    Evidence,
+    Exit,
+    PosBlock,
+    ProposerSlashing,
+)
 from consensus.types import Transaction
 from node.gossip_verdicts import block_verdict, outcome_verdict, reject_block
 from node.pos_service import PosChainService

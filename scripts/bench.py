@@ -168,7 +168,8 @@ async def bench_propagation(nodes: int, blocks: int, tx_per_block: int) -> dict:
         "nodes": nodes, "blocks_measured": len(delays_ms), "transactions_sent": sent,
         "max_txs_in_block": max(tx_counts.values(), default=0),
         "mean_txs_per_block": round(statistics.mean(tx_counts.values()), 1) if tx_counts else 0,
-        "p50_ms": round(percentile(delays_ms, 50), 2), "p95_ms": round(percentile(delays_ms, 95), 2),
+        "p50_ms": round(percentile(delays_ms, 50), 2),
+        "p95_ms": round(percentile(delays_ms, 95), 2),
         "max_ms": round(delays_ms[-1], 2) if delays_ms else None, "idle_memory": idle,
     }
 
@@ -275,8 +276,8 @@ def main() -> None:
     print(f"  two miners      {m['two_miners_hashes_per_s']:>12,} H/s  = {m['two_miner_scaling']}x "
           f"one miner on {m['cores']} cores")
     print("block propagation to all nodes (blocks with transfers; target p95 < 10 ms)")
-    print(f"  {'nodes':>5} {'blocks':>6} {'max txs':>7} {'mean txs':>8} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'max ms':>8} {'node RSS MB (max)':>18} {'miner RSS MB':>12}")
+    print(f"  {'nodes':>5} {'blocks':>6} {'max txs':>7} {'mean txs':>8} {'p50 ms':>8} "
+          f"{'p95 ms':>8} {'max ms':>8} {'node RSS MB (max)':>18} {'miner RSS MB':>12}")
     for p in result["propagation"]:
         mem = p["idle_memory"]
         print(f"  {p['nodes']:>5} {p['blocks_measured']:>6} {p['max_txs_in_block']:>7} "

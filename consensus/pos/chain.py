@@ -27,21 +27,43 @@ from consensus.fork_choice import reorg_path
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS, OrphanPool
 from consensus.pos import fork_choice as fc
 from consensus.pos.committees import get_attesters
-from consensus.pos.errors import (AttestationIgnored, BadBlockSignature, InvalidAttestation,
-                                  InvalidBlock, InvalidEvidence, MissingParent, TimeTooNew)
+from consensus.pos.errors import (
+    AttestationIgnored,
+    BadBlockSignature,
+    InvalidAttestation,
+    InvalidBlock,
+    InvalidEvidence,
+    MissingParent,
+    TimeTooNew,
+)
 from consensus.pos.fork_choice import BlockNode, Store
 from consensus.pos.operation_pool import OperationPool
 from consensus.pos.proposal import build_block
 from consensus.pos.proposer import get_beacon_proposer_index
-from consensus.pos.signing import (TRUSTED, SignatureCache, SignatureChecks, sign_attestation,
-                                   verify_signature)
-from consensus.pos.slashing import (SlashingDetector, validate_attester_slashing,
-                                    validate_proposer_slashing)
+from consensus.pos.signing import (
+    TRUSTED,
+    SignatureCache,
+    SignatureChecks,
+    sign_attestation,
+    verify_signature,
+)
+from consensus.pos.slashing import (
+    SlashingDetector,
+    validate_attester_slashing,
+    validate_proposer_slashing,
+)
 from consensus.pos.spec import PosSpec, initialize_genesis
 from consensus.pos.state import FAR_FUTURE_EPOCH, PosState, get_current_epoch, is_active_validator
 from consensus.pos.transition import process_deposit, process_exit
-from consensus.pos.types import (Attestation, Checkpoint, Deposit, Evidence, Exit, PosBlock,
-                                 ProposerSlashing)
+from consensus.pos.types import (
+    Attestation,
+    Checkpoint,
+    Deposit,
+    Evidence,
+    Exit,
+    PosBlock,
+    ProposerSlashing,
+)
 from consensus.pow_chain import BlockResult, ChainUpdate, Reorg
 from consensus.types import Transaction, verify_transaction_signature
 

@@ -3,8 +3,9 @@
 Each wire type in `consensus.pos.types` lists its fields in wire order in a `WIRE` table: the
 attribute, its codec, and the label decode errors name it by. From that table the bases here derive
 what every type would otherwise write out by hand:
-- `WireList`: `to_list()`, the fixed-order array of the encoded fields, and `from_list(value, what)`,
-  which checks the array's length and each field's type and length, naming the bad field
+- `WireList`: `to_list()`, the fixed-order array of the encoded fields, and
+  `from_list(value, what)`, which checks the array's length and each field's type and length,
+  naming the bad field
   (`"attestation source root must be 32 bytes"`);
 - `WireObject`: `serialize()` (msgpack of that array), `deserialize(raw)` (size cap first, then
   msgpack, then `from_list`) and `root`, the SHA-256 of the serialized bytes;

@@ -23,10 +23,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from consensus.pos.state import (EPOCHS_PER_HISTORICAL_VECTOR, GENESIS_EPOCH, PendingAttestation,
-                                 PosState, decrease_stake, get_block_root, get_block_root_at_slot,
-                                 get_current_epoch, get_previous_epoch, get_total_active_stake,
-                                 increase_stake, initiate_validator_exit, is_active_validator)
+from consensus.pos.state import (
+    EPOCHS_PER_HISTORICAL_VECTOR,
+    GENESIS_EPOCH,
+    PendingAttestation,
+    PosState,
+    decrease_stake,
+    get_block_root,
+    get_block_root_at_slot,
+    get_current_epoch,
+    get_previous_epoch,
+    get_total_active_stake,
+    increase_stake,
+    initiate_validator_exit,
+    is_active_validator,
+)
 from consensus.pos.types import Checkpoint
 
 DUTIES_PER_EPOCH = 3            # source, target, head

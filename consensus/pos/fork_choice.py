@@ -29,12 +29,22 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from consensus.pos.committees import get_attestation_slot
-from consensus.pos.errors import (AttestationIgnored, InvalidAttestation, InvalidBlock,
-                                  MissingParent, TimeTooNew)
+from consensus.pos.errors import (
+    AttestationIgnored,
+    InvalidAttestation,
+    InvalidBlock,
+    MissingParent,
+    TimeTooNew,
+)
 from consensus.pos.signing import FULL_CHECKS, SignatureChecks
 from consensus.pos.spec import PosSpec
-from consensus.pos.state import (GENESIS_EPOCH, PosState, compute_start_slot_at_epoch,
-                                 get_current_epoch, is_active_validator)
+from consensus.pos.state import (
+    GENESIS_EPOCH,
+    PosState,
+    compute_start_slot_at_epoch,
+    get_current_epoch,
+    is_active_validator,
+)
 from consensus.pos.transition import process_slots, state_transition
 from consensus.pos.types import Attestation, Checkpoint, PosBlock
 

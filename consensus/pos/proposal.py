@@ -18,14 +18,33 @@ from consensus.errors import InvalidTransaction
 from consensus.pos.errors import InvalidBlock, InvalidEvidence
 from consensus.pos.operation_pool import OperationPool
 from consensus.pos.signing import TRUSTED, sign_block, sign_randao
-from consensus.pos.state import (PosState, compute_start_slot_at_epoch, compute_state_root,
-                                 get_block_root, get_current_epoch)
-from consensus.pos.transition import (process_attestation, process_attester_slashing,
-                                      process_deposit, process_exit, process_operations,
-                                      process_proposer_slashing, process_randao, process_slots,
-                                      process_transactions)
-from consensus.pos.types import (ZERO_HASH, Attestation, AttesterSlashing, BlockBody, PosBlock,
-                                 PosBlockHeader, ProposerSlashing)
+from consensus.pos.state import (
+    PosState,
+    compute_start_slot_at_epoch,
+    compute_state_root,
+    get_block_root,
+    get_current_epoch,
+)
+from consensus.pos.transition import (
+    process_attestation,
+    process_attester_slashing,
+    process_deposit,
+    process_exit,
+    process_operations,
+    process_proposer_slashing,
+    process_randao,
+    process_slots,
+    process_transactions,
+)
+from consensus.pos.types import (
+    ZERO_HASH,
+    Attestation,
+    AttesterSlashing,
+    BlockBody,
+    PosBlock,
+    PosBlockHeader,
+    ProposerSlashing,
+)
 from consensus.types import TX_BYTES, Transaction
 
 BLOCK_OVERHEAD_BYTES = 512        # header fields, randao reveal, signature, array headers

@@ -16,12 +16,31 @@ from consensus.pos.errors import BadBlockSignature, InvalidBlock, InvalidEvidenc
 from consensus.pos.proposer import get_beacon_proposer_index
 from consensus.pos.signing import FULL_CHECKS, SignatureChecks, randao_signing_root
 from consensus.pos.slashing import validate_attester_slashing, validate_proposer_slashing
-from consensus.pos.state import (EPOCHS_PER_HISTORICAL_VECTOR, FAR_FUTURE_EPOCH, PendingAttestation,
-                                 PosState, Validator, compute_state_root, find_validator_index,
-                                 get_current_epoch, get_previous_epoch, get_randao_mix,
-                                 initiate_validator_exit, is_active_validator, slash_validator)
-from consensus.pos.types import (Attestation, AttesterSlashing, BlockBody, Deposit, Exit, PosBlock,
-                                 ProposerSlashing, sha256)
+from consensus.pos.state import (
+    EPOCHS_PER_HISTORICAL_VECTOR,
+    FAR_FUTURE_EPOCH,
+    PendingAttestation,
+    PosState,
+    Validator,
+    compute_state_root,
+    find_validator_index,
+    get_current_epoch,
+    get_previous_epoch,
+    get_randao_mix,
+    initiate_validator_exit,
+    is_active_validator,
+    slash_validator,
+)
+from consensus.pos.types import (
+    Attestation,
+    AttesterSlashing,
+    BlockBody,
+    Deposit,
+    Exit,
+    PosBlock,
+    ProposerSlashing,
+    sha256,
+)
 from consensus.types import Transaction
 
 

@@ -22,10 +22,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from consensus.pos.encoding import (MAX_OBJECT_BYTES, MAX_UINT64, PUBKEY, PUBKEY_BYTES, ROOT,
-                                    ROOT_BYTES, SIGNATURE, SIGNATURE_BYTES, TRANSACTION, UINT,
-                                    Items, Nested, Signable, WireField, WireList, WireObject,
-                                    decode, encode, sha256)
+from consensus.pos.encoding import (
+    MAX_OBJECT_BYTES,
+    MAX_UINT64,
+    PUBKEY,
+    PUBKEY_BYTES,
+    ROOT,
+    ROOT_BYTES,
+    SIGNATURE,
+    SIGNATURE_BYTES,
+    TRANSACTION,
+    UINT,
+    Items,
+    Nested,
+    Signable,
+    WireField,
+    WireList,
+    WireObject,
+    decode,
+    encode,
+    sha256,
+)
 from consensus.types import ZERO_HASH, ZERO_SIG, Transaction
 
 DOMAIN_ATTESTATION = b"p2p-testnet/attestation"

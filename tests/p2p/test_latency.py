@@ -78,7 +78,8 @@ async def test_blocks_cross_a_line_of_4_processes_complete_and_in_order(net):
             last = {}
             deadline = time.monotonic() + 10
             while len(last) < BLOCKS:
-                assert time.monotonic() < deadline, f"only {len(last)} of {BLOCKS} blocks reached p3"
+                assert time.monotonic() < deadline, \
+                    f"only {len(last)} of {BLOCKS} blocks reached p3"
                 last = await timings(addresses[-1])
                 await asyncio.sleep(0.02)
     finally:

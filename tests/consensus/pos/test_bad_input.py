@@ -12,9 +12,15 @@ from consensus.pos.chain import PosChain
 from consensus.pos.errors import AttestationError, AttestationIgnored, InvalidAttestation
 from consensus.pos.signing import sign_attestation, sign_randao
 from consensus.pos.types import Attestation, BlockBody, Checkpoint, sha256
-
-from tests.consensus.pos.pos_steps import (VALIDATOR_KEYS, Network, make_spec, propose,
-                                           slot_time, store_fingerprint, tamper)
+from tests.consensus.pos.pos_steps import (
+    VALIDATOR_KEYS,
+    Network,
+    make_spec,
+    propose,
+    slot_time,
+    store_fingerprint,
+    tamper,
+)
 
 
 @pytest.fixture

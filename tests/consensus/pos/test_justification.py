@@ -27,7 +27,6 @@ from consensus.pos.spec import initialize_genesis
 from consensus.pos.state import PendingAttestation, PosState, get_block_root
 from consensus.pos.transition import process_slots
 from consensus.pos.types import Attestation, Checkpoint, sha256
-
 from tests.consensus.pos.pos_steps import STAKE, attest, extend, make_spec, slot_time
 
 SPE = 4
