@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from consensus.block_tree import BlockTree
+from consensus.block_tree import ancestor, common_ancestor
 from consensus.chain_spec import ChainSpec
 from consensus.pow import hash_from_hex, hash_hex
 from consensus.pow_chain import ChainUpdate, PowChain
@@ -103,7 +103,7 @@ class ChainService(ChainServiceBase[ChainSpec, PowChain]):
         chain = self.chain
         end = min(end, chain.head.height)
         headers = []
-        node = BlockTree.ancestor(chain.head, end) if end >= start else None
+        node = ancestor(chain.head, end) if end >= start else None
         while node is not None and node.height >= start:
             item = node.block.header.to_json()
             item["height"] = node.height
@@ -117,7 +117,7 @@ class ChainService(ChainServiceBase[ChainSpec, PowChain]):
         chain = self.chain
         tips = []
         for tip in chain.tree.tips():
-            fork = BlockTree.common_ancestor(tip, chain.head)
+            fork = common_ancestor(tip, chain.head)
             status = "active" if tip is chain.head else (
                 "invalid" if tip.status == "invalid" else
                 "valid-fork" if tip.status == "valid" else "headers-only")

@@ -28,7 +28,7 @@ import asyncio
 import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import ClientWebSocketResponse, WSCloseCode, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
@@ -36,6 +36,8 @@ from aiohttp.http_websocket import WebSocketError
 from p2p.errors import DecodeError, EncodeError, HandshakeError
 from p2p.link_shaper import DelayLine, Direction, LinkShaper
 from p2p.wire import PROTOCOL_VERSION, decode_envelope, encode_frame
+
+LinkDirection = Literal["inbound", "outbound"]     # who dialed: the peer, or we
 
 SEND_QUEUE_FRAMES = 4096
 SEND_QUEUE_BYTES = 64 * 1024 * 1024
@@ -72,7 +74,7 @@ class Connection:
         ws: Websocket,
         *,
         url: str,
-        direction: str,
+        direction: LinkDirection,
         stats: dict[str, Any],
         log: logging.Logger,
         connected_at: float,

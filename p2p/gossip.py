@@ -345,6 +345,7 @@ class GossipRouter:
 
     def _encode_forward(self, topic: _Topic, msg_id: bytes, payload: bytes) -> tuple[str, bytes]:
         """The frame that spreads a message: its id alone (announce) or the full payload (push)."""
+        body: dict[str, Any]
         if topic.announce:
             msg_type, body = "inv", {"topic": topic.name, "ids": [msg_id]}
         else:

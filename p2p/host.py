@@ -35,7 +35,14 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import WSCloseCode, web
 
-from p2p.connection import CLOSE_TIMEOUT_S, HEARTBEAT_S, SEND_QUEUE_BYTES, Connection, new_stats
+from p2p.connection import (
+    CLOSE_TIMEOUT_S,
+    HEARTBEAT_S,
+    SEND_QUEUE_BYTES,
+    Connection,
+    LinkDirection,
+    new_stats,
+)
 from p2p.dialer import Dialer, DialOutcome
 from p2p.errors import HandshakeError
 from p2p.gossip import Fetch, GossipRouter, Validator
@@ -57,7 +64,7 @@ LINK_BLOCKED_REASON = "link blocked by fault injection"
 class PeerInfo:
     peer_id: str
     url: str  # the dialed URL, or the remote address of an inbound link
-    direction: Literal["inbound", "outbound"]
+    direction: LinkDirection
     connected_at: float  # host clock
     score: float
     msgs_in: int
@@ -331,7 +338,7 @@ class P2PHost:
 
     # -- connection lifecycle ------------------------------------------------------------------
 
-    def _new_connection(self, ws: Any, *, url: str, direction: str) -> Connection:
+    def _new_connection(self, ws: Any, *, url: str, direction: LinkDirection) -> Connection:
         return Connection(
             ws,
             url=url,
@@ -465,7 +472,7 @@ class P2PHost:
         return PeerInfo(
             peer_id=conn.peer_id,
             url=conn.url,
-            direction=conn.direction,  # type: ignore[arg-type]
+            direction=conn.direction,
             connected_at=conn.connected_at,
             score=self._scores.get(conn.peer_id),
             msgs_in=conn.msgs_in,

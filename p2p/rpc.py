@@ -92,9 +92,11 @@ class RequestRouter:
                      body: Any) -> None:
         """Run one handler and send its response. Ends with the handler; cancelled if the link
         closes."""
+        peer_id = conn.peer_id
+        assert peer_id is not None, "requests are dispatched only on handshaken links"
         try:
             try:
-                result = await handler(conn.peer_id, body)
+                result = await handler(peer_id, body)
             except Exception as exc:
                 self._log.warning("handler for %r from %s raised: %r", method, conn.label, exc,
                                   exc_info=True)

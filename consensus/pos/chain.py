@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from consensus.fork_choice import reorg_path
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS, OrphanPool
@@ -37,7 +37,7 @@ from consensus.pos.errors import (
     TimeTooNew,
 )
 from consensus.pos.fork_choice import BlockNode, Store
-from consensus.pos.operation_pool import OperationPool
+from consensus.pos.operation_pool import BoundedMap, OperationPool
 from consensus.pos.proposal import build_block
 from consensus.pos.proposer import get_beacon_proposer_index
 from consensus.pos.signing import (
@@ -64,10 +64,11 @@ from consensus.pos.types import (
     PosBlock,
     ProposerSlashing,
 )
-from consensus.pow_chain import BlockResult, ChainUpdate, Reorg
+from consensus.pow_chain import BlockResult, ChainUpdate, Outcome, Reorg
 from consensus.types import Transaction, verify_transaction_signature
 
 Verdict = Literal["accept", "ignore", "reject"]
+Op = TypeVar("Op", Deposit, Exit)
 
 __all__ = ["PosChain", "PosChainUpdate", "AttestationResult", "OperationResult",
            "SlashedValidator", "BlockResult", "Reorg"]
@@ -159,7 +160,9 @@ class PosChain:
     @property
     def state(self) -> PosState:
         """The head's post-state."""
-        return self.head.state          # type: ignore[return-value]  # never pruned
+        state = self.head.state
+        assert state is not None, "states are pruned only before the finalized block"
+        return state
 
     @property
     def ledger(self):
@@ -395,13 +398,13 @@ class PosChain:
             return BlockResult(root, "rejected", str(exc))
         self._watch_block(node, update)
         self._update_head(update)
-        outcome = "connected" if self.head is node else "side"
+        outcome: Outcome = "connected" if self.head is node else "side"
         return BlockResult(root, outcome, height=node.height)
 
     def _watch_block(self, node: BlockNode, update: PosChainUpdate) -> None:
         """What an accepted block tells the slashing detector and the pool."""
         block = node.block
-        evidence = self.detector.check_block(block.signed_header)
+        evidence: Evidence | None = self.detector.check_block(block.signed_header)
         if evidence is not None and self._accept_evidence(evidence) is None:
             update.evidence.append(evidence)
         self.detector.record_block(block.signed_header)
@@ -418,17 +421,20 @@ class PosChain:
         Returns None when accepted (or already pooled), else the reason it was refused."""
         if evidence.root in self.pool.evidence:
             return None
-        validate = (validate_proposer_slashing if isinstance(evidence, ProposerSlashing)
-                    else validate_attester_slashing)
         try:
-            validate(self.state, evidence, self.checks)
+            if isinstance(evidence, ProposerSlashing):
+                validate_proposer_slashing(self.state, evidence, self.checks)
+            else:
+                validate_attester_slashing(self.state, evidence, self.checks)
         except InvalidEvidence as exc:
             return str(exc)
         self.pool.add_evidence(evidence)
         fc.on_equivocation(self.store, evidence.offender)
         return None
 
-    def _pool_operation(self, operation, process, table) -> OperationResult:
+    def _pool_operation(self, operation: Op,
+                        process: Callable[[PosState, Op, SignatureChecks], None],
+                        table: BoundedMap[Op]) -> OperationResult:
         if operation.root in table:
             return OperationResult("ignore", "already pooled")
         scratch = self.state.copy()
@@ -456,7 +462,7 @@ class PosChain:
         for node in path.apply:
             update.applied_txs.extend(node.block.body.transactions)
             body = node.block.body
-            for evidence in (*body.proposer_slashings, *body.attester_slashings):
+            for evidence in body.evidence:
                 update.slashed.append(SlashedValidator(evidence.offender, evidence.kind,
                                                        node.root, evidence))
         del self._main[path.common_ancestor.height + 1:]

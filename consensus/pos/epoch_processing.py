@@ -116,7 +116,7 @@ def process_justification_and_finalization(state: PosState) -> None:
         state.current_justified_checkpoint = Checkpoint(current_epoch,
                                                         get_block_root(state, current_epoch))
         bits[0] = True
-    state.justification_bits = tuple(bits)  # type: ignore[assignment]
+    state.justification_bits = tuple(bits)
 
     # Process finalizations
     # The 2nd/3rd/4th most recent epochs are justified, the 2nd using the 4th as source

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from consensus.block_tree import parent_of
 from consensus.pos.committees import get_attestation_slot
 from consensus.pos.errors import (
     AttestationIgnored,
@@ -228,7 +229,7 @@ def on_block(store: Store, block: PosBlock, checks: SignatureChecks = FULL_CHECK
     for att in block.body.attestations:
         if att.head_root in store.blocks and att.target.root in store.blocks:
             update_latest_messages(store, att)
-    for evidence in (*block.body.proposer_slashings, *block.body.attester_slashings):
+    for evidence in block.body.evidence:
         on_equivocation(store, evidence.offender)
     return node
 
@@ -379,7 +380,7 @@ def _weights(store: Store, subtree: list[BlockNode]) -> dict[bytes, int]:
             continue
         weights[message.root] += validator.effective_stake
     for node in reversed(subtree[1:]):
-        weights[node.parent.root] += weights[node.root]   # type: ignore[union-attr]
+        weights[parent_of(node).root] += weights[node.root]
     return weights
 
 

@@ -229,6 +229,11 @@ class BlockBody(WireList):
             WireField("exits", Items(Nested(Exit), "exits", "exit")))
     WHAT = "block body"
 
+    @property
+    def evidence(self) -> tuple[Evidence, ...]:
+        """The slashing evidence in the block, proposer slashings first."""
+        return (*self.proposer_slashings, *self.attester_slashings)
+
 
 @dataclass(frozen=True)
 class PosBlock(WireObject):
