@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from consensus.block_tree import ancestor, common_ancestor
 from consensus.chain_spec import ChainSpec
@@ -115,7 +116,7 @@ class ChainService(ChainServiceBase[ChainSpec, PowChain]):
 
     def tips_json(self) -> list[dict]:
         chain = self.chain
-        tips = []
+        tips: list[dict[str, Any]] = []
         for tip in chain.tree.tips():
             fork = common_ancestor(tip, chain.head)
             status = "active" if tip is chain.head else (

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from consensus.chain_spec import ChainSpec
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
+
+if TYPE_CHECKING:
+    from consensus.pos.spec import PosSpec
 
 
 class ConfigError(ValueError):
@@ -84,7 +87,7 @@ class NodeConfig(BaseModel):
                 raise ValueError(f"validator_keys[{i}] must be 64 hex digits")
         return value
 
-    def chain_spec(self):  # type: ignore[no-untyped-def]
+    def chain_spec(self) -> ChainSpec | PosSpec:
         """The ChainSpec (PoW) or PosSpec (PoS) in the genesis file."""
         try:
             data = json.loads(self.genesis.read_text())

@@ -29,7 +29,7 @@ def main() -> None:
         os.nice(10)
     except OSError:
         pass
-    stdin = sys.stdin.buffer.raw
+    stdin = sys.stdin.fileno()
     stdout = sys.stdout.buffer
     unpacker = msgpack.Unpacker(raw=False)
     job: dict | None = None
@@ -40,7 +40,7 @@ def main() -> None:
         ready, _, _ = select.select([stdin], [], [], None if block else 0)
         if not ready:
             return True
-        data = os.read(stdin.fileno(), 1 << 16)
+        data = os.read(stdin, 1 << 16)
         if not data:
             return False
         unpacker.feed(data)

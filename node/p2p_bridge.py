@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from consensus.block_tree import BlockEntry
 from consensus.errors import ConsensusError, DecodeError
 from consensus.pow_chain import ChainUpdate
 from consensus.types import Block, Transaction
@@ -87,7 +88,7 @@ class PowBridge:
             return set()
         return {b.hash for b in self.strategy.private_blocks()}
 
-    def public_head(self):  # type: ignore[no-untyped-def]
+    def public_head(self) -> BlockEntry:
         """The head as peers may know it: below any block an adversarial role keeps private."""
         head = self.service.chain.head
         private = self._private()

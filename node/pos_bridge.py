@@ -97,8 +97,9 @@ class PosBridge:
     async def validate_evidence(self, msg: GossipMessage) -> Verdict:
         payload = msg.payload
         try:
-            cls = {b"P": ProposerSlashing, b"A": AttesterSlashing}[payload[:1]]
-            evidence = cls.deserialize(payload[1:])
+            kinds: dict[bytes, type[ProposerSlashing] | type[AttesterSlashing]] = {
+                b"P": ProposerSlashing, b"A": AttesterSlashing}
+            evidence = kinds[payload[:1]].deserialize(payload[1:])
         except (KeyError, ConsensusError, ValueError) as exc:
             return Verdict.reject(f"malformed slashing evidence: {exc}")
         return outcome_verdict(self.service.submit_evidence(evidence, msg.peer_id))

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
 from consensus.pos.chain import AttestationResult, OperationResult, PosChain, PosChainUpdate
+from consensus.pos.fork_choice import BlockNode
 from consensus.pos.spec import PosSpec
 from consensus.pos.state import get_current_epoch
 from consensus.pos.types import Attestation, Evidence, PosBlock
@@ -201,12 +203,12 @@ class PosChainService(ChainServiceBase[PosSpec, PosChain]):
         return out
 
     def tips_json(self) -> list[dict]:
-        tips = []
+        tips: list[dict[str, Any]] = []
         head = self.chain.head
         for node in self.chain.store.blocks.values():
             if node.children:
                 continue
-            fork = node
+            fork: BlockNode | None = node
             while fork is not None and not self.chain.is_on_main_chain(fork):
                 fork = fork.parent
             tips.append({"hash": node.root.hex(), "height": node.height, "slot": node.slot,

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgpack
@@ -234,7 +235,7 @@ async def bench_pos_propagation(nodes: int = 4, slots: int = 32) -> dict:
             "p95_ms": round(percentile(complete, 95), 2)}
 
 
-def _slot_reached(cluster: LocalCluster, slot: int):  # type: ignore[no-untyped-def]
+def _slot_reached(cluster: LocalCluster, slot: int) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         status = await cluster.status(0)
         return bool(status and status["slot"] >= slot)
