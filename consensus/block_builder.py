@@ -1,4 +1,5 @@
-"""Assembling candidate blocks for miners: pick transactions, pay the coinbase, commit the merkle root.
+"""Assembling candidate blocks for miners: pick transactions, pay the coinbase, commit the merkle
+root.
 
 Pure: the caller passes the parent, the time and the transactions it has; solving the nonce is the
 miner's job (`pow.search_nonce`).

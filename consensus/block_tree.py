@@ -1,21 +1,61 @@
-"""The tree of known blocks (every branch, not just the best one) and the bounded orphan pool.
+"""The tree of known PoW blocks (every branch, not just the best one), and the walks along parent
+links that both chains' block trees use (`ancestor`, `common_ancestor`).
 
 A `BlockEntry` exists for every block whose header passed validation and whose parent is known;
 `status` records whether its transactions were validated by connecting it to the best chain.
-Orphans (parent unknown) wait in `OrphanPool`, which evicts its oldest entry when full so a peer
-cannot grow it without bound.
+Orphans (parent unknown) wait outside the tree, in `consensus.orphan_pool.OrphanPool`.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, Self, TypeVar
 
 from consensus.types import Block
 
 Status = Literal["valid", "unvalidated", "invalid"]
+
+
+class TreeNode(Protocol):
+    """A block in a tree of blocks: the PoW `BlockEntry` and the PoS `BlockNode` both are."""
+
+    @property
+    def height(self) -> int: ...
+
+    @property
+    def parent(self) -> Self | None: ...
+
+
+N = TypeVar("N", bound=TreeNode)
+
+
+def parent_of(node: N) -> N:
+    """The parent of a block above genesis; the walks below never go past their target."""
+    parent = node.parent
+    if parent is None:
+        raise ValueError(f"the block at height {node.height} has no parent")
+    return parent
+
+
+def ancestor(node: N, height: int) -> N:
+    """The ancestor of `node` at `height` (walks parents; heights here are small)."""
+    if height > node.height or height < 0:
+        raise ValueError(f"no ancestor at height {height} of a block at {node.height}")
+    while node.height > height:
+        node = parent_of(node)
+    return node
+
+
+def common_ancestor(a: N, b: N) -> N:
+    """The highest block that both `a` and `b` descend from (or are)."""
+    while a.height > b.height:
+        a = parent_of(a)
+    while b.height > a.height:
+        b = parent_of(b)
+    while a is not b:
+        a, b = parent_of(a), parent_of(b)
+    return a
 
 
 @dataclass(eq=False)
@@ -61,7 +101,8 @@ class BlockTree:
         return iter(self._entries.values())
 
     def add(self, block: Block, parent: BlockEntry, work: int) -> BlockEntry:
-        entry = BlockEntry(block, parent.height + 1, parent.total_work + work, self._next_seq, parent)
+        entry = BlockEntry(block, parent.height + 1, parent.total_work + work, self._next_seq,
+                           parent)
         self._next_seq += 1
         parent.children.append(entry)
         self._entries[block.hash] = entry
@@ -71,28 +112,9 @@ class BlockTree:
         return [e for e in self._entries.values() if not e.children]
 
     @staticmethod
-    def ancestor(entry: BlockEntry, height: int) -> BlockEntry:
-        """The ancestor of `entry` at `height` (walks parents; heights here are small)."""
-        if height > entry.height or height < 0:
-            raise ValueError(f"no ancestor at height {height} of a block at {entry.height}")
-        while entry.height > height:
-            entry = entry.parent  # type: ignore[assignment]
-        return entry
-
-    @staticmethod
-    def common_ancestor(a: BlockEntry, b: BlockEntry) -> BlockEntry:
-        while a.height > b.height:
-            a = a.parent  # type: ignore[assignment]
-        while b.height > a.height:
-            b = b.parent  # type: ignore[assignment]
-        while a is not b:
-            a, b = a.parent, b.parent  # type: ignore[assignment]
-        return a
-
-    @staticmethod
     def median_time_past(entry: BlockEntry, span: int = 11) -> int:
         """Median timestamp of `entry` and up to span-1 ancestors (Bitcoin's GetMedianTimePast)."""
-        times = []
+        times: list[int] = []
         node: BlockEntry | None = entry
         while node is not None and len(times) < span:
             times.append(node.time)
@@ -110,29 +132,3 @@ class BlockTree:
             stack.extend(node.children)
         return marked
 
-
-class OrphanPool:
-    """Blocks whose parent is unknown, bounded; connected when their parent arrives."""
-
-    def __init__(self, max_blocks: int = 256) -> None:
-        self.max_blocks = max_blocks
-        self._blocks: OrderedDict[bytes, Block] = OrderedDict()
-
-    def __contains__(self, block_hash: bytes) -> bool:
-        return block_hash in self._blocks
-
-    def __len__(self) -> int:
-        return len(self._blocks)
-
-    def add(self, block: Block) -> None:
-        if block.hash in self._blocks:
-            return
-        self._blocks[block.hash] = block
-        while len(self._blocks) > self.max_blocks:
-            self._blocks.popitem(last=False)
-
-    def pop_children(self, parent_hash: bytes) -> list[Block]:
-        children = [b for b in self._blocks.values() if b.header.prev_hash == parent_hash]
-        for child in children:
-            del self._blocks[child.hash]
-        return children

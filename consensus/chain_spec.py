@@ -1,4 +1,5 @@
-"""A PoW network's chain spec: the parameters every node must share, and the genesis block they imply.
+"""A PoW network's chain spec: the parameters every node must share, and the genesis block they
+imply.
 
 The genesis block commits to the allocations (as zero-sender outputs after its coinbase), so two
 clusters with different funding have different genesis hashes and refuse each other's handshake.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from consensus import pow
-from consensus.types import Block, BlockHeader, Transaction, ZERO_HASH, ZERO_KEY, make_coinbase
+from consensus.types import ZERO_HASH, ZERO_KEY, Block, BlockHeader, Transaction, make_coinbase
 
 REGTEST_POW_LIMIT = 0x7FFFFF << 232          # Bitcoin regtest's limit (compact 0x207fffff)
 

@@ -18,7 +18,8 @@ class InvalidTransaction(ConsensusError):
 
 
 class InvalidBlock(ConsensusError):
-    """A block that breaks a block rule (PoW, merkle root, size, time, coinbase, its transactions)."""
+    """A block that breaks a block rule (PoW, merkle root, size, time, coinbase, its
+    transactions)."""
 
 
 class TimeTooNew(InvalidBlock):

@@ -1,8 +1,8 @@
 """Account ledger: balances and nonces, applying and reverting whole blocks.
 
-Invariant: `apply_block` checks every rule before it changes anything, so a rejected block leaves the
-ledger untouched; `revert_block(apply_block(b))` restores balances and nonces exactly (accounts that
-did not exist before are removed again).
+Invariant: `apply_block` checks every rule before it changes anything, so a rejected block leaves
+the ledger untouched; `revert_block(apply_block(b))` restores balances and nonces exactly (accounts
+that did not exist before are removed again).
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ class Ledger:
         if coinbase.amount > block_reward + fees:
             raise InvalidBlock(f"coinbase pays {coinbase.amount}, more than reward {block_reward} "
                                f"+ fees {fees}")
-        credit = balances.get(coinbase.recipient, self.balance(coinbase.recipient)) + coinbase.amount
-        balances[coinbase.recipient] = credit
+        recipient = coinbase.recipient
+        balances[recipient] = balances.get(recipient, self.balance(recipient)) + coinbase.amount
         undo = BlockUndo(block.hash)
         for account in set(balances) | set(nonces):
             undo.previous[account] = (self.balances.get(account), self.nonces.get(account))
@@ -92,7 +92,8 @@ class Ledger:
 
     def _check_transfer(self, tx: Transaction, balances: dict[bytes, int],
                         nonces: dict[bytes, int], verify: SignatureCheck) -> int:
-        """Check one transfer against the overlay (balances/nonces), update the overlay, return fee."""
+        """Check one transfer against the overlay (balances/nonces), update the overlay, return
+        the fee."""
         # [REJECT] only the first transaction of a block may mint coins
         if tx.is_coinbase:
             raise InvalidTransaction("a coinbase outside the first position")

@@ -1,9 +1,9 @@
 """Bitcoin's proof-of-work rules, reproduced exactly where Bitcoin defines them.
 
 Hashes are 32-byte strings in Bitcoin's *internal* byte order (the order they are hashed and
-serialized in); `hash_hex` gives the byte-reversed form that block explorers display. Integers in the
-header are little-endian. Compact `bits` follow `arith_uint256::SetCompact/GetCompact`, and retargeting
-follows `CalculateNextWorkRequired` (clamp to [T/4, 4T], scale, cap at the pow limit).
+serialized in); `hash_hex` gives the byte-reversed form that block explorers display. Integers in
+the header are little-endian. Compact `bits` follow `arith_uint256::SetCompact/GetCompact`, and
+retargeting follows `CalculateNextWorkRequired` (clamp to [T/4, 4T], scale, cap at the pow limit).
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def hash_to_int(h: bytes) -> int:
 
 
 def bits_to_target(bits: int) -> int:
-    """Decode compact `bits` (SetCompact). Raises ValueError for a negative or overflowing encoding."""
+    """Decode compact `bits` (SetCompact). Raises ValueError for a negative or overflowing
+    encoding."""
     size = bits >> 24
     word = bits & 0x007FFFFF
     if size <= 3:
@@ -104,7 +105,8 @@ def next_bits(last_bits: int, first_time: int, last_time: int, *, target_timespa
 
 
 def block_work(bits: int) -> int:
-    """Expected hashes to find a block at `bits`: 2**256 // (target + 1); 0 for an invalid target."""
+    """Expected hashes to find a block at `bits`: 2**256 // (target + 1); 0 for an invalid
+    target."""
     try:
         target = bits_to_target(bits)
     except ValueError:

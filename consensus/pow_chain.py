@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from consensus import pow
-from consensus.block_tree import BlockEntry, BlockTree, OrphanPool
+from consensus.block_tree import BlockEntry, BlockTree, ancestor, parent_of
 from consensus.chain_spec import ChainSpec
 from consensus.errors import InvalidBlock, TimeTooNew
 from consensus.fork_choice import best_tip, is_better_tip, reorg_path
 from consensus.ledger import BlockUndo, Ledger
+from consensus.orphan_pool import DEFAULT_MAX_ORPHANS, OrphanPool
 from consensus.types import Block, Transaction, verify_transaction_signature
 
 Outcome = Literal["connected", "side", "orphan", "duplicate", "rejected", "invalidated"]
@@ -70,12 +71,12 @@ class ChainUpdate:
 class PowChain:
     def __init__(self, spec: ChainSpec, *,
                  verify_tx: Callable[[Transaction], bool] = verify_transaction_signature,
-                 max_orphans: int = 256) -> None:
+                 max_orphans: int = DEFAULT_MAX_ORPHANS) -> None:
         self.spec = spec
         self.verify_tx = verify_tx
         genesis = spec.genesis_block()
         self.tree = BlockTree(genesis, pow.block_work(genesis.header.bits))
-        self.orphans = OrphanPool(max_orphans)
+        self.orphans: OrphanPool[Block] = OrphanPool(max_orphans)
         self.ledger = Ledger()
         self.ledger.apply_genesis(genesis)
         self.head: BlockEntry = self.tree.genesis
@@ -93,7 +94,7 @@ class PowChain:
     def main_chain_at(self, height: int) -> BlockEntry | None:
         if not 0 <= height <= self.head.height:
             return None
-        return BlockTree.ancestor(self.head, height)
+        return ancestor(self.head, height)
 
     def is_on_main_chain(self, entry: BlockEntry) -> bool:
         return entry.height <= self.head.height and self.main_chain_at(entry.height) is entry
@@ -102,7 +103,7 @@ class PowChain:
         """Bitcoin's block locator: dense for the last 10 blocks, then exponentially sparser."""
         hashes, step, height = [], 1, self.head.height
         while height > 0:
-            hashes.append(BlockTree.ancestor(self.head, height).hash)
+            hashes.append(ancestor(self.head, height).hash)
             if len(hashes) >= 10:
                 step *= 2
             height -= step
@@ -120,10 +121,10 @@ class PowChain:
         end = min(self.head.height, start.height + limit)
         if end <= start.height:
             return []
-        out, node = [], BlockTree.ancestor(self.head, end)
+        out, node = [], ancestor(self.head, end)
         while node is not start:
             out.append(node)
-            node = node.parent  # type: ignore[assignment]
+            node = parent_of(node)
         out.reverse()
         return out
 
@@ -133,7 +134,7 @@ class PowChain:
         if height % self.spec.retarget_window != 0:
             return parent.bits
         # Bitcoin measures the window from (window - 1) blocks back: the famous off-by-one, kept.
-        first = BlockTree.ancestor(parent, max(0, parent.height - (self.spec.retarget_window - 1)))
+        first = ancestor(parent, max(0, parent.height - (self.spec.retarget_window - 1)))
         return pow.next_bits(parent.bits, first.time, parent.time,
                              target_timespan=self.spec.target_timespan_s,
                              pow_limit=self.spec.pow_limit)
@@ -176,7 +177,7 @@ class PowChain:
             return BlockResult(block_hash, "rejected", str(exc))
         parent = self.tree.get(block.header.prev_hash)
         if parent is None:
-            self.orphans.add(block)
+            self.orphans.add(block_hash, block.header.prev_hash, block)
             update.missing_parent = block.header.prev_hash
             return BlockResult(block_hash, "orphan", "parent unknown")
         try:
@@ -285,7 +286,7 @@ class PowChain:
 
     def _disconnect(self, entry: BlockEntry, update: ChainUpdate) -> None:
         self.ledger.revert_block(self._undo.pop(entry.hash))
-        self.head = entry.parent  # type: ignore[assignment]
+        self.head = parent_of(entry)
         update.reverted_txs.extend(entry.block.transactions[1:])
 
 

@@ -116,7 +116,8 @@ class BlockHeader:
     def to_json(self) -> dict:
         return {
             "hash": pow.hash_hex(self.hash), "version": self.version,
-            "prev_hash": pow.hash_hex(self.prev_hash), "merkle_root": pow.hash_hex(self.merkle_root),
+            "prev_hash": pow.hash_hex(self.prev_hash),
+            "merkle_root": pow.hash_hex(self.merkle_root),
             "time": self.time, "bits": f"{self.bits:08x}", "nonce": self.nonce,
         }
 

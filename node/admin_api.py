@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from aiohttp import web
-from typing import Literal
-
+from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from p2p.link_shaper import LinkRule
@@ -21,7 +20,8 @@ from p2p.link_shaper import LinkRule
 if TYPE_CHECKING:
     from node.app import Node
 
-NODE_KEY: web.AppKey["Node"] = web.AppKey("admin_node")
+NODE_KEY: web.AppKey[Node] = web.AppKey("admin_node")
+M = TypeVar("M", bound=BaseModel)
 
 
 class PeerRequest(BaseModel):
@@ -37,7 +37,7 @@ class MinerRequest(BaseModel):
 
 
 @web.middleware
-async def require_token(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/admin"):
         return await handler(request)
     token = request.app[NODE_KEY].config.admin_token
@@ -53,7 +53,7 @@ async def require_token(request: web.Request, handler):  # type: ignore[no-untyp
     return await handler(request)
 
 
-async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+async def _body(request: web.Request, model: type[M]) -> M:
     try:
         data = await request.json()
         return model.model_validate(data)
@@ -70,24 +70,24 @@ async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
 async def add_peer(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     body = await _body(request, PeerRequest)
-    node.host.add_peer(body.url)  # type: ignore[attr-defined]
-    node.events.emit("admin", action="add_peer", url=body.url)  # type: ignore[attr-defined]
-    return web.json_response({"ok": True, "dialing": body.url})  # type: ignore[attr-defined]
+    node.host.add_peer(body.url)
+    node.events.emit("admin", action="add_peer", url=body.url)
+    return web.json_response({"ok": True, "dialing": body.url})
 
 
 async def remove_peer(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     body = await _body(request, PeerRequest)
-    node.host.remove_peer(body.url)  # type: ignore[attr-defined]
-    node.events.emit("admin", action="remove_peer", url=body.url)  # type: ignore[attr-defined]
-    return web.json_response({"ok": True, "removed": body.url})  # type: ignore[attr-defined]
+    node.host.remove_peer(body.url)
+    node.events.emit("admin", action="remove_peer", url=body.url)
+    return web.json_response({"ok": True, "removed": body.url})
 
 
 async def set_miner(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     if node.miner is None:
         raise _bad("this is a PoS node: it has validators, not a miner")
-    body: MinerRequest = await _body(request, MinerRequest)  # type: ignore[assignment]
+    body = await _body(request, MinerRequest)
     if body.unlimited:
         node.miner.configure(enabled=body.enabled, hashrate=None)
     elif body.hashrate is not None:
@@ -130,7 +130,7 @@ def _bad(reason: str) -> web.HTTPBadRequest:
 
 async def set_link(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    body: LinkRequest = await _body(request, LinkRequest)  # type: ignore[assignment]
+    body = await _body(request, LinkRequest)
     try:
         rule = LinkRule.from_json(body.rule)
     except (ValueError, TypeError) as exc:
@@ -154,7 +154,7 @@ async def clear_link(request: web.Request) -> web.Response:
 
 async def set_partition(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    body: PartitionRequest = await _body(request, PartitionRequest)  # type: ignore[assignment]
+    body = await _body(request, PartitionRequest)
     for peer in body.peers:
         node.link_faults.block(peer, body.direction)
     node.events.emit("fault_applied", fault="partition", peers=body.peers,
@@ -172,7 +172,7 @@ async def clear_partition(request: web.Request) -> web.Response:
 
 async def set_clock(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    body: ClockRequest = await _body(request, ClockRequest)  # type: ignore[assignment]
+    body = await _body(request, ClockRequest)
     previous = node.clock.offset_s
     node.clock.offset_s = body.offset_s
     node.events.emit("fault_applied" if body.offset_s else "fault_cleared", fault="skew",
@@ -184,7 +184,7 @@ async def set_clock(request: web.Request) -> web.Response:
 
 async def set_role(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    body: RoleRequest = await _body(request, RoleRequest)  # type: ignore[assignment]
+    body = await _body(request, RoleRequest)
     try:
         result = node.set_role(body.role, body.validator)
     except ValueError as exc:

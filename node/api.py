@@ -20,6 +20,7 @@ from consensus.errors import ConsensusError, InvalidTransaction
 from consensus.pow import hash_from_hex, hash_hex
 from consensus.types import MAX_AMOUNT, TX_BYTES, Transaction
 from node.events import read_log
+from node.pos_service import PosChainService
 
 if TYPE_CHECKING:
     from node.app import Node
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_CHAIN_RANGE = 2000
-NODE_KEY: web.AppKey["Node"] = web.AppKey("node")
+NODE_KEY: web.AppKey[Node] = web.AppKey("node")
 # Open /events streams: closed when the node shuts down, else the server waits for their
 # handlers (which end only when the observer leaves) and a SIGTERM turns into a SIGKILL.
 EVENT_STREAMS: web.AppKey[weakref.WeakSet] = web.AppKey("event_streams")
@@ -53,6 +54,8 @@ class TxRequest(BaseModel):
                    if getattr(self, f) is None]
         if missing:
             raise ValueError(f"missing field(s): {', '.join(missing)} (or give 'raw')")
+        assert self.amount is not None and self.fee is not None and self.nonce is not None, \
+            "refused above as missing"
         return Transaction(_hex_field("sender", self.sender, 32),
                            _hex_field("recipient", self.recipient, 32), self.amount, self.fee,
                            self.nonce, _hex_field("signature", self.signature, 64))
@@ -212,11 +215,12 @@ async def get_event_log(request: web.Request) -> web.Response:
 
 async def get_validators(request: web.Request) -> web.Response:
     node = _node(request)
-    if node.consensus != "pos":
+    service = node.service
+    if not isinstance(service, PosChainService):
         return web.json_response({"error": "a PoW network has no validators"}, status=404)
     local = set(node.duties.keys) if node.duties else set()
     out = []
-    for v in node.service.chain.validators_json():
+    for v in service.chain.validators_json():
         v["local"] = v["index"] in local
         if v["local"] and node.duties is not None:
             v["role"] = node.duties.role(v["index"])
@@ -253,8 +257,10 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 async def close_event_streams(app: web.Application) -> None:
     """On shutdown: tell every observer the node is going away (1001) so it can reconnect."""
+    open_streams = app[EVENT_STREAMS]
+    streams = list(open_streams)
     await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"node shutting down")
-                           for ws in list(app[EVENT_STREAMS])), return_exceptions=True)
+                           for ws in streams), return_exceptions=True)
 
 
 def add_routes(app: web.Application, node: Node) -> None:

@@ -20,6 +20,9 @@ from aiohttp import web
 
 from consensus.block_builder import build_block
 from consensus.keys import public_key
+from consensus.pos.chain import OperationResult
+from consensus.pos.spec import PosSpec
+from consensus.pos.types import Deposit, Exit
 from consensus.pow import hash_hex
 from consensus.types import Block, Transaction
 from node.admin_api import add_admin_routes
@@ -28,19 +31,18 @@ from node.chain_service import ChainService
 from node.clock import NodeClock
 from node.config import ConfigError, NodeConfig, load_config
 from node.events import EventBus
-from node.mempool import Mempool
 from node.link_faults import LinkFaults
+from node.mempool import Mempool
 from node.metrics import NodeMetrics
 from node.miner import Miner
 from node.mining_strategy import MiningStrategy, make_strategy
 from node.p2p_bridge import PowBridge
-from consensus.pos.types import Deposit, Exit
 from node.pos_bridge import PosBridge
 from node.pos_service import PosChainService
-from node.validator_duties import ValidatorDuties
 from node.signing_history import DurableSlashingProtection, SigningHistoryError
 from node.store import BlockStore, StoreError
-from p2p.host import P2PHost
+from node.validator_duties import ValidatorDuties
+from p2p.host import P2PHost, PeerInfo
 from p2p.wire import MAX_FRAME_BYTES
 
 log = logging.getLogger("node")
@@ -71,7 +73,8 @@ class Node:
         self.strategy: MiningStrategy | None = None
         self.duties: ValidatorDuties | None = None
         self.signing_history: DurableSlashingProtection | None = None
-        if self.consensus == "pos":
+        self.service: ChainService | PosChainService     # the one of this node's consensus
+        if isinstance(self.spec, PosSpec):
             self.service = PosChainService(self.spec, self.store, self.events, self.mempool,
                                            self.clock, max_orphans=config.max_orphans)
         else:
@@ -85,39 +88,55 @@ class Node:
         self.link_faults = LinkFaults(self.host)
         self._template_dirty = False
         self.ready = asyncio.Event()
-        if self.consensus == "pos":
-            self._init_pos()
+        self.bridge: PowBridge | PosBridge
+        if isinstance(self.service, PosChainService):
+            self._init_pos(self.service)
         else:
-            self._init_pow()
+            self._init_pow(self.service)
 
-    def _init_pow(self) -> None:
+    def _init_pow(self, service: ChainService) -> None:
         config = self.config
-        self.bridge = PowBridge(self.service, self.host)
+        bridge = self.bridge = PowBridge(service, self.host)
         self.payout = (bytes.fromhex(config.miner.payout) if config.miner.payout
                        else public_key(self.node_key))
         self.miner = Miner(build_template=self._template, on_solved=self._on_block_mined,
                            hashrate=config.miner.hashrate, chunk=config.miner.chunk,
                            enabled=config.miner.enabled)
-        self.service.head_listeners.append(self.miner.refresh)
+        service.head_listeners.append(self.miner.refresh)
         self.strategy = self._make_strategy("honest")
-        self.bridge.strategy = self.strategy
+        bridge.strategy = self.strategy
 
-    def _init_pos(self) -> None:
-        self.bridge = PosBridge(self.service, self.host)
+    def _init_pos(self, service: PosChainService) -> None:
+        bridge = self.bridge = PosBridge(service, self.host)
         if self.config.validator_keys:
             self.signing_history = DurableSlashingProtection(self.config.data_dir /
                                                              "signing.sqlite")
         self.duties = ValidatorDuties(
-            self.service, [bytes.fromhex(k) for k in self.config.validator_keys],
-            publish_block=self.bridge.publish_block,
-            publish_attestation=self.bridge.publish_attestation,
+            service, [bytes.fromhex(k) for k in self.config.validator_keys],
+            publish_block=bridge.publish_block,
+            publish_attestation=bridge.publish_attestation,
             candidate_txs=self.mempool.candidates, events=self.events,
             protection=self.signing_history)
 
+    def _pow(self) -> tuple[ChainService, PowBridge]:
+        """The service and bridge of a PoW node (what only PoW nodes do asks for them)."""
+        service, bridge = self.service, self.bridge
+        assert isinstance(service, ChainService) and isinstance(bridge, PowBridge), \
+            "not a PoW node"
+        return service, bridge
+
+    def _pos(self) -> tuple[PosChainService, PosBridge]:
+        """The service and bridge of a PoS node (what only PoS nodes do asks for them)."""
+        service, bridge = self.service, self.bridge
+        assert isinstance(service, PosChainService) and isinstance(bridge, PosBridge), \
+            "not a PoS node"
+        return service, bridge
+
     # ---- actions used by the API ---------------------------------------------------------------
     def _make_strategy(self, role: str) -> MiningStrategy:
-        chain = self.service.chain
-        return make_strategy(role, publish=self.bridge.publish_block,
+        service, bridge = self._pow()
+        chain = service.chain
+        return make_strategy(role, publish=bridge.publish_block,
                              head_height=lambda: chain.head.height,
                              head_is=lambda block_hash: chain.head.hash == block_hash)
 
@@ -133,21 +152,24 @@ class Node:
                              fault="role", role=role, previous=previous, validator=validator)
             return {"role": role, "previous": previous, "validator": validator}
         assert self.strategy is not None and self.miner is not None
+        _service, bridge = self._pow()
         new = self._make_strategy(role)  # raises ValueError for an unknown role
         old = self.strategy
         released = old.release()
         self.strategy = new
-        self.bridge.strategy = new
-        replayed = self.bridge.release_held_blocks() if old.holds_peer_blocks else 0
+        bridge.strategy = new
+        replayed = bridge.release_held_blocks() if old.holds_peer_blocks else 0
         self.events.emit("fault_applied", fault="role", role=role, previous=old.name,
                          released_blocks=len(released), replayed_peer_blocks=replayed)
         self.miner.refresh()
         return {"role": role, "previous": old.name, "released_blocks": len(released),
                 "replayed_peer_blocks": replayed}
 
-    def submit_stake_operation(self, kind: str, raw: bytes):  # type: ignore[no-untyped-def]
+    def submit_stake_operation(self, kind: str, raw: bytes) -> OperationResult:
         """A deposit or exit for the PoS operation pool; ValueError for malformed bytes."""
-        chain = self.service.chain
+        service, bridge = self._pos()
+        chain = service.chain
+        op: Deposit | Exit
         if kind == "deposit":
             op = Deposit.deserialize(raw)
             result = chain.on_deposit(op)
@@ -156,7 +178,7 @@ class Node:
             result = chain.on_exit(op)
         if result.outcome == "accept":
             self.events.emit("stake_operation", kind=kind, root=op.root.hex())
-            self.bridge.publish_operation(kind, op)
+            bridge.publish_operation(kind, op)
         return result
 
     def submit_transaction(self, tx: Transaction) -> bytes:
@@ -181,15 +203,19 @@ class Node:
                        "shaped_links": len(self.link_faults.shaping),
                        "clock_offset_s": self.clock.offset_s},
         }
-        if self.duties is not None:
-            return {**common, "genesis": chain.genesis_root.hex(), "height": head.height,
-                    "head": head.root.hex(), **self.service.status_fields(),
-                    "blocks_known": len(chain.store.blocks), "role": "validator",
+        service = self.service
+        if isinstance(service, PosChainService):
+            assert self.duties is not None, "a PoS node has validator duties"
+            pos_chain = service.chain
+            return {**common, "genesis": pos_chain.genesis_root.hex(), "height": head.height,
+                    "head": pos_chain.head.root.hex(), **service.status_fields(),
+                    "blocks_known": len(pos_chain.store.blocks), "role": "validator",
                     "validators": self.duties.describe()}
         assert self.miner is not None and self.strategy is not None
-        return {**common, "genesis": hash_hex(chain.genesis_hash), "height": head.height,
-                "head": hash_hex(head.hash), "total_work": head.total_work,
-                "blocks_known": len(chain.tree), "role": self.strategy.name,
+        pow_chain = service.chain
+        return {**common, "genesis": hash_hex(pow_chain.genesis_hash), "height": head.height,
+                "head": hash_hex(pow_chain.head.hash), "total_work": pow_chain.head.total_work,
+                "blocks_known": len(pow_chain.tree), "role": self.strategy.name,
                 "private_blocks": len(self.strategy.private_blocks()),
                 "miner": {"enabled": self.miner.enabled,
                           "hashrate": round(self.miner.hashrate, 1),
@@ -217,14 +243,17 @@ class Node:
 
     # ---- mining --------------------------------------------------------------------------------
     def _template(self) -> Block:
-        return build_block(self.service.chain, self.payout, self.mempool.candidates(),
+        service, _bridge = self._pow()
+        return build_block(service.chain, self.payout, self.mempool.candidates(),
                            int(self.clock()))
 
     def _on_block_mined(self, block: Block) -> None:
-        update = self.service.submit_block(block)  # tidy-up work is deferred past publish
+        service, _bridge = self._pow()
+        update = service.submit_block(block)  # tidy-up work is deferred past publish
         result = update.results[0]
         if result.outcome in ("connected", "side"):
             log.info("mined block %s at height %s", hash_hex(block.hash)[:16], result.height)
+            assert self.strategy is not None, "a PoW node has a mining strategy"
             self.strategy.on_own_block(block, result.height or 0)
         else:
             log.warning("own block %s not accepted: %s %s", hash_hex(block.hash)[:16],
@@ -241,17 +270,19 @@ class Node:
                 self.miner.refresh()
 
     # ---- p2p callbacks -------------------------------------------------------------------------
-    def _on_peer_connected(self, peer) -> None:
+    def _on_peer_connected(self, peer: PeerInfo) -> None:
         self.events.emit("peer_connected", peer=peer.peer_id, url=peer.url,
                          direction=peer.direction)
 
-    def _on_peer_disconnected(self, peer, reason: str) -> None:
+    def _on_peer_disconnected(self, peer: PeerInfo, reason: str) -> None:
         self.events.emit("peer_disconnected", peer=peer.peer_id, url=peer.url, reason=reason)
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def head_hex(self) -> str:
-        head = self.service.chain.head
-        return head.root.hex() if self.consensus == "pos" else hash_hex(head.hash)
+        service = self.service
+        if isinstance(service, PosChainService):
+            return service.chain.head.root.hex()
+        return hash_hex(service.chain.head.hash)
 
     async def run(self) -> None:
         loaded = self.service.load()
@@ -317,6 +348,7 @@ def main(config_path: str | Path) -> int:
 
 async def _run_until_signalled(node: Node) -> int:
     task = asyncio.current_task()
+    assert task is not None, "runs as the main task of asyncio.run"
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)

@@ -1,47 +1,34 @@
-"""The node's chain: consensus rules + block store + mempool + events, in one place.
+"""The node's PoW chain: consensus rules + block store + mempool + events, in one place.
 
 Every block, whatever its source (the local miner, gossip, sync, or the store at start-up), goes
 through `submit_block`, which runs the consensus handler, persists what entered the block tree
-before anything is announced, updates the mempool, and emits the events observers rely on.
+before anything is announced, updates the mempool, and emits the events observers rely on. The
+constructor and the views shared with PoS are in node/chain_service_base.py.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
+from consensus.block_tree import ancestor, common_ancestor
 from consensus.chain_spec import ChainSpec
-from consensus.block_tree import BlockTree
 from consensus.pow import hash_from_hex, hash_hex
 from consensus.pow_chain import ChainUpdate, PowChain
 from consensus.types import Block, Transaction
-from node.chain_views import account_view, transaction_view
-from node.events import EventBus
-from node.head_tidy import HeadTidy
-from node.mempool import Mempool
-from node.store import BlockStore
+from node.chain_service_base import LOCAL, ChainServiceBase
 
 log = logging.getLogger(__name__)
 
-LOCAL = "local"
 
+class ChainService(ChainServiceBase[ChainSpec, PowChain]):
+    def _new_chain(self, verify_tx: Callable[[Transaction], bool], max_orphans: int) -> PowChain:
+        return PowChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans)
 
-class ChainService:
-    def __init__(self, spec: ChainSpec, store: BlockStore, events: EventBus, mempool: Mempool,
-                 clock: Callable[[], float], *, max_orphans: int = 256) -> None:
-        self.spec = spec
-        self.store = store
-        self.events = events
-        self.mempool = mempool
-        self.clock = clock
-        self.chain = PowChain(spec, verify_tx=mempool.verified.verify, max_orphans=max_orphans)
-        self.tidy = HeadTidy(mempool, lambda: self.chain.ledger)
-        self.head_listeners = self.tidy.listeners   # called after each head change
-        self.rejected_total = 0
-        self.reorgs_total = 0
-        self._reverted_pending: list[Transaction] = []
-        self.tx_index: dict[bytes, list[bytes]] = {}   # txid -> hashes of blocks holding it
-        self._tidy_scheduled = False
+    @staticmethod
+    def show_id(block_id: bytes) -> str:
+        return hash_hex(block_id)
 
     def load(self) -> int:
         """Replay the stored blocks; returns how many. Runs before the node joins the network."""
@@ -72,10 +59,7 @@ class ChainService:
                                  miner=entry.block.transactions[0].recipient.hex(),
                                  delay_ms=round((now - entry.time) * 1000, 1))
             elif result.outcome in ("rejected", "invalidated"):
-                self.rejected_total += 1
-                log.warning("rejected block %s from %s: %s", hex_hash, source, result.reason)
-                self.events.emit("block_rejected", hash=hex_hash, reason=result.reason,
-                                 peer=source)
+                self.block_rejected(result.block_hash, result.reason, source)
             elif result.outcome == "orphan":
                 self.events.emit("block_orphaned", hash=hex_hash, peer=source,
                                  parent=hash_hex(block.header.prev_hash))
@@ -102,14 +86,7 @@ class ChainService:
         for tx in block.transactions[1:]:
             self.tx_index.setdefault(tx.txid, []).append(block.hash)
 
-    def transaction_status(self, txid: bytes) -> dict:
-        return transaction_view(self.chain, self.mempool, self.tx_index, txid, hash_hex)
-
     # ---- read-only views for the API (PoS has the same methods) --------------------------------
-    @property
-    def head_height(self) -> int:
-        return self.chain.head.height
-
     def block_json(self, text: str) -> dict | None:
         """A block by its displayed hash; None when unknown; ValueError for a malformed hash."""
         entry = self.chain.get(hash_from_hex(text))
@@ -127,7 +104,7 @@ class ChainService:
         chain = self.chain
         end = min(end, chain.head.height)
         headers = []
-        node = BlockTree.ancestor(chain.head, end) if end >= start else None
+        node = ancestor(chain.head, end) if end >= start else None
         while node is not None and node.height >= start:
             item = node.block.header.to_json()
             item["height"] = node.height
@@ -139,9 +116,9 @@ class ChainService:
 
     def tips_json(self) -> list[dict]:
         chain = self.chain
-        tips = []
+        tips: list[dict[str, Any]] = []
         for tip in chain.tree.tips():
-            fork = BlockTree.common_ancestor(tip, chain.head)
+            fork = common_ancestor(tip, chain.head)
             status = "active" if tip is chain.head else (
                 "invalid" if tip.status == "invalid" else
                 "valid-fork" if tip.status == "valid" else "headers-only")
@@ -150,9 +127,3 @@ class ChainService:
         tips.sort(key=lambda t: -t["height"])
         return tips
 
-    def account_json(self, account: bytes) -> dict:
-        return account_view(self.chain, self.mempool, account)
-
-    def submit_transaction(self, tx: Transaction) -> bytes:
-        """Admit to the mempool or raise InvalidTransaction with the reason."""
-        return self.mempool.add(tx, self.chain.ledger)

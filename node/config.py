@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from consensus.chain_spec import ChainSpec
+from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
+
+if TYPE_CHECKING:
+    from consensus.pos.spec import PosSpec
 
 
 class ConfigError(ValueError):
@@ -52,12 +56,12 @@ class NodeConfig(BaseModel):
                                 description="hex ids of every node of the cluster (for faults)")
     node_key: str = Field(description="64-digit hex Ed25519 private key of the node identity")
     miner: MinerConfig = Field(default_factory=MinerConfig)
-    validator_keys: list[str] = Field(default_factory=list,
-                                      description="PoS: hex private keys of the validators run here")
+    validator_keys: list[str] = Field(
+        default_factory=list, description="PoS: hex private keys of the validators run here")
     admin_token: str | None = None
     seed: int = 0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    max_orphans: int = Field(default=256, ge=1)
+    max_orphans: int = Field(default=DEFAULT_MAX_ORPHANS, ge=1)
     mempool_max: int = Field(default=10_000, ge=1)
 
     @field_validator("node_key")
@@ -83,7 +87,7 @@ class NodeConfig(BaseModel):
                 raise ValueError(f"validator_keys[{i}] must be 64 hex digits")
         return value
 
-    def chain_spec(self):  # type: ignore[no-untyped-def]
+    def chain_spec(self) -> ChainSpec | PosSpec:
         """The ChainSpec (PoW) or PosSpec (PoS) in the genesis file."""
         try:
             data = json.loads(self.genesis.read_text())

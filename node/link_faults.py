@@ -52,13 +52,14 @@ class LinkFaults:
                             for (p, d), r in sorted(self.shaping.items())]}
 
     def _effective(self) -> dict[str, tuple[LinkRule | None, LinkRule | None]]:
+        """Per peer: the rule in force for frames in, and for frames out (None: untouched)."""
+        def rule(peer: str, direction: str) -> LinkRule | None:
+            if direction in self.blocks.get(peer, ()):
+                return BLOCK
+            return self.shaping.get((peer, direction))
+
         peers = set(self.blocks) | {p for p, _ in self.shaping}
-        out = {}
-        for peer in peers:
-            rules = tuple(BLOCK if d in self.blocks.get(peer, ()) else self.shaping.get((peer, d))
-                          for d in DIRECTIONS)
-            out[peer] = rules
-        return out  # type: ignore[return-value]
+        return {peer: (rule(peer, "in"), rule(peer, "out")) for peer in peers}
 
     def _push(self) -> None:
         wanted = self._effective()

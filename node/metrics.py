@@ -60,8 +60,7 @@ class NodeMetrics:
 
 def render(node: Node) -> tuple[bytes, str]:
     from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                        HistogramMetricFamily)
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
     class Collector:
         def collect(self) -> Any:
@@ -95,9 +94,9 @@ def render(node: Node) -> tuple[bytes, str]:
                      node.metrics.reorg_depth),
                     ("testnet_block_delay_seconds", "Block arrival delay after its timestamp",
                      node.metrics.block_delay)):
-                family = HistogramMetricFamily(name, doc, labels=names)
-                family.add_metric(values, hist.cumulative(), hist.total)
-                yield family
+                histogram = HistogramMetricFamily(name, doc, labels=names)
+                histogram.add_metric(values, hist.cumulative(), hist.total)
+                yield histogram
             for kind, count in (("accepted", node.metrics.blocks_accepted),
                                 ("rejected", node.metrics.blocks_rejected)):
                 family = CounterMetricFamily(f"testnet_blocks_{kind}", f"Blocks {kind}",

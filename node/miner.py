@@ -71,7 +71,7 @@ class Miner:
         if enabled is not None:
             self.enabled = enabled
         if hashrate is not False:
-            self.hashrate_cap = hashrate  # type: ignore[assignment]
+            self.hashrate_cap = hashrate
         self.refresh()
 
     async def run(self, ready: asyncio.Event | None = None) -> None:

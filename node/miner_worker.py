@@ -3,10 +3,10 @@
 Protocol (msgpack stream): the node writes jobs to stdin, `{"job": id, "header76": bytes,
 "target": bytes(32, big-endian), "hashrate": float|None, "chunk": int}` or `{"stop": true}`;
 the worker writes `{"job": id, "time": t, "nonce": n, "hashes": k}` for each solution it finds and
-`{"job": id, "hashes": k}` progress reports about once a second (k = hashes since the last message). Between chunks of nonces it checks
-stdin for a newer job, so a new head redirects the work within one chunk. When the nonce space runs
-out it rolls the header's time field forward by one second, as Bitcoin miners roll nTime.
-Ends on `stop` or when stdin closes (the node died).
+`{"job": id, "hashes": k}` progress reports about once a second (k = hashes since the last message).
+Between chunks of nonces it checks stdin for a newer job, so a new head redirects the work within
+one chunk. When the nonce space runs out it rolls the header's time field forward by one second, as
+Bitcoin miners roll nTime. Ends on `stop` or when stdin closes (the node died).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def main() -> None:
         os.nice(10)
     except OSError:
         pass
-    stdin = sys.stdin.buffer.raw
+    stdin = sys.stdin.fileno()
     stdout = sys.stdout.buffer
     unpacker = msgpack.Unpacker(raw=False)
     job: dict | None = None
@@ -40,7 +40,7 @@ def main() -> None:
         ready, _, _ = select.select([stdin], [], [], None if block else 0)
         if not ready:
             return True
-        data = os.read(stdin.fileno(), 1 << 16)
+        data = os.read(stdin, 1 << 16)
         if not data:
             return False
         unpacker.feed(data)

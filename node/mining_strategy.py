@@ -53,8 +53,9 @@ class MiningStrategy:
 class SelfishMiner(MiningStrategy):
     name = "selfish-miner"
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
+    def __init__(self, publish: Callable[[Block], None], head_height: Callable[[], int],
+                 head_is: Callable[[bytes], bool]) -> None:
+        super().__init__(publish, head_height, head_is)
         self.private: list[tuple[int, Block]] = []   # unpublished own blocks (height, block)
         self.public_height = self.head_height()
         self.racing = False
@@ -107,8 +108,9 @@ class Withholder(MiningStrategy):
     relays_own_transactions = False
     holds_peer_blocks = True
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
+    def __init__(self, publish: Callable[[Block], None], head_height: Callable[[], int],
+                 head_is: Callable[[bytes], bool]) -> None:
+        super().__init__(publish, head_height, head_is)
         self.private: list[Block] = []
 
     def on_own_block(self, block: Block, height: int) -> None:
@@ -124,9 +126,12 @@ class Withholder(MiningStrategy):
         return sent
 
 
-def make_strategy(role: str, **kwargs) -> MiningStrategy:  # type: ignore[no-untyped-def]
-    classes = {"honest": MiningStrategy, "selfish-miner": SelfishMiner, "withhold": Withholder}
+def make_strategy(role: str, *, publish: Callable[[Block], None], head_height: Callable[[], int],
+                  head_is: Callable[[bytes], bool]) -> MiningStrategy:
+    classes: dict[str, type[MiningStrategy]] = {
+        "honest": MiningStrategy, "selfish-miner": SelfishMiner, "withhold": Withholder}
     try:
-        return classes[role](**kwargs)
+        cls = classes[role]
     except KeyError:
         raise ValueError(f"unknown role {role!r}; PoW roles are {', '.join(ROLES)}") from None
+    return cls(publish, head_height, head_is)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 
+from consensus.block_tree import BlockEntry
 from consensus.errors import ConsensusError, DecodeError
 from consensus.pow_chain import ChainUpdate
 from consensus.types import Block, Transaction
 from node.chain_service import ChainService
-from node.tx_gossip import TX_TOPIC, validate_transaction_message
+from node.gossip_verdicts import block_verdict, reject_block
 from node.mining_strategy import MiningStrategy
+from node.tx_gossip import TX_TOPIC, validate_transaction_message
 from p2p.gossip import GossipMessage, Verdict
 from p2p.host import P2PHost
 from p2p.sync import ChainStatus
@@ -50,16 +52,18 @@ class PowBridge:
         try:
             block = Block.deserialize(msg.payload, self.service.spec.max_block_bytes)
         except DecodeError as exc:
-            return self._reject_block(msg, f"malformed block: {exc}")
+            return reject_block(self.service, msg, f"malformed block: {exc}")
         # [REJECT] the announced id is the block's hash
         if block.hash != msg.msg_id:
-            return self._reject_block(msg, "announced id does not match the block hash")
+            return reject_block(self.service, msg, "announced id does not match the block hash")
         if self.strategy is not None and self.strategy.holds_peer_blocks:
             if len(self.held_blocks) < MAX_HELD_BLOCKS:
                 self.held_blocks.append((block, msg.peer_id))
             return Verdict.ignore("held back by the withhold role")
-        update = self.submit_peer_block(block, msg.peer_id)
-        return self._verdict(update, msg.peer_id)
+        result = self.submit_peer_block(block, msg.peer_id).results[0]
+        if result.outcome == "orphan":
+            self.host.sync.request_sync(msg.peer_id)
+        return block_verdict(result)
 
     def submit_peer_block(self, block: Block, peer_id: str) -> ChainUpdate:
         update = self.service.submit_block(block, peer_id)
@@ -78,33 +82,13 @@ class PowBridge:
     async def validate_transaction(self, msg: GossipMessage) -> Verdict:
         return validate_transaction_message(msg, self.service.submit_transaction)
 
-    def _verdict(self, update: ChainUpdate, peer_id: str) -> Verdict:
-        result = update.results[0]
-        if result.outcome in ("connected", "side"):
-            return Verdict.accept()
-        if result.outcome == "duplicate":
-            return Verdict.ignore("duplicate block")
-        if result.outcome == "orphan":
-            self.host.sync.request_sync(peer_id)
-            return Verdict.ignore("parent unknown; syncing from the sender")
-        if result.temporary:
-            return Verdict.ignore(result.reason)  # our clock may be the wrong one
-        return Verdict.reject(result.reason)
-
-    def _reject_block(self, msg: GossipMessage, reason: str) -> Verdict:
-        self.service.rejected_total += 1
-        log.warning("rejected block from %s: %s", msg.peer_id[:16], reason)
-        self.service.events.emit("block_rejected", hash=msg.msg_id[::-1].hex(), reason=reason,
-                                 peer=msg.peer_id)
-        return Verdict.reject(reason)
-
     # ---- SyncSource ----------------------------------------------------------------------------
     def _private(self) -> set[bytes]:
         if self.strategy is None:
             return set()
         return {b.hash for b in self.strategy.private_blocks()}
 
-    def public_head(self):  # type: ignore[no-untyped-def]
+    def public_head(self) -> BlockEntry:
         """The head as peers may know it: below any block an adversarial role keeps private."""
         head = self.service.chain.head
         private = self._private()

@@ -10,11 +10,19 @@ from __future__ import annotations
 import logging
 
 from consensus.errors import ConsensusError
-from consensus.pos.types import (Attestation, AttesterSlashing, Deposit, Evidence, Exit, PosBlock,
-                                 ProposerSlashing)
+from consensus.pos.types import (
+    Attestation,
+    AttesterSlashing,
+    Deposit,
+    Evidence,
+    Exit,
+    PosBlock,
+    ProposerSlashing,
+)
 from consensus.types import Transaction
-from node.tx_gossip import TX_TOPIC, validate_transaction_message
+from node.gossip_verdicts import block_verdict, outcome_verdict, reject_block
 from node.pos_service import PosChainService
+from node.tx_gossip import TX_TOPIC, validate_transaction_message
 from p2p.gossip import GossipMessage, Verdict
 from p2p.host import P2PHost
 from p2p.sync import ChainStatus
@@ -67,22 +75,14 @@ class PosBridge:
         try:
             block = PosBlock.deserialize(msg.payload, self.service.spec.max_block_bytes)
         except (ConsensusError, ValueError) as exc:
-            return self._reject_block(msg, f"malformed block: {exc}")
+            return reject_block(self.service, msg, f"malformed block: {exc}")
         # [REJECT] the announced id is the block root
         if block.root != msg.msg_id:
-            return self._reject_block(msg, "announced id does not match the block root")
-        update = self.service.submit_block(block, msg.peer_id)
-        result = update.results[0]
-        if result.outcome in ("connected", "side"):
-            return Verdict.accept()
-        if result.outcome == "duplicate":
-            return Verdict.ignore("duplicate block")
+            return reject_block(self.service, msg, "announced id does not match the block root")
+        result = self.service.submit_block(block, msg.peer_id).results[0]
         if result.outcome == "orphan":
             self.host.sync.request_sync(msg.peer_id)
-            return Verdict.ignore("parent unknown; syncing from the sender")
-        if result.temporary:
-            return Verdict.ignore(result.reason)
-        return Verdict.reject(result.reason)
+        return block_verdict(result)
 
     async def validate_attestation(self, msg: GossipMessage) -> Verdict:
         try:
@@ -92,26 +92,17 @@ class PosBridge:
         # [REJECT] the announced id is the attestation root
         if att.root != msg.msg_id:
             return Verdict.reject("announced id does not match the attestation root")
-        result = self.service.submit_attestation(att, msg.peer_id)
-        if result.outcome == "accept":
-            return Verdict.accept()
-        if result.outcome == "ignore":
-            return Verdict.ignore(result.reason)
-        return Verdict.reject(result.reason)
+        return outcome_verdict(self.service.submit_attestation(att, msg.peer_id))
 
     async def validate_evidence(self, msg: GossipMessage) -> Verdict:
         payload = msg.payload
         try:
-            cls = {b"P": ProposerSlashing, b"A": AttesterSlashing}[payload[:1]]
-            evidence = cls.deserialize(payload[1:])
+            kinds: dict[bytes, type[ProposerSlashing] | type[AttesterSlashing]] = {
+                b"P": ProposerSlashing, b"A": AttesterSlashing}
+            evidence = kinds[payload[:1]].deserialize(payload[1:])
         except (KeyError, ConsensusError, ValueError) as exc:
             return Verdict.reject(f"malformed slashing evidence: {exc}")
-        result = self.service.submit_evidence(evidence, msg.peer_id)
-        if result.outcome == "accept":
-            return Verdict.accept()
-        if result.outcome == "ignore":
-            return Verdict.ignore(result.reason)
-        return Verdict.reject(result.reason)
+        return outcome_verdict(self.service.submit_evidence(evidence, msg.peer_id))
 
     async def validate_operation(self, msg: GossipMessage) -> Verdict:
         chain = self.service.chain
@@ -124,21 +115,10 @@ class PosBridge:
                 return Verdict.reject("unknown staking operation")
         except (ConsensusError, ValueError) as exc:
             return Verdict.reject(f"malformed staking operation: {exc}")
-        if result.outcome == "accept":
-            return Verdict.accept()
-        if result.outcome == "ignore":
-            return Verdict.ignore(result.reason)
-        return Verdict.reject(result.reason)
+        return outcome_verdict(result)
 
     async def validate_transaction(self, msg: GossipMessage) -> Verdict:
         return validate_transaction_message(msg, self.service.submit_transaction)
-
-    def _reject_block(self, msg: GossipMessage, reason: str) -> Verdict:
-        self.service.rejected_total += 1
-        log.warning("rejected block from %s: %s", msg.peer_id[:16], reason)
-        self.service.events.emit("block_rejected", hash=msg.msg_id.hex(), reason=reason,
-                                 peer=msg.peer_id)
-        return Verdict.reject(reason)
 
     # ---- SyncSource ----------------------------------------------------------------------------
     def status(self) -> ChainStatus:

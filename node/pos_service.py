@@ -1,6 +1,7 @@
 """The node's PoS chain: consensus rules (`PosChain`) + block store + mempool + events.
 
-The PoS twin of node/chain_service.py, with the same read-only views for the API. Every block,
+The PoS twin of node/chain_service.py, with the same read-only views for the API (the constructor
+and the views both share are in node/chain_service_base.py). Every block,
 vote and piece of slashing evidence goes through here; what the chain reports (new head, reorgs,
 justified and finalized checkpoints, slashings) becomes events. Roots are shown as plain hex.
 """
@@ -9,41 +10,38 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
+from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
 from consensus.pos.chain import AttestationResult, OperationResult, PosChain, PosChainUpdate
+from consensus.pos.fork_choice import BlockNode
 from consensus.pos.spec import PosSpec
 from consensus.pos.state import get_current_epoch
 from consensus.pos.types import Attestation, Evidence, PosBlock
 from consensus.types import Transaction
-from node.chain_views import account_view, transaction_view
+from node.chain_service_base import LOCAL, ChainServiceBase
 from node.events import EventBus
-from node.head_tidy import HeadTidy
 from node.mempool import Mempool
 from node.store import BlockStore
 
 log = logging.getLogger(__name__)
 
-LOCAL = "local"
 
-
-class PosChainService:
+class PosChainService(ChainServiceBase[PosSpec, PosChain]):
     consensus = "pos"
 
     def __init__(self, spec: PosSpec, store: BlockStore, events: EventBus, mempool: Mempool,
-                 clock: Callable[[], float], *, max_orphans: int = 256) -> None:
-        self.spec = spec
-        self.store = store
-        self.events = events
-        self.mempool = mempool
-        self.clock = clock
-        self.chain = PosChain(spec, verify_tx=mempool.verified.verify, max_orphans=max_orphans)
-        self.tidy = HeadTidy(mempool, lambda: self.chain.ledger)
-        self.head_listeners = self.tidy.listeners
+                 clock: Callable[[], float], *, max_orphans: int = DEFAULT_MAX_ORPHANS) -> None:
+        super().__init__(spec, store, events, mempool, clock, max_orphans=max_orphans)
         self.evidence_listeners: list[Callable[[Evidence], None]] = []
-        self.rejected_total = 0
-        self.reorgs_total = 0
-        self.tx_index: dict[bytes, list[bytes]] = {}
         self._leak_reported_epoch = -1
+
+    def _new_chain(self, verify_tx: Callable[[Transaction], bool], max_orphans: int) -> PosChain:
+        return PosChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans)
+
+    @staticmethod
+    def show_id(block_id: bytes) -> str:
+        return block_id.hex()
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -81,11 +79,7 @@ class PosChainService:
                                  attestations=len(node.block.body.attestations),
                                  delay_ms=round(now_ms - slot_start, 1))
             elif result.outcome in ("rejected", "invalidated"):
-                self.rejected_total += 1
-                log.warning("rejected block %s from %s: %s", root_hex[:16], source[:16],
-                            result.reason)
-                self.events.emit("block_rejected", hash=root_hex, reason=result.reason,
-                                 peer=source)
+                self.block_rejected(result.block_hash, result.reason, source)
             elif result.outcome == "orphan":
                 self.events.emit("block_orphaned", hash=root_hex, peer=source,
                                  parent=block.parent_root.hex())
@@ -116,9 +110,6 @@ class PosChainService:
         if result.outcome == "accept":
             self._evidence_found(evidence, source)
         return result
-
-    def submit_transaction(self, tx: Transaction) -> bytes:
-        return self.mempool.add(tx, self.chain.ledger)
 
     def tick(self) -> PosChainUpdate:
         update = self.chain.on_tick(self.now_ms())
@@ -177,10 +168,6 @@ class PosChainService:
                              finalized_epoch=state.finalized_checkpoint.epoch)
 
     # ---- read-only views for the API (same methods as the PoW ChainService) ---------------------
-    @property
-    def head_height(self) -> int:
-        return self.chain.head.height
-
     def _index_transactions(self, block: PosBlock) -> None:
         for tx in block.body.transactions:
             self.tx_index.setdefault(tx.txid, []).append(block.root)
@@ -216,12 +203,12 @@ class PosChainService:
         return out
 
     def tips_json(self) -> list[dict]:
-        tips = []
+        tips: list[dict[str, Any]] = []
         head = self.chain.head
         for node in self.chain.store.blocks.values():
             if node.children:
                 continue
-            fork = node
+            fork: BlockNode | None = node
             while fork is not None and not self.chain.is_on_main_chain(fork):
                 fork = fork.parent
             tips.append({"hash": node.root.hex(), "height": node.height, "slot": node.slot,
@@ -230,12 +217,6 @@ class PosChainService:
                          "weight": self.chain.get_weight(node.root)})
         tips.sort(key=lambda t: -t["height"])
         return tips
-
-    def account_json(self, account: bytes) -> dict:
-        return account_view(self.chain, self.mempool, account)
-
-    def transaction_status(self, txid: bytes) -> dict:
-        return transaction_view(self.chain, self.mempool, self.tx_index, txid, bytes.hex)
 
     def status_fields(self) -> dict:
         chain = self.chain

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 
 from consensus.keys import public_key
+from consensus.pos.fork_choice import BlockNode
 from consensus.pos.slashing import SlashingProtection
 from consensus.pos.types import Attestation, Checkpoint, PosBlock
 from node.events import EventBus
@@ -117,8 +118,7 @@ class ValidatorDuties:
     def _report_missed(self, slot: int) -> None:
         if slot <= 0:
             return
-        head = self.service.chain.head
-        node = head
+        node: BlockNode | None = self.service.chain.head
         while node is not None and node.slot > slot:
             node = node.parent
         if node is None or node.slot != slot:
@@ -144,10 +144,11 @@ class ValidatorDuties:
             twin = chain.build_block(slot, proposer, key, (), self.service.now_ms(),
                                      parent_root=block.parent_root)
             if twin.root == block.root:
+                parent = chain.get(block.parent_root)
+                grandparent = parent.parent if parent is not None else None
                 twin = chain.build_block(slot, proposer, key, (), self.service.now_ms(),
-                                         parent_root=chain.get(block.parent_root).parent.root
-                                         if chain.get(block.parent_root).parent else
-                                         block.parent_root)
+                                         parent_root=grandparent.root if grandparent is not None
+                                         else block.parent_root)
             if twin.root != block.root:
                 self.service.submit_block(twin)
                 self.publish_block(twin)

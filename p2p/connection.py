@@ -28,7 +28,7 @@ import asyncio
 import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import ClientWebSocketResponse, WSCloseCode, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
@@ -36,6 +36,8 @@ from aiohttp.http_websocket import WebSocketError
 from p2p.errors import DecodeError, EncodeError, HandshakeError
 from p2p.link_shaper import DelayLine, Direction, LinkShaper
 from p2p.wire import PROTOCOL_VERSION, decode_envelope, encode_frame
+
+LinkDirection = Literal["inbound", "outbound"]     # who dialed: the peer, or we
 
 SEND_QUEUE_FRAMES = 4096
 SEND_QUEUE_BYTES = 64 * 1024 * 1024
@@ -56,7 +58,8 @@ def new_stats() -> dict[str, Any]:
         "messages_out": Counter(),
         "bytes_in": 0,
         "bytes_out": 0,
-        "rejected": Counter(),  # input refused: malformed frames, handshake failures, reject verdicts
+        # input refused: malformed frames, handshake failures, reject verdicts
+        "rejected": Counter(),
         "dropped": Counter(),  # input or output let go without blame: duplicates, full queues
         "errors": Counter(),  # our own side failed: handler or validator raised, internal bugs
         "disconnects": Counter(),
@@ -71,7 +74,7 @@ class Connection:
         ws: Websocket,
         *,
         url: str,
-        direction: str,
+        direction: LinkDirection,
         stats: dict[str, Any],
         log: logging.Logger,
         connected_at: float,
@@ -174,7 +177,8 @@ class Connection:
     def send_encoded(self, msg_type: str, data: bytes) -> bool:
         """Queue a frame already encoded with `encode_frame` (to encode once for many peers)."""
         if len(data) > self.max_frame_bytes:
-            raise EncodeError(f"{msg_type!r} frame of {len(data)} bytes exceeds {self.max_frame_bytes}")
+            raise EncodeError(f"{msg_type!r} frame of {len(data)} bytes exceeds "
+                              f"{self.max_frame_bytes}")
         return self._egress(msg_type, data)
 
     def _egress(self, frame_type: str, data: bytes) -> bool:
@@ -186,7 +190,8 @@ class Connection:
             self._stats["dropped"]["connection closing"] += 1
             return False
         full = len(self._outbox) + len(self._delayed_out) >= self._send_queue_frames
-        if full or self._outbox_bytes + self._delayed_out.bytes + len(data) > self._send_queue_bytes:
+        queued_bytes = self._outbox_bytes + self._delayed_out.bytes
+        if full or queued_bytes + len(data) > self._send_queue_bytes:
             self._stats["dropped"]["send queue full"] += 1
             self._log.debug("dropping %s frame to %s: send queue full", frame_type, self.label)
             return False
@@ -216,7 +221,8 @@ class Connection:
         if rule.block:
             counters[f"{direction} blocked"] += 1
             return []
-        delays = self._shaper.plan(rule, size, self._shaper.clock(), peer=self.peer_id, direction=direction)
+        delays = self._shaper.plan(rule, size, self._shaper.clock(), peer=self.peer_id,
+                                   direction=direction)
         if not delays:
             counters[f"{direction} lost"] += 1
         elif len(delays) > 1:
@@ -260,7 +266,8 @@ class Connection:
                     self._ingress(msg.data)
             elif msg.type is WSMsgType.TEXT:
                 # [REJECT] binary frames only
-                self.reject_input("text frame", "text frames are not allowed", WSCloseCode.UNSUPPORTED_DATA)
+                self.reject_input("text frame", "text frames are not allowed",
+                                  WSCloseCode.UNSUPPORTED_DATA)
             elif msg.type is WSMsgType.ERROR:
                 self._on_receive_error(msg.data)
                 return
@@ -273,9 +280,11 @@ class Connection:
     def _on_receive_error(self, exc: BaseException) -> None:
         if isinstance(exc, WebSocketError) and exc.code == WSCloseCode.MESSAGE_TOO_BIG:
             # [REJECT] frames fit max_frame_bytes (aiohttp already closed the link with 1009)
-            self.reject_input("frame too large", f"frame too large: {exc}", WSCloseCode.MESSAGE_TOO_BIG)
+            self.reject_input("frame too large", f"frame too large: {exc}",
+                              WSCloseCode.MESSAGE_TOO_BIG)
         elif isinstance(exc, WebSocketError):
-            self.reject_input("websocket protocol error", f"websocket protocol error: {exc}", exc.code)
+            self.reject_input("websocket protocol error", f"websocket protocol error: {exc}",
+                              exc.code)
         else:
             self._mark_closing(WSCloseCode.ABNORMAL_CLOSURE, f"receive failed: {exc!r}")
 
@@ -304,14 +313,16 @@ class Connection:
                 data, self.max_frame_bytes, version=None if handshaking else self.version
             )
         except DecodeError as exc:
-            self.reject_input("malformed frame", f"malformed frame: {exc}", WSCloseCode.PROTOCOL_ERROR)
+            self.reject_input("malformed frame", f"malformed frame: {exc}",
+                              WSCloseCode.PROTOCOL_ERROR)
             return
         self._stats["messages_in"][msg_type] += 1
         if handshaking:
             # [REJECT] a peer sends only hello and auth before its auth (after it, a peer that
             # already accepted us may rightly send status and gossip while we still check it)
             if not self._peer_sent_auth and self._handshake_inbox.qsize() >= HANDSHAKE_INBOX_FRAMES:
-                self.reject_input("handshake flood", "too many frames during handshake", WSCloseCode.PROTOCOL_ERROR)
+                self.reject_input("handshake flood", "too many frames during handshake",
+                                  WSCloseCode.PROTOCOL_ERROR)
                 return
             self._peer_sent_auth = self._peer_sent_auth or msg_type == "auth"
             self._handshake_inbox.put_nowait((version, msg_type, body))
@@ -362,11 +373,13 @@ class Connection:
         self.close(code, reason)
 
     def close(self, code: int, reason: str, *, send_bye: bool = True) -> None:
-        """Start closing: flush queued frames and `bye {reason}`, then the close frame. Idempotent."""
+        """Start closing: flush queued frames and `bye {reason}`, then the close frame.
+        Idempotent."""
         if self.is_closing:
             return
         if send_bye and not self.ws.closed:
-            self._enqueue("bye", encode_frame("bye", {"reason": reason[:1024]}, version=self.version))
+            bye = encode_frame("bye", {"reason": reason[:1024]}, version=self.version)
+            self._enqueue("bye", bye)
         self._mark_closing(code, reason)
 
     def _mark_closing(self, code: int, reason: str) -> None:

@@ -28,7 +28,8 @@ class DialOutcome(enum.Enum):
 
 
 class Backoff:
-    def __init__(self, rng: random.Random, initial: float = INITIAL_BACKOFF_S, maximum: float = MAX_BACKOFF_S) -> None:
+    def __init__(self, rng: random.Random, initial: float = INITIAL_BACKOFF_S,
+                 maximum: float = MAX_BACKOFF_S) -> None:
         self._rng = rng
         self._initial = initial
         self._maximum = maximum
@@ -85,7 +86,8 @@ class Dialer:
                 task.cancel()
 
     def reset_backoff(self, urls: Iterable[str] | None = None) -> None:
-        """Dial `urls` (default: every URL) again soon: end their backoff wait, restart the delays."""
+        """Dial `urls` (default: every URL) again soon: end their backoff wait, restart the
+        delays."""
         for url in self._urls if urls is None else urls:
             backoff = self._backoffs.get(url)
             if backoff is not None:
@@ -113,7 +115,8 @@ class Dialer:
         self._tasks[url] = self._task_group.create_task(self._dial_loop(url))
 
     async def _dial_loop(self, url: str) -> None:
-        """Keep `url` connected. Returns on GIVE_UP or once `url` was removed; else ends when cancelled.
+        """Keep `url` connected. Returns on GIVE_UP or once `url` was removed; else ends when
+        cancelled.
 
         Error handling: dial and handshake failures are reported by `dial_once` (which logs them)
         and only lengthen the backoff.

@@ -110,8 +110,8 @@ class GossipRouter:
         self._fetches: dict[Key, _Fetch] = {}
         self._task_group: asyncio.TaskGroup | None = None
 
-    def add_topic(self, name: str, validator: Validator, *, announce: bool = False, fetch: Fetch | None = None,
-                  push_first: int = 0) -> None:
+    def add_topic(self, name: str, validator: Validator, *, announce: bool = False,
+                  fetch: Fetch | None = None, push_first: int = 0) -> None:
         if name in self._topics:
             raise ValueError(f"topic {name!r} already registered")
         # [REJECT] topic names fit the wire schema, or peers would drop our frames as malformed
@@ -156,7 +156,8 @@ class GossipRouter:
         self._seen.add((topic_name, msg_id))
         if topic.announce:
             self._payloads.put((topic_name, msg_id), payload)
-        self._send_to_peers((topic_name, msg_id), msg_type, data, self._push_frame(topic, msg_id, payload))
+        push = self._push_frame(topic, msg_id, payload)
+        self._send_to_peers((topic_name, msg_id), msg_type, data, push)
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -264,7 +265,8 @@ class GossipRouter:
 
     def _arm_timer(self, key: Key, peer_id: str) -> None:
         loop = asyncio.get_running_loop()
-        self._fetches[key].timer = loop.call_later(FETCH_TIMEOUT_S, self._on_fetch_timeout, key, peer_id)
+        self._fetches[key].timer = loop.call_later(FETCH_TIMEOUT_S, self._on_fetch_timeout, key,
+                                                   peer_id)
 
     def _on_fetch_timeout(self, key: Key, peer_id: str) -> None:
         fetch = self._fetches.get(key)
@@ -314,7 +316,8 @@ class GossipRouter:
             try:
                 verdict = await topic.validator(msg)
             except Exception:
-                self._log.exception("validator for %s raised on %s", topic.name, msg.msg_id.hex()[:16])
+                self._log.exception("validator for %s raised on %s", topic.name,
+                                    msg.msg_id.hex()[:16])
                 self._stats["errors"]["validator error"] += 1
                 continue
             self._apply_verdict(topic, msg, verdict)
@@ -332,7 +335,8 @@ class GossipRouter:
         elif verdict.kind == "reject":
             self._stats["rejected"][verdict.reason or "rejected"] += 1
             self._log.warning(
-                "rejected %s %s from %s: %s", topic.name, msg.msg_id.hex()[:16], msg.peer_id[:12], verdict.reason
+                "rejected %s %s from %s: %s", topic.name, msg.msg_id.hex()[:16], msg.peer_id[:12],
+                verdict.reason,
             )
             self._penalise(msg.peer_id, verdict.reason)
         else:
@@ -341,13 +345,15 @@ class GossipRouter:
 
     def _encode_forward(self, topic: _Topic, msg_id: bytes, payload: bytes) -> tuple[str, bytes]:
         """The frame that spreads a message: its id alone (announce) or the full payload (push)."""
+        body: dict[str, Any]
         if topic.announce:
             msg_type, body = "inv", {"topic": topic.name, "ids": [msg_id]}
         else:
             msg_type, body = "gossip", {"topic": topic.name, "id": msg_id, "payload": payload}
         return msg_type, encode_frame(msg_type, body, version=self._version)
 
-    def _push_frame(self, topic: _Topic, msg_id: bytes, payload: bytes) -> tuple[str, bytes, int] | None:
+    def _push_frame(self, topic: _Topic, msg_id: bytes,
+                    payload: bytes) -> tuple[str, bytes, int] | None:
         """For announce topics with `push_first`: the full-payload frame for the first few peers
         (Bitcoin's high-bandwidth compact-block peers): they skip the getdata round trip, the rest
         still save the bandwidth of a payload they may already have."""

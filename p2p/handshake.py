@@ -123,7 +123,8 @@ async def perform_handshake(
     except TimeoutError:
         raise HandshakeError(f"handshake timed out after {timeout} s") from None
     # [REJECT] the peer signed our challenge with the key it announced
-    if not is_valid_signature(hello["pubkey"], compute_auth_message(challenge, hello["pubkey"]), auth["sig"]):
+    auth_message = compute_auth_message(challenge, hello["pubkey"])
+    if not is_valid_signature(hello["pubkey"], auth_message, auth["sig"]):
         raise HandshakeError("bad handshake signature")
     return HandshakeResult(peer_pubkey=hello["pubkey"])
 

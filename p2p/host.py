@@ -35,8 +35,15 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import WSCloseCode, web
 
-from p2p.connection import CLOSE_TIMEOUT_S, HEARTBEAT_S, SEND_QUEUE_BYTES, Connection, new_stats
-from p2p.dialer import DialOutcome, Dialer
+from p2p.connection import (
+    CLOSE_TIMEOUT_S,
+    HEARTBEAT_S,
+    SEND_QUEUE_BYTES,
+    Connection,
+    LinkDirection,
+    new_stats,
+)
+from p2p.dialer import Dialer, DialOutcome
 from p2p.errors import HandshakeError
 from p2p.gossip import Fetch, GossipRouter, Validator
 from p2p.handshake import HANDSHAKE_TIMEOUT_S, ChainParams, perform_handshake
@@ -57,7 +64,7 @@ LINK_BLOCKED_REASON = "link blocked by fault injection"
 class PeerInfo:
     peer_id: str
     url: str  # the dialed URL, or the remote address of an inbound link
-    direction: Literal["inbound", "outbound"]
+    direction: LinkDirection
     connected_at: float  # host clock
     score: float
     msgs_in: int
@@ -92,7 +99,8 @@ class P2PHost:
         if not isinstance(chain_id, str) or not 0 < len(chain_id) <= MAX_NAME_CHARS:
             raise ValueError(f"chain_id must be 1..{MAX_NAME_CHARS} characters, got {chain_id!r}")
         self._identity = Identity.from_seed(private_key)
-        self._params = ChainParams(chain_id=chain_id, genesis_hash=genesis_hash, version=protocol_version)
+        self._params = ChainParams(chain_id=chain_id, genesis_hash=genesis_hash,
+                                   version=protocol_version)
         self._max_frame_bytes = max_frame_bytes
         self._rng = rng if rng is not None else random.Random()
         self._clock = clock
@@ -135,7 +143,8 @@ class P2PHost:
         )
         self.rpc.add_handler(GET_BLOCKS_METHOD, self.sync.serve_get_blocks)
         self._dialer = Dialer(
-            dial_once=self._dial_once, wait_until_needed=self._wait_until_needed, rng=self._rng, log=self._log
+            dial_once=self._dial_once, wait_until_needed=self._wait_until_needed, rng=self._rng,
+            log=self._log,
         )
         for url in peers:
             self._dialer.add(url)
@@ -160,9 +169,10 @@ class P2PHost:
         self._dialer.remove(url, wait_for_connection=bool(dialed))
         self._url_peers.pop(url, None)
 
-    def add_topic(self, name: str, validator: Validator, *, announce: bool = False, fetch: Fetch | None = None,
-                  push_first: int = 0) -> None:
-        self.gossip.add_topic(name, validator, announce=announce, fetch=fetch, push_first=push_first)
+    def add_topic(self, name: str, validator: Validator, *, announce: bool = False,
+                  fetch: Fetch | None = None, push_first: int = 0) -> None:
+        self.gossip.add_topic(name, validator, announce=announce, fetch=fetch,
+                              push_first=push_first)
 
     def publish(self, topic: str, msg_id: bytes, payload: bytes) -> None:
         self.gossip.publish(topic, msg_id, payload)
@@ -170,7 +180,8 @@ class P2PHost:
     def add_handler(self, method: str, handler: Handler) -> None:
         self.rpc.add_handler(method, handler)
 
-    async def request(self, peer_id: str, method: str, body: Any, timeout: float = DEFAULT_REQUEST_TIMEOUT_S) -> Any:
+    async def request(self, peer_id: str, method: str, body: Any,
+                      timeout: float = DEFAULT_REQUEST_TIMEOUT_S) -> Any:
         return await self.rpc.request(peer_id, method, body, timeout)
 
     def set_sync_source(self, source: SyncSource) -> None:
@@ -178,7 +189,8 @@ class P2PHost:
 
     # -- link shaping (fault injection) ---------------------------------------------------------
 
-    def set_link_rule(self, peer: str, rule: LinkRule, direction: Literal["in", "out", "both"] = "both") -> None:
+    def set_link_rule(self, peer: str, rule: LinkRule,
+                      direction: Literal["in", "out", "both"] = "both") -> None:
         """Shape the link with `peer` (a peer id, or "*" for every peer) in `direction`.
 
         A rule that leaves both directions blocked closes the link with LINK_BLOCKED_REASON and
@@ -207,8 +219,10 @@ class P2PHost:
     def _apply_link_blocks(self, blocked_before: set[tuple[str, str]]) -> None:
         """Close the links the rules now block both ways; redial promptly where a block lifted."""
         for conn in list(self._live):
-            if conn.peer_id is not None and not conn.is_closing and self.link_shaper.is_blocked(conn.peer_id):
-                self._log.info("closing link to %s (%s): %s", conn.peer_id[:12], conn.url, LINK_BLOCKED_REASON)
+            if (conn.peer_id is not None and not conn.is_closing
+                    and self.link_shaper.is_blocked(conn.peer_id)):
+                self._log.info("closing link to %s (%s): %s", conn.peer_id[:12], conn.url,
+                               LINK_BLOCKED_REASON)
                 self.stats["shaped"]["links closed"] += 1
                 conn.close(WSCloseCode.POLICY_VIOLATION, LINK_BLOCKED_REASON)
         lifted = {peer for peer, _ in blocked_before - self._blocking_rules()}
@@ -238,7 +252,8 @@ class P2PHost:
         """
         if self._running:
             raise RuntimeError("P2PHost.run() is already running")
-        timeout = aiohttp.ClientTimeout(total=None, connect=DIAL_CONNECT_TIMEOUT_S, sock_connect=DIAL_CONNECT_TIMEOUT_S)
+        timeout = aiohttp.ClientTimeout(total=None, connect=DIAL_CONNECT_TIMEOUT_S,
+                                        sock_connect=DIAL_CONNECT_TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             self._session = session
             try:
@@ -287,7 +302,8 @@ class P2PHost:
             async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
                 await asyncio.gather(*waiting)
         except TimeoutError:
-            self._log.warning("%d connections did not close within %s s", len(self._live), SHUTDOWN_TIMEOUT_S)
+            self._log.warning("%d connections did not close within %s s", len(self._live),
+                              SHUTDOWN_TIMEOUT_S)
 
     # -- dialing -------------------------------------------------------------------------------
 
@@ -316,12 +332,13 @@ class P2PHost:
 
     async def _wait_until_needed(self, url: str) -> None:
         """Wait while the peer behind `url` is connected through another link."""
-        while (peer_id := self._url_peers.get(url)) is not None and (conn := self._conns.get(peer_id)) is not None:
+        while ((peer_id := self._url_peers.get(url)) is not None
+               and (conn := self._conns.get(peer_id)) is not None):
             await conn.closed.wait()
 
     # -- connection lifecycle ------------------------------------------------------------------
 
-    def _new_connection(self, ws: Any, *, url: str, direction: str) -> Connection:
+    def _new_connection(self, ws: Any, *, url: str, direction: LinkDirection) -> Connection:
         return Connection(
             ws,
             url=url,
@@ -359,7 +376,8 @@ class P2PHost:
         """Handshake, then admit the peer (or refuse it). True if the handshake succeeded."""
         try:
             result = await perform_handshake(
-                conn, self._identity, self._params, timeout=self._handshake_timeout, admit=self._admit
+                conn, self._identity, self._params, timeout=self._handshake_timeout,
+                admit=self._admit,
             )
         except HandshakeError as exc:
             self._log.warning("handshake with %s failed: %s", conn.url, exc.reason)
@@ -374,7 +392,8 @@ class P2PHost:
             return False
         # [REJECT] the peer is not serving a ban for misbehaviour
         if self._scores.is_banned(peer_id):
-            self._log.warning("refusing %s (%s): banned for too many invalid messages", peer_id[:12], conn.url)
+            self._log.warning("refusing %s (%s): banned for too many invalid messages",
+                              peer_id[:12], conn.url)
             self.stats["rejected"]["banned peer"] += 1
             conn.close(WSCloseCode.POLICY_VIOLATION, "banned: too many invalid messages")
             return False
@@ -453,7 +472,7 @@ class P2PHost:
         return PeerInfo(
             peer_id=conn.peer_id,
             url=conn.url,
-            direction=conn.direction,  # type: ignore[arg-type]
+            direction=conn.direction,
             connected_at=conn.connected_at,
             score=self._scores.get(conn.peer_id),
             msgs_in=conn.msgs_in,

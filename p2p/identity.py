@@ -25,7 +25,8 @@ class Identity:
         # [REJECT] an Ed25519 private key is exactly a 32-byte seed
         if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
             got = f"{len(seed)} bytes" if isinstance(seed, bytes) else type(seed).__name__
-            raise ValueError(f"private_key must be {SEED_BYTES} bytes, got {got}")  # never echo key material
+            # never echo key material
+            raise ValueError(f"private_key must be {SEED_BYTES} bytes, got {got}")
         key = Ed25519PrivateKey.from_private_bytes(seed)
         pubkey = key.public_key().public_bytes_raw()
         return cls(private_key=key, pubkey=pubkey)

@@ -44,10 +44,12 @@ class LinkRule:
 
     block: bool = False  # drop every frame; both directions blocked = a partition (the link closes)
     delay_ms: float = 0  # added latency
-    jitter_ms: float = 0  # latency varies uniformly in [delay - jitter, delay + jitter], never below 0
+    # latency varies uniformly in [delay - jitter, delay + jitter], never below 0
+    jitter_ms: float = 0
     loss: float = 0  # probability that a frame is dropped
     duplicate: float = 0  # probability that a frame is delivered twice
-    reorder: float = 0  # probability that a frame skips the delay (and rate) queue, overtaking others
+    # probability that a frame skips the delay (and rate) queue, overtaking others
+    reorder: float = 0
     bandwidth_bps: int | None = None  # bytes per second; None = unlimited
 
     def __post_init__(self) -> None:
@@ -66,8 +68,10 @@ class LinkRule:
                 raise ValueError(f"{name} must be a probability in 0..1, got {value!r}")
         # [REJECT] bandwidth is a positive whole number of bytes per second, or unlimited
         bandwidth = self.bandwidth_bps
-        if bandwidth is not None and (isinstance(bandwidth, bool) or not isinstance(bandwidth, int) or bandwidth <= 0):
-            raise ValueError(f"bandwidth_bps must be a positive integer (bytes per second) or null, got {bandwidth!r}")
+        if bandwidth is not None and (isinstance(bandwidth, bool) or not isinstance(bandwidth, int)
+                                      or bandwidth <= 0):
+            raise ValueError(f"bandwidth_bps must be a positive integer (bytes per second) or "
+                             f"null, got {bandwidth!r}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,7 +87,8 @@ class LinkRule:
         known = {f.name for f in fields(cls)}
         unknown = sorted(str(key) for key in data if key not in known)
         if unknown:
-            raise ValueError(f"unknown link rule field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+            raise ValueError(f"unknown link rule field {unknown[0]!r} "
+                             f"(known: {', '.join(sorted(known))})")
         return cls(**data)
 
 
@@ -110,7 +115,8 @@ class LinkShaper:
         self._rules: dict[tuple[str, Direction], LinkRule] = {}
         self._buckets: dict[tuple[str, Direction], _Bucket] = {}
 
-    def set(self, peer: str, rule: LinkRule, direction: Literal["in", "out", "both"] = "both") -> None:
+    def set(self, peer: str, rule: LinkRule,
+            direction: Literal["in", "out", "both"] = "both") -> None:
         """Apply `rule` to frames exchanged with `peer` (a peer id or "*") in `direction`.
 
         Replaces the rule that peer had in that direction. Raises ValueError for a bad peer or
@@ -144,7 +150,8 @@ class LinkShaper:
         ]
 
     def rule_for(self, peer_id: str, direction: Direction) -> LinkRule | None:
-        """The rule for frames with `peer_id` in `direction`: the peer's own, else "*"'s, else None."""
+        """The rule for frames with `peer_id` in `direction`: the peer's own, else "*"'s, else
+        None."""
         rule = self._rules.get((peer_id, direction))
         return rule if rule is not None else self._rules.get((ANY_PEER, direction))
 
@@ -154,7 +161,8 @@ class LinkShaper:
         return all(rule is not None and rule.block for rule in rules)
 
     def plan(
-        self, rule: LinkRule, size_bytes: int, now: float, *, peer: str = ANY_PEER, direction: Direction = "out"
+        self, rule: LinkRule, size_bytes: int, now: float, *, peer: str = ANY_PEER,
+        direction: Direction = "out",
     ) -> list[float]:
         """Decide the fate of one frame of `size_bytes` sent at `now` under `rule`.
 
@@ -179,11 +187,13 @@ class LinkShaper:
             latency_ms = max(0.0, rule.delay_ms + (2 * u_jitter - 1) * rule.jitter_ms)
             wait = 0.0
             if rule.bandwidth_bps is not None:
-                wait = self._wait_for_bandwidth((peer, direction), rule.bandwidth_bps, size_bytes, now)
+                wait = self._wait_for_bandwidth((peer, direction), rule.bandwidth_bps,
+                                                size_bytes, now)
             delays.append(wait + latency_ms / 1000)
         return delays
 
-    def _wait_for_bandwidth(self, key: tuple[str, Direction], rate: int, size: int, now: float) -> float:
+    def _wait_for_bandwidth(self, key: tuple[str, Direction], rate: int, size: int,
+                            now: float) -> float:
         """Seconds until the bucket of `key` has `size` bytes of tokens; takes them (a frame
         that must wait leaves the bucket in debt, so the frames after it wait longer)."""
         burst = max(size, rate * BURST_S)
@@ -233,7 +243,8 @@ class DelayLine(Generic[T]):
 
     def push(self, delay: float, item: T, size: int) -> bool:
         """Release `item` after `delay` seconds. False if the line is full or closed."""
-        if self._closed or len(self._heap) >= self._max_items or self._bytes + size > self._max_bytes:
+        if (self._closed or len(self._heap) >= self._max_items
+                or self._bytes + size > self._max_bytes):
             return False
         loop = asyncio.get_running_loop()
         due = loop.time() + delay

@@ -29,7 +29,8 @@ Handler = Callable[[str, Any], Awaitable[Any]]
 
 
 class RequestRouter:
-    def __init__(self, *, connections: Mapping[str, Connection], stats: dict[str, Any], log: logging.Logger) -> None:
+    def __init__(self, *, connections: Mapping[str, Connection], stats: dict[str, Any],
+                 log: logging.Logger) -> None:
         self._connections = connections
         self._stats = stats
         self._log = log
@@ -43,11 +44,13 @@ class RequestRouter:
             raise ValueError(f"handler for {method!r} already registered")
         self._handlers[method] = handler
 
-    async def request(self, peer_id: str, method: str, body: Any, timeout: float = DEFAULT_REQUEST_TIMEOUT_S) -> Any:
+    async def request(self, peer_id: str, method: str, body: Any,
+                      timeout: float = DEFAULT_REQUEST_TIMEOUT_S) -> Any:
         """Send one request and wait for its response body. Raises RequestError."""
         # [REJECT] method names fit the wire schema, or the peer would drop the frame as malformed
         if not isinstance(method, str) or not 0 < len(method) <= MAX_NAME_CHARS:
-            raise RequestError(f"method name must be 1..{MAX_NAME_CHARS} characters, got {method!r}")
+            raise RequestError(f"method name must be 1..{MAX_NAME_CHARS} characters, "
+                               f"got {method!r}")
         conn = self._connections.get(peer_id)
         if conn is None:
             raise RequestError(f"{method!r}: not connected to peer {peer_id[:12]}")
@@ -85,22 +88,29 @@ class RequestRouter:
         if conn.spawn(self._serve(conn, req_id, method, handler, body["body"])) is None:
             self._active[conn] -= 1
 
-    async def _serve(self, conn: Connection, req_id: int, method: str, handler: Handler, body: Any) -> None:
-        """Run one handler and send its response. Ends with the handler; cancelled if the link closes."""
+    async def _serve(self, conn: Connection, req_id: int, method: str, handler: Handler,
+                     body: Any) -> None:
+        """Run one handler and send its response. Ends with the handler; cancelled if the link
+        closes."""
+        peer_id = conn.peer_id
+        assert peer_id is not None, "requests are dispatched only on handshaken links"
         try:
             try:
-                result = await handler(conn.peer_id, body)
+                result = await handler(peer_id, body)
             except Exception as exc:
-                self._log.warning("handler for %r from %s raised: %r", method, conn.label, exc, exc_info=True)
+                self._log.warning("handler for %r from %s raised: %r", method, conn.label, exc,
+                                  exc_info=True)
                 self._stats["errors"]["handler error"] += 1
-                conn.send("resp", {"id": req_id, "ok": False, "body": f"handler error: {type(exc).__name__}: {exc}"})
+                error = f"handler error: {type(exc).__name__}: {exc}"
+                conn.send("resp", {"id": req_id, "ok": False, "body": error})
                 return
             try:
                 conn.send("resp", {"id": req_id, "ok": True, "body": result})
             except EncodeError as exc:
                 self._log.error("response to %r is not sendable: %s", method, exc)
                 self._stats["errors"]["bad response"] += 1
-                conn.send("resp", {"id": req_id, "ok": False, "body": f"response not sendable: {exc}"})
+                conn.send("resp", {"id": req_id, "ok": False,
+                                   "body": f"response not sendable: {exc}"})
         finally:
             self._active[conn] -= 1
             if self._active[conn] <= 0:
@@ -124,4 +134,5 @@ class RequestRouter:
         """Fail every request still waiting on this connection."""
         for pending_conn, future in self._pending.values():
             if pending_conn is conn and not future.done():
-                future.set_exception(RequestError(f"peer {conn.label} disconnected: {conn.close_reason}"))
+                future.set_exception(RequestError(f"peer {conn.label} disconnected: "
+                                                  f"{conn.close_reason}"))

@@ -30,7 +30,7 @@ class SeenCache:
         """Mark `key` seen (and held by `peer_id`). True if it was new."""
         holders = self._entries.get(key)
         is_new = holders is None
-        if is_new:
+        if holders is None:
             holders = self._entries[key] = set()
             if len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)

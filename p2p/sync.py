@@ -174,7 +174,8 @@ class SyncManager:
         ahead = [
             (status.score, peer_id)
             for peer_id, status in self.peer_status.items()
-            if status.score > ours.score and self._exhausted.get(peer_id) != status and peer_id in self._connections
+            if status.score > ours.score and self._exhausted.get(peer_id) != status
+            and peer_id in self._connections
         ]
         if ahead:
             self._start(max(ahead)[1], forced=False)
@@ -185,7 +186,8 @@ class SyncManager:
             return
         if peer_id in self._running:
             return
-        self._running[peer_id] = self._task_group.create_task(self._sync_from(peer_id, forced=forced))
+        task = self._task_group.create_task(self._sync_from(peer_id, forced=forced))
+        self._running[peer_id] = task
 
     async def _sync_from(self, peer_id: str, *, forced: bool) -> None:
         """Pull batches from `peer_id` until it has nothing new or we are no longer behind it.
@@ -205,7 +207,8 @@ class SyncManager:
                 if not forced and (theirs is None or theirs.score <= ours.score):
                     break
                 body = {"locator": source.locator()[:MAX_LOCATOR_IDS], "limit": self._batch_blocks}
-                reply = await self._request(peer_id, GET_BLOCKS_METHOD, body, SYNC_REQUEST_TIMEOUT_S)
+                reply = await self._request(peer_id, GET_BLOCKS_METHOD, body,
+                                            SYNC_REQUEST_TIMEOUT_S)
                 if not is_valid_blocks_reply(reply):
                     self._log.warning("bad get_blocks reply from %s", peer_id[:12])
                     self._stats["rejected"]["bad get_blocks reply"] += 1
@@ -235,7 +238,8 @@ class SyncManager:
         theirs = self.peer_status.get(peer_id)
         if theirs is not None and theirs.score > ours.score:
             self._exhausted[peer_id] = theirs  # do not retry until its status changes
-        self._log.info("sync from %s done after %d batches, our height %d", peer_id[:12], batches, ours.height)
+        self._log.info("sync from %s done after %d batches, our height %d", peer_id[:12], batches,
+                       ours.height)
         if not self._running:
             self._start_best()
 

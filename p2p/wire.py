@@ -82,6 +82,10 @@ def _any(value: Any) -> str | None:
     return None
 
 
+_TOPIC = _str(MAX_NAME_CHARS)
+_MSG_ID = _bytes(max_len=MAX_ID_BYTES)
+_MSG_IDS = _bytes_list(MAX_IDS_PER_FRAME, MAX_ID_BYTES)
+
 # Body schema of every message type this version speaks.
 SCHEMAS: dict[str, dict[str, FieldCheck]] = {
     # handshake (p2p/handshake.py)
@@ -97,11 +101,11 @@ SCHEMAS: dict[str, dict[str, FieldCheck]] = {
     # chain status (p2p/sync.py)
     "status": {"tip": _bytes(max_len=MAX_ID_BYTES), "score": _int, "height": _non_negative_int},
     # gossip (p2p/gossip.py)
-    "gossip": {"topic": _str(MAX_NAME_CHARS), "id": _bytes(max_len=MAX_ID_BYTES), "payload": _bytes()},
-    "inv": {"topic": _str(MAX_NAME_CHARS), "ids": _bytes_list(MAX_IDS_PER_FRAME, MAX_ID_BYTES)},
-    "getdata": {"topic": _str(MAX_NAME_CHARS), "ids": _bytes_list(MAX_IDS_PER_FRAME, MAX_ID_BYTES)},
-    "data": {"topic": _str(MAX_NAME_CHARS), "id": _bytes(max_len=MAX_ID_BYTES), "payload": _bytes()},
-    "notfound": {"topic": _str(MAX_NAME_CHARS), "ids": _bytes_list(MAX_IDS_PER_FRAME, MAX_ID_BYTES)},
+    "gossip": {"topic": _TOPIC, "id": _MSG_ID, "payload": _bytes()},
+    "inv": {"topic": _TOPIC, "ids": _MSG_IDS},
+    "getdata": {"topic": _TOPIC, "ids": _MSG_IDS},
+    "data": {"topic": _TOPIC, "id": _MSG_ID, "payload": _bytes()},
+    "notfound": {"topic": _TOPIC, "ids": _MSG_IDS},
     # request / response (p2p/rpc.py)
     "req": {"id": _non_negative_int, "method": _str(MAX_NAME_CHARS), "body": _any},
     "resp": {"id": _non_negative_int, "ok": _bool, "body": _any},
@@ -120,7 +124,8 @@ def encode_frame(msg_type: str, body: dict, *, version: int = PROTOCOL_VERSION) 
 def decode_frame(
     data: bytes, max_bytes: int = MAX_FRAME_BYTES, *, version: int = PROTOCOL_VERSION
 ) -> tuple[str, dict]:
-    """Decode and check one frame of protocol `version`. Raises DecodeError with a readable reason."""
+    """Decode and check one frame of protocol `version`. Raises DecodeError with a readable
+    reason."""
     frame_version, msg_type, body = decode_envelope(data, max_bytes, version=version)
     return msg_type, body
 

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgpack
@@ -168,7 +169,8 @@ async def bench_propagation(nodes: int, blocks: int, tx_per_block: int) -> dict:
         "nodes": nodes, "blocks_measured": len(delays_ms), "transactions_sent": sent,
         "max_txs_in_block": max(tx_counts.values(), default=0),
         "mean_txs_per_block": round(statistics.mean(tx_counts.values()), 1) if tx_counts else 0,
-        "p50_ms": round(percentile(delays_ms, 50), 2), "p95_ms": round(percentile(delays_ms, 95), 2),
+        "p50_ms": round(percentile(delays_ms, 50), 2),
+        "p95_ms": round(percentile(delays_ms, 95), 2),
         "max_ms": round(delays_ms[-1], 2) if delays_ms else None, "idle_memory": idle,
     }
 
@@ -233,7 +235,7 @@ async def bench_pos_propagation(nodes: int = 4, slots: int = 32) -> dict:
             "p95_ms": round(percentile(complete, 95), 2)}
 
 
-def _slot_reached(cluster: LocalCluster, slot: int):  # type: ignore[no-untyped-def]
+def _slot_reached(cluster: LocalCluster, slot: int) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         status = await cluster.status(0)
         return bool(status and status["slot"] >= slot)
@@ -275,8 +277,8 @@ def main() -> None:
     print(f"  two miners      {m['two_miners_hashes_per_s']:>12,} H/s  = {m['two_miner_scaling']}x "
           f"one miner on {m['cores']} cores")
     print("block propagation to all nodes (blocks with transfers; target p95 < 10 ms)")
-    print(f"  {'nodes':>5} {'blocks':>6} {'max txs':>7} {'mean txs':>8} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'max ms':>8} {'node RSS MB (max)':>18} {'miner RSS MB':>12}")
+    print(f"  {'nodes':>5} {'blocks':>6} {'max txs':>7} {'mean txs':>8} {'p50 ms':>8} "
+          f"{'p95 ms':>8} {'max ms':>8} {'node RSS MB (max)':>18} {'miner RSS MB':>12}")
     for p in result["propagation"]:
         mem = p["idle_memory"]
         print(f"  {p['nodes']:>5} {p['blocks_measured']:>6} {p['max_txs_in_block']:>7} "

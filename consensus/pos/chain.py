@@ -21,30 +21,54 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from consensus.fork_choice import reorg_path
+from consensus.orphan_pool import DEFAULT_MAX_ORPHANS, OrphanPool
 from consensus.pos import fork_choice as fc
 from consensus.pos.committees import get_attesters
-from consensus.pos.errors import (AttestationIgnored, BadBlockSignature, InvalidAttestation,
-                                  InvalidBlock, InvalidEvidence, MissingParent, TimeTooNew)
+from consensus.pos.errors import (
+    AttestationIgnored,
+    BadBlockSignature,
+    InvalidAttestation,
+    InvalidBlock,
+    InvalidEvidence,
+    MissingParent,
+    TimeTooNew,
+)
 from consensus.pos.fork_choice import BlockNode, Store
-from consensus.pos.operation_pool import OperationPool
+from consensus.pos.operation_pool import BoundedMap, OperationPool
 from consensus.pos.proposal import build_block
 from consensus.pos.proposer import get_beacon_proposer_index
-from consensus.pos.signing import (TRUSTED, SignatureCache, SignatureChecks, sign_attestation,
-                                   verify_signature)
-from consensus.pos.slashing import (SlashingDetector, validate_attester_slashing,
-                                    validate_proposer_slashing)
+from consensus.pos.signing import (
+    TRUSTED,
+    SignatureCache,
+    SignatureChecks,
+    sign_attestation,
+    verify_signature,
+)
+from consensus.pos.slashing import (
+    SlashingDetector,
+    validate_attester_slashing,
+    validate_proposer_slashing,
+)
 from consensus.pos.spec import PosSpec, initialize_genesis
 from consensus.pos.state import FAR_FUTURE_EPOCH, PosState, get_current_epoch, is_active_validator
 from consensus.pos.transition import process_deposit, process_exit
-from consensus.pos.types import (Attestation, Checkpoint, Deposit, Evidence, Exit, PosBlock,
-                                 ProposerSlashing)
-from consensus.pow_chain import BlockResult, ChainUpdate, Reorg
+from consensus.pos.types import (
+    Attestation,
+    Checkpoint,
+    Deposit,
+    Evidence,
+    Exit,
+    PosBlock,
+    ProposerSlashing,
+)
+from consensus.pow_chain import BlockResult, ChainUpdate, Outcome, Reorg
 from consensus.types import Transaction, verify_transaction_signature
 
 Verdict = Literal["accept", "ignore", "reject"]
+Op = TypeVar("Op", Deposit, Exit)
 
 __all__ = ["PosChain", "PosChainUpdate", "AttestationResult", "OperationResult",
            "SlashedValidator", "BlockResult", "Reorg"]
@@ -84,31 +108,6 @@ class PosChainUpdate(ChainUpdate):
     evidence: list[Evidence] = field(default_factory=list)      # new evidence seen
 
 
-class _OrphanPool:
-    """Blocks whose parent is unknown, bounded; the oldest is evicted first."""
-
-    def __init__(self, max_blocks: int) -> None:
-        self.max_blocks = max_blocks
-        self._blocks: OrderedDict[bytes, PosBlock] = OrderedDict()
-
-    def __contains__(self, root: bytes) -> bool:
-        return root in self._blocks
-
-    def __len__(self) -> int:
-        return len(self._blocks)
-
-    def add(self, block: PosBlock) -> None:
-        self._blocks[block.root] = block
-        while len(self._blocks) > self.max_blocks:
-            self._blocks.popitem(last=False)
-
-    def pop_children(self, parent_root: bytes) -> list[PosBlock]:
-        children = [b for b in self._blocks.values() if b.parent_root == parent_root]
-        for child in children:
-            del self._blocks[child.root]
-        return children
-
-
 class _RootSet:
     """Bounded set of roots (oldest evicted)."""
 
@@ -131,13 +130,14 @@ class _RootSet:
 class PosChain:
     def __init__(self, spec: PosSpec, *,
                  verify_tx: Callable[[Transaction], bool] = verify_transaction_signature,
-                 max_orphans: int = 256, signature_cache: SignatureCache | None = None) -> None:
+                 max_orphans: int = DEFAULT_MAX_ORPHANS,
+                 signature_cache: SignatureCache | None = None) -> None:
         self.spec = spec
         self.verify_tx = verify_tx
         state, genesis = initialize_genesis(spec)
         self.store: Store = fc.get_forkchoice_store(state, genesis, spec.genesis_time_ms)
         self.head: BlockNode = self.store.blocks[genesis.root]
-        self.orphans = _OrphanPool(max_orphans)
+        self.orphans: OrphanPool[PosBlock] = OrphanPool(max_orphans)
         self.pool = OperationPool()
         self.signatures = signature_cache or SignatureCache()
         self.checks = SignatureChecks(verify_signature, self.signatures.verify_attestation,
@@ -160,7 +160,9 @@ class PosChain:
     @property
     def state(self) -> PosState:
         """The head's post-state."""
-        return self.head.state          # type: ignore[return-value]  # never pruned
+        state = self.head.state
+        assert state is not None, "states are pruned only before the finalized block"
+        return state
 
     @property
     def ledger(self):
@@ -383,7 +385,7 @@ class PosChain:
             if block.parent_root in self._invalid:
                 self._invalid.add(root)
                 return BlockResult(root, "rejected", "parent block is invalid")
-            self.orphans.add(block)
+            self.orphans.add(root, block.parent_root, block)
             update.missing_parent = block.parent_root
             return BlockResult(root, "orphan", str(exc))
         except TimeTooNew as exc:
@@ -396,13 +398,13 @@ class PosChain:
             return BlockResult(root, "rejected", str(exc))
         self._watch_block(node, update)
         self._update_head(update)
-        outcome = "connected" if self.head is node else "side"
+        outcome: Outcome = "connected" if self.head is node else "side"
         return BlockResult(root, outcome, height=node.height)
 
     def _watch_block(self, node: BlockNode, update: PosChainUpdate) -> None:
         """What an accepted block tells the slashing detector and the pool."""
         block = node.block
-        evidence = self.detector.check_block(block.signed_header)
+        evidence: Evidence | None = self.detector.check_block(block.signed_header)
         if evidence is not None and self._accept_evidence(evidence) is None:
             update.evidence.append(evidence)
         self.detector.record_block(block.signed_header)
@@ -419,17 +421,20 @@ class PosChain:
         Returns None when accepted (or already pooled), else the reason it was refused."""
         if evidence.root in self.pool.evidence:
             return None
-        validate = (validate_proposer_slashing if isinstance(evidence, ProposerSlashing)
-                    else validate_attester_slashing)
         try:
-            validate(self.state, evidence, self.checks)
+            if isinstance(evidence, ProposerSlashing):
+                validate_proposer_slashing(self.state, evidence, self.checks)
+            else:
+                validate_attester_slashing(self.state, evidence, self.checks)
         except InvalidEvidence as exc:
             return str(exc)
         self.pool.add_evidence(evidence)
         fc.on_equivocation(self.store, evidence.offender)
         return None
 
-    def _pool_operation(self, operation, process, table) -> OperationResult:
+    def _pool_operation(self, operation: Op,
+                        process: Callable[[PosState, Op, SignatureChecks], None],
+                        table: BoundedMap[Op]) -> OperationResult:
         if operation.root in table:
             return OperationResult("ignore", "already pooled")
         scratch = self.state.copy()
@@ -457,7 +462,7 @@ class PosChain:
         for node in path.apply:
             update.applied_txs.extend(node.block.body.transactions)
             body = node.block.body
-            for evidence in (*body.proposer_slashings, *body.attester_slashings):
+            for evidence in body.evidence:
                 update.slashed.append(SlashedValidator(evidence.offender, evidence.kind,
                                                        node.root, evidence))
         del self._main[path.common_ancestor.height + 1:]

@@ -16,9 +16,13 @@ from functools import lru_cache
 from types import MappingProxyType
 
 from consensus.pos.proposer import DOMAIN_ATTESTER, get_seed
-from consensus.pos.state import (PosState, compute_start_slot_at_epoch,
-                                 get_active_validator_indices, get_current_epoch,
-                                 get_previous_epoch)
+from consensus.pos.state import (
+    PosState,
+    compute_start_slot_at_epoch,
+    get_active_validator_indices,
+    get_current_epoch,
+    get_previous_epoch,
+)
 from consensus.pos.types import sha256
 
 

@@ -23,10 +23,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from consensus.pos.state import (EPOCHS_PER_HISTORICAL_VECTOR, GENESIS_EPOCH, PendingAttestation,
-                                 PosState, decrease_stake, get_block_root, get_block_root_at_slot,
-                                 get_current_epoch, get_previous_epoch, get_total_active_stake,
-                                 increase_stake, initiate_validator_exit, is_active_validator)
+from consensus.pos.state import (
+    EPOCHS_PER_HISTORICAL_VECTOR,
+    GENESIS_EPOCH,
+    PendingAttestation,
+    PosState,
+    decrease_stake,
+    get_block_root,
+    get_block_root_at_slot,
+    get_current_epoch,
+    get_previous_epoch,
+    get_total_active_stake,
+    increase_stake,
+    initiate_validator_exit,
+    is_active_validator,
+)
 from consensus.pos.types import Checkpoint
 
 DUTIES_PER_EPOCH = 3            # source, target, head
@@ -105,7 +116,7 @@ def process_justification_and_finalization(state: PosState) -> None:
         state.current_justified_checkpoint = Checkpoint(current_epoch,
                                                         get_block_root(state, current_epoch))
         bits[0] = True
-    state.justification_bits = tuple(bits)  # type: ignore[assignment]
+    state.justification_bits = tuple(bits)
 
     # Process finalizations
     # The 2nd/3rd/4th most recent epochs are justified, the 2nd using the 4th as source

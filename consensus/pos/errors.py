@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from consensus.errors import ConsensusError, DecodeError, InvalidBlock, TimeTooNew
 
-__all__ = ["ConsensusError", "DecodeError", "InvalidBlock", "TimeTooNew", "InvalidAttestation",
-           "AttestationIgnored", "InvalidEvidence", "InvalidOperation", "MissingParent",
-           "BadBlockSignature"]
+__all__ = ["ConsensusError", "DecodeError", "InvalidBlock", "TimeTooNew", "AttestationError",
+           "InvalidAttestation", "AttestationIgnored", "InvalidEvidence", "InvalidOperation",
+           "MissingParent", "BadBlockSignature"]
 
 
 class BadBlockSignature(InvalidBlock):
@@ -20,13 +20,20 @@ class BadBlockSignature(InvalidBlock):
     invalid (a forged copy must not poison the real block)."""
 
 
-class InvalidAttestation(ConsensusError):
+class AttestationError(ConsensusError):
+    """An attestation that is not accepted. Never raised itself: its two subclasses are the two
+    verdicts of consensus-specs' gossip conditions, siblings so that catching one never catches
+    the other by accident."""
+
+
+class InvalidAttestation(AttestationError):
     """An attestation that breaks a rule: `[REJECT]`, the sender is to blame."""
 
 
-class AttestationIgnored(InvalidAttestation):
+class AttestationIgnored(AttestationError):
     """An attestation that cannot be judged now (unknown block, outside the slot window, already
-    seen): `[IGNORE]`, drop it quietly without blaming the sender."""
+    seen): `[IGNORE]`, drop it quietly without blaming the sender. Not an `InvalidAttestation`:
+    it may be valid, and whoever relayed it did nothing wrong."""
 
 
 class InvalidEvidence(ConsensusError):

@@ -28,13 +28,24 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from consensus.block_tree import parent_of
 from consensus.pos.committees import get_attestation_slot
-from consensus.pos.errors import (AttestationIgnored, InvalidAttestation, InvalidBlock,
-                                  MissingParent, TimeTooNew)
+from consensus.pos.errors import (
+    AttestationIgnored,
+    InvalidAttestation,
+    InvalidBlock,
+    MissingParent,
+    TimeTooNew,
+)
 from consensus.pos.signing import FULL_CHECKS, SignatureChecks
 from consensus.pos.spec import PosSpec
-from consensus.pos.state import (GENESIS_EPOCH, PosState, compute_start_slot_at_epoch,
-                                 get_current_epoch, is_active_validator)
+from consensus.pos.state import (
+    GENESIS_EPOCH,
+    PosState,
+    compute_start_slot_at_epoch,
+    get_current_epoch,
+    is_active_validator,
+)
 from consensus.pos.transition import process_slots, state_transition
 from consensus.pos.types import Attestation, Checkpoint, PosBlock
 
@@ -218,7 +229,7 @@ def on_block(store: Store, block: PosBlock, checks: SignatureChecks = FULL_CHECK
     for att in block.body.attestations:
         if att.head_root in store.blocks and att.target.root in store.blocks:
             update_latest_messages(store, att)
-    for evidence in (*block.body.proposer_slashings, *block.body.attester_slashings):
+    for evidence in block.body.evidence:
         on_equivocation(store, evidence.offender)
     return node
 
@@ -239,8 +250,8 @@ def update_checkpoints(store: Store, justified: Checkpoint, finalized: Checkpoin
 def validate_on_attestation(store: Store, att: Attestation, checks: SignatureChecks = FULL_CHECKS,
                             *, is_from_block: bool = False) -> PosState | None:
     """Phase0's `validate_on_attestation` plus the validator, duty and signature checks against
-    the target's checkpoint state (which it returns). Raises InvalidAttestation or
-    AttestationIgnored."""
+    the target's checkpoint state (which it returns). Raises InvalidAttestation (`[REJECT]`) or
+    AttestationIgnored (`[IGNORE]`); catch `AttestationError` for both."""
     spec = store.spec
     target = att.target
     # [REJECT] the target epoch is the epoch of the attestation's slot
@@ -369,7 +380,7 @@ def _weights(store: Store, subtree: list[BlockNode]) -> dict[bytes, int]:
             continue
         weights[message.root] += validator.effective_stake
     for node in reversed(subtree[1:]):
-        weights[node.parent.root] += weights[node.root]   # type: ignore[union-attr]
+        weights[parent_of(node).root] += weights[node.root]
     return weights
 
 

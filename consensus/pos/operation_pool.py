@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import TypeVar
 
 from consensus.pos.types import Attestation, Deposit, Evidence, Exit
 
+V = TypeVar("V")
 
-class _Bounded(OrderedDict):
-    """Insertion-ordered map that evicts its oldest entries beyond `max_items`."""
+
+class BoundedMap(OrderedDict[bytes, V]):
+    """Insertion-ordered map (root -> operation) that evicts its oldest entries beyond
+    `max_items`."""
 
     def __init__(self, max_items: int) -> None:
         super().__init__()
         self.max_items = max_items
 
-    def put(self, key: bytes, value: object) -> bool:
+    def put(self, key: bytes, value: V) -> bool:
         if key in self:
             return False
         self[key] = value
@@ -32,10 +36,10 @@ class _Bounded(OrderedDict):
 class OperationPool:
     def __init__(self, max_attestations: int = 65_536, max_evidence: int = 1024,
                  max_deposits: int = 1024, max_exits: int = 1024) -> None:
-        self.attestations: _Bounded = _Bounded(max_attestations)
-        self.evidence: _Bounded = _Bounded(max_evidence)
-        self.deposits: _Bounded = _Bounded(max_deposits)
-        self.exits: _Bounded = _Bounded(max_exits)
+        self.attestations: BoundedMap[Attestation] = BoundedMap(max_attestations)
+        self.evidence: BoundedMap[Evidence] = BoundedMap(max_evidence)
+        self.deposits: BoundedMap[Deposit] = BoundedMap(max_deposits)
+        self.exits: BoundedMap[Exit] = BoundedMap(max_exits)
 
     def add_attestation(self, att: Attestation) -> bool:
         return self.attestations.put(att.root, att)

@@ -12,24 +12,47 @@ build blocks for any proposer and any parent, and the receiving nodes judge them
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from consensus.errors import InvalidTransaction
+from consensus.pos.encoding import WireObject
 from consensus.pos.errors import InvalidBlock, InvalidEvidence
 from consensus.pos.operation_pool import OperationPool
-from consensus.pos.signing import TRUSTED, sign_block, sign_randao
-from consensus.pos.state import (PosState, compute_start_slot_at_epoch, compute_state_root,
-                                 get_block_root, get_current_epoch)
-from consensus.pos.transition import (process_attestation, process_attester_slashing,
-                                      process_deposit, process_exit, process_operations,
-                                      process_proposer_slashing, process_randao, process_slots,
-                                      process_transactions)
-from consensus.pos.types import (ZERO_HASH, Attestation, AttesterSlashing, BlockBody, PosBlock,
-                                 PosBlockHeader, ProposerSlashing)
+from consensus.pos.signing import TRUSTED, SignatureChecks, sign_block, sign_randao
+from consensus.pos.state import (
+    PosState,
+    compute_start_slot_at_epoch,
+    compute_state_root,
+    get_block_root,
+    get_current_epoch,
+)
+from consensus.pos.transition import (
+    process_attestation,
+    process_attester_slashing,
+    process_deposit,
+    process_exit,
+    process_operations,
+    process_proposer_slashing,
+    process_randao,
+    process_slots,
+    process_transactions,
+)
+from consensus.pos.types import (
+    ZERO_HASH,
+    Attestation,
+    AttesterSlashing,
+    BlockBody,
+    PosBlock,
+    PosBlockHeader,
+    ProposerSlashing,
+)
 from consensus.types import TX_BYTES, Transaction
 
 BLOCK_OVERHEAD_BYTES = 512        # header fields, randao reveal, signature, array headers
 ITEM_OVERHEAD_BYTES = 5           # msgpack array/bin header of one item, at most
+
+Op = TypeVar("Op", bound=WireObject)
 
 
 def build_block(parent_state: PosState, parent_root: bytes, slot: int, proposer_index: int,
@@ -63,11 +86,11 @@ def select_operations(state: PosState, pool: OperationPool,
     proposer_slashings: list[ProposerSlashing] = []
     attester_slashings: list[AttesterSlashing] = []
     for evidence in list(pool.evidence.values()):
-        process = (process_proposer_slashing if isinstance(evidence, ProposerSlashing)
-                   else process_attester_slashing)
-        if _take(process, scratch, evidence, budget):
-            (proposer_slashings if isinstance(evidence, ProposerSlashing)
-             else attester_slashings).append(evidence)
+        if isinstance(evidence, ProposerSlashing):
+            if _take(process_proposer_slashing, scratch, evidence, budget):
+                proposer_slashings.append(evidence)
+        elif _take(process_attester_slashing, scratch, evidence, budget):
+            attester_slashings.append(evidence)
     attestations = [att for att in _countable_attestations(scratch, pool.attestations_by_slot())
                     if _take(process_attestation, scratch, att, budget)]
     transactions = _select_transactions(scratch, txs, budget)
@@ -80,7 +103,8 @@ def select_operations(state: PosState, pool: OperationPool,
                      tuple(attester_slashings), tuple(deposits), tuple(exits))
 
 
-def _take(process, scratch: PosState, operation, budget: _Budget) -> bool:
+def _take(process: Callable[[PosState, Op, SignatureChecks], None], scratch: PosState,
+          operation: Op, budget: _Budget) -> bool:
     """Apply `operation` to `scratch` if it fits and its rules allow (they check before they
     change, so a refused operation leaves `scratch` as it was)."""
     size = len(operation.serialize())

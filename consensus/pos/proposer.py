@@ -22,8 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from consensus.pos.state import (EPOCHS_PER_HISTORICAL_VECTOR, MIN_SEED_LOOKAHEAD, PosState,
-                                 get_active_validator_indices, get_current_epoch, get_randao_mix)
+from consensus.pos.state import (
+    EPOCHS_PER_HISTORICAL_VECTOR,
+    MIN_SEED_LOOKAHEAD,
+    PosState,
+    get_active_validator_indices,
+    get_current_epoch,
+    get_randao_mix,
+)
 from consensus.pos.types import sha256
 
 DOMAIN_PROPOSER = b"p2p-testnet/proposer"

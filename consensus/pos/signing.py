@@ -22,8 +22,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from consensus import keys
-from consensus.pos.types import (DOMAIN_RANDAO, Attestation, Checkpoint, Deposit, Exit, PosBlock,
-                                 encode, sha256)
+from consensus.pos.types import (
+    DOMAIN_RANDAO,
+    Attestation,
+    Checkpoint,
+    Deposit,
+    Exit,
+    PosBlock,
+    encode,
+    sha256,
+)
 from consensus.types import Transaction, verify_transaction_signature
 
 __all__ = ["verify_signature", "verify_attestation_signature", "randao_signing_root",

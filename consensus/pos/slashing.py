@@ -20,8 +20,13 @@ from dataclasses import dataclass, field
 from consensus.pos.errors import InvalidEvidence
 from consensus.pos.signing import SignatureChecks
 from consensus.pos.state import PosState, get_current_epoch, is_slashable_validator
-from consensus.pos.types import (Attestation, AttesterSlashing, PosBlockHeader, ProposerSlashing,
-                                 SignedBlockHeader)
+from consensus.pos.types import (
+    Attestation,
+    AttesterSlashing,
+    PosBlockHeader,
+    ProposerSlashing,
+    SignedBlockHeader,
+)
 
 
 # ---- predicates ---------------------------------------------------------------------------------
@@ -114,7 +119,8 @@ class _VoteHistory:
 
 class SlashingDetector:
     """Remembers the signed votes and block headers a node has accepted, per validator, for the
-    last `max_epochs` target epochs (bounded memory: a surround spanning more is missed); `check_*` answers with evidence when a new one conflicts.
+    last `max_epochs` target epochs (bounded memory: a surround spanning more is missed);
+    `check_*` answers with evidence when a new one conflicts.
 
     `check_*` are pure; `record_*` remember. A caller checks, validates the rest, then records, so
     an input rejected for another reason leaves the detector as it was.

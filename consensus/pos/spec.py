@@ -17,8 +17,12 @@ from dataclasses import dataclass, field, fields
 from fractions import Fraction
 
 from consensus.ledger import Ledger
-from consensus.pos.state import (EPOCHS_PER_HISTORICAL_VECTOR, JUSTIFICATION_BITS_LENGTH,
-                                 PosState, Validator)
+from consensus.pos.state import (
+    EPOCHS_PER_HISTORICAL_VECTOR,
+    JUSTIFICATION_BITS_LENGTH,
+    PosState,
+    Validator,
+)
 from consensus.pos.types import ZERO_HASH, ZERO_SIG, BlockBody, Checkpoint, PosBlock, sha256
 
 _FRACTIONS = ("inactivity_leak_rate", "slash_fraction")

@@ -18,7 +18,7 @@ headers), so a copy costs one pass over the lists and the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -72,7 +72,7 @@ class PosState:
     randao_mixes: list[bytes]                # ring of EPOCHS_PER_HISTORICAL_VECTOR
     previous_epoch_attestations: dict[int, PendingAttestation]
     current_epoch_attestations: dict[int, PendingAttestation]
-    justification_bits: tuple[bool, bool, bool, bool]
+    justification_bits: tuple[bool, ...]     # JUSTIFICATION_BITS_LENGTH flags, newest epoch first
     previous_justified_checkpoint: Checkpoint
     current_justified_checkpoint: Checkpoint
     finalized_checkpoint: Checkpoint
@@ -143,7 +143,7 @@ def get_active_validator_indices(state: PosState, epoch: int) -> list[int]:
     return [i for i, v in enumerate(state.validators) if v.activation_epoch <= epoch < v.exit_epoch]
 
 
-def get_total_stake(state: PosState, indices) -> int:
+def get_total_stake(state: PosState, indices: Iterable[int]) -> int:
     validators = state.validators
     return sum(validators[i].effective_stake for i in indices)
 

@@ -9,6 +9,9 @@ Signature checks come in as `SignatureChecks`: full, cached, or trusted (replayi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
 from consensus.errors import InvalidTransaction
 from consensus.pos.committees import get_attestation_slot
 from consensus.pos.epoch_processing import process_epoch
@@ -16,13 +19,34 @@ from consensus.pos.errors import BadBlockSignature, InvalidBlock, InvalidEvidenc
 from consensus.pos.proposer import get_beacon_proposer_index
 from consensus.pos.signing import FULL_CHECKS, SignatureChecks, randao_signing_root
 from consensus.pos.slashing import validate_attester_slashing, validate_proposer_slashing
-from consensus.pos.state import (EPOCHS_PER_HISTORICAL_VECTOR, FAR_FUTURE_EPOCH, PendingAttestation,
-                                 PosState, Validator, compute_state_root, find_validator_index,
-                                 get_current_epoch, get_previous_epoch, get_randao_mix,
-                                 initiate_validator_exit, is_active_validator, slash_validator)
-from consensus.pos.types import (Attestation, AttesterSlashing, BlockBody, Deposit, Exit, PosBlock,
-                                 ProposerSlashing, sha256)
+from consensus.pos.state import (
+    EPOCHS_PER_HISTORICAL_VECTOR,
+    FAR_FUTURE_EPOCH,
+    PendingAttestation,
+    PosState,
+    Validator,
+    compute_state_root,
+    find_validator_index,
+    get_current_epoch,
+    get_previous_epoch,
+    get_randao_mix,
+    initiate_validator_exit,
+    is_active_validator,
+    slash_validator,
+)
+from consensus.pos.types import (
+    Attestation,
+    AttesterSlashing,
+    BlockBody,
+    Deposit,
+    Exit,
+    PosBlock,
+    ProposerSlashing,
+    sha256,
+)
 from consensus.types import Transaction
+
+T = TypeVar("T")
 
 
 def state_transition(state: PosState, block: PosBlock, checks: SignatureChecks = FULL_CHECKS,
@@ -101,19 +125,17 @@ def process_randao(state: PosState, block: PosBlock, checks: SignatureChecks) ->
 
 
 def process_operations(state: PosState, body: BlockBody, checks: SignatureChecks) -> None:
-    steps = [("proposer slashing", body.proposer_slashings, process_proposer_slashing),
-             ("attester slashing", body.attester_slashings, process_attester_slashing),
-             ("attestation", body.attestations, process_attestation),
-             ("deposit", body.deposits, process_deposit),
-             ("exit", body.exits, process_exit)]
-    for name, items, process in steps[:3]:
-        _each(state, name, items, process, checks)
+    _each(state, "proposer slashing", body.proposer_slashings, process_proposer_slashing, checks)
+    _each(state, "attester slashing", body.attester_slashings, process_attester_slashing, checks)
+    _each(state, "attestation", body.attestations, process_attestation, checks)
     process_transactions(state, body.transactions, checks)
-    for name, items, process in steps[3:]:
-        _each(state, name, items, process, checks)
+    _each(state, "deposit", body.deposits, process_deposit, checks)
+    _each(state, "exit", body.exits, process_exit, checks)
 
 
-def _each(state, name, items, process, checks) -> None:
+def _each(state: PosState, name: str, items: Iterable[T],
+          process: Callable[[PosState, T, SignatureChecks], None],
+          checks: SignatureChecks) -> None:
     for i, item in enumerate(items):
         try:
             process(state, item, checks)

@@ -23,8 +23,15 @@ from consensus import pow
 from consensus.block_tree import BlockEntry
 from consensus.pow_chain import PowChain
 from consensus.types import Block, Transaction
-from tests.consensus.chain_steps import (ALICE_FUNDS, ALICE_KEY, BOB,
-                                         assert_ledger_matches_main_chain, easy_spec, mine_on, pay)
+from tests.consensus.chain_steps import (
+    ALICE_FUNDS,
+    ALICE_KEY,
+    BOB,
+    assert_ledger_matches_main_chain,
+    easy_spec,
+    mine_on,
+    pay,
+)
 
 SPEC = easy_spec(retarget_window=2, target_block_interval_s=4)  # a window is meant to take 8 s
 GAPS_S = (1, 3, 8, 30)                 # faster, on target, slower than the window wants

@@ -16,8 +16,15 @@ from hypothesis import strategies as st
 from consensus import keys, pow
 from consensus.errors import InvalidBlock, InvalidTransaction
 from consensus.ledger import Ledger
-from consensus.types import (MAX_AMOUNT, ZERO_HASH, Block, BlockHeader, Transaction, make_coinbase,
-                             sign_transaction)
+from consensus.types import (
+    MAX_AMOUNT,
+    ZERO_HASH,
+    Block,
+    BlockHeader,
+    Transaction,
+    make_coinbase,
+    sign_transaction,
+)
 
 REWARD = 50
 ALICE_KEY = keys.derive_private_key("consensus-tests", "alice")

@@ -8,11 +8,29 @@ from consensus import pow
 from consensus.block_tree import BlockTree
 from consensus.pow_chain import PowChain
 from consensus.types import ZERO_HASH, Block
-from tests.consensus.chain_steps import (ALICE, ALICE_FUNDS, ALICE_KEY, BOB, EASY_BITS, MINER_A,
-                                         MINER_B, add, add_connected,
-                                         assert_ledger_matches_main_chain, break_pow, easy_spec,
-                                         grow, ledger_state, main_chain, mine, mine_on, outcome,
-                                         pay, resolve, with_header)
+from tests.consensus.chain_steps import (
+    ALICE,
+    ALICE_FUNDS,
+    ALICE_KEY,
+    BOB,
+    EASY_BITS,
+    MINER_A,
+    MINER_B,
+    add,
+    add_connected,
+    assert_ledger_matches_main_chain,
+    break_pow,
+    easy_spec,
+    grow,
+    ledger_state,
+    main_chain,
+    mine,
+    mine_on,
+    outcome,
+    pay,
+    resolve,
+    with_header,
+)
 
 REGTEST_LIMIT = pow.bits_to_target(EASY_BITS)
 

@@ -11,9 +11,18 @@ from hypothesis import strategies as st
 
 from consensus import keys, pow
 from consensus.errors import ConsensusError, DecodeError
-from consensus.types import (TX_BYTES, ZERO_HASH, ZERO_KEY, ZERO_SIG, Block, BlockHeader,
-                             Transaction, make_coinbase, sign_transaction,
-                             verify_transaction_signature)
+from consensus.types import (
+    TX_BYTES,
+    ZERO_HASH,
+    ZERO_KEY,
+    ZERO_SIG,
+    Block,
+    BlockHeader,
+    Transaction,
+    make_coinbase,
+    sign_transaction,
+    verify_transaction_signature,
+)
 
 ALICE_KEY = keys.derive_private_key("consensus-tests", "alice")
 BOB = keys.public_key(keys.derive_private_key("consensus-tests", "bob"))

@@ -1,4 +1,5 @@
-"""The block store survives a process killed with SIGKILL mid-stream, and refuses another network."""
+"""The block store survives a process killed with SIGKILL mid-stream, and refuses another
+network."""
 
 from __future__ import annotations
 

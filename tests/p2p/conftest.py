@@ -19,7 +19,8 @@ async def net():
     loop = asyncio.get_running_loop()
     loop_errors: list[str] = []
     previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda loop, context: loop_errors.append(context.get("message", repr(context))))
+    loop.set_exception_handler(
+        lambda loop, context: loop_errors.append(context.get("message", repr(context))))
     network = TestNetwork()
     try:
         yield network

@@ -31,7 +31,8 @@ CHAIN_ID = "p2p-test"
 GENESIS = hashlib.sha256(b"genesis").digest()
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str | None = None) -> None:
+async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0,
+                     what: str | None = None) -> None:
     """Wait until `predicate()` is true; fail naming the predicate after `timeout` seconds (the
     orchestrator's one wait, on this loop's clock)."""
     await waiting.wait_until(predicate, timeout, what or _describe(predicate), interval=0.005)
@@ -112,8 +113,9 @@ class TestNetwork:
     def __init__(self) -> None:
         self.nodes: list[TestNode] = []
 
-    async def start(self, name: str, *, port: int = 0, peers: list[str] = (), seed: bytes | None = None,
-                    chain_id: str = CHAIN_ID, genesis: bytes = GENESIS, **host_kwargs: Any) -> TestNode:
+    async def start(self, name: str, *, port: int = 0, peers: list[str] = (),
+                    seed: bytes | None = None, chain_id: str = CHAIN_ID, genesis: bytes = GENESIS,
+                    **host_kwargs: Any) -> TestNode:
         host_kwargs.setdefault("rng", random.Random(name))
         host = P2PHost(
             private_key=seed or seed_for(name),
@@ -178,13 +180,15 @@ class TestNetwork:
 class RawPeer:
     """A peer driven by hand, frame by frame, over a real websocket."""
 
-    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse, identity: Identity) -> None:
+    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse,
+                 identity: Identity) -> None:
         self.session = session
         self.ws = ws
         self.identity = identity
 
     @classmethod
-    async def connect(cls, url: str, *, name: str = "raw", max_msg_size: int = 64 * 1024 * 1024) -> RawPeer:
+    async def connect(cls, url: str, *, name: str = "raw",
+                      max_msg_size: int = 64 * 1024 * 1024) -> RawPeer:
         session = aiohttp.ClientSession()
         try:
             ws = await session.ws_connect(url, max_msg_size=max_msg_size)
@@ -207,7 +211,8 @@ class RawPeer:
     async def recv(self, timeout: float = 5.0) -> tuple[str, dict]:
         """Next frame; raises AssertionError if the link closes instead."""
         msg = await self.ws.receive(timeout=timeout)
-        assert msg.type is WSMsgType.BINARY, f"expected a binary frame, got {msg.type!r} {msg.data!r}"
+        assert msg.type is WSMsgType.BINARY, \
+            f"expected a binary frame, got {msg.type!r} {msg.data!r}"
         _, msg_type, body = decode_envelope(msg.data)
         return msg_type, body
 
@@ -227,7 +232,8 @@ class RawPeer:
                 if msg.type is WSMsgType.BINARY:
                     _, msg_type, body = decode_envelope(msg.data)
                     frames.append((msg_type, body))
-                elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
+                                  WSMsgType.ERROR):
                     return self.ws.close_code, frames
 
     async def handshake(self, *, chain_id: str = CHAIN_ID, genesis: bytes = GENESIS) -> dict:

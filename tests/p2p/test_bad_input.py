@@ -13,7 +13,8 @@ SMALL_FRAME_CAP = 64 * 1024
 
 async def assert_still_serves(net, node):
     """A well-behaved host can still connect to `node` and gossip with it."""
-    other = await net.start(f"other-of-{node.name}", peers=[node.url], max_frame_bytes=SMALL_FRAME_CAP)
+    other = await net.start(f"other-of-{node.name}", peers=[node.url],
+                            max_frame_bytes=SMALL_FRAME_CAP)
     await wait_until(lambda: other.peer_id in node.peer_ids())
     other.add_topic("t")
     node.add_topic("t")
@@ -24,10 +25,13 @@ async def assert_still_serves(net, node):
 @pytest.mark.parametrize(
     ("send", "code", "category", "logged"),
     [
-        (lambda ws: ws.send_bytes(b"\xc1" + os.urandom(200)), 1002, "malformed frame", "not valid msgpack"),
+        (lambda ws: ws.send_bytes(b"\xc1" + os.urandom(200)), 1002, "malformed frame",
+         "not valid msgpack"),
         (lambda ws: ws.send_str("hello?"), 1003, "text frame", "text frames are not allowed"),
-        (lambda ws: ws.send_bytes(b"\x00" * (SMALL_FRAME_CAP + 1)), 1009, "frame too large", "exceeds limit 65536"),
-        (lambda ws: ws.send_bytes(b"\x93\x01\xa4nope\x80"), 1002, "malformed frame", "unknown message type 'nope'"),
+        (lambda ws: ws.send_bytes(b"\x00" * (SMALL_FRAME_CAP + 1)), 1009, "frame too large",
+         "exceeds limit 65536"),
+        (lambda ws: ws.send_bytes(b"\x93\x01\xa4nope\x80"), 1002, "malformed frame",
+         "unknown message type 'nope'"),
     ],
     ids=["random bytes", "text frame", "oversized frame", "unknown type"],
 )

@@ -47,7 +47,8 @@ async def test_both_dialing_each_other_keeps_exactly_one_connection(net):
     await wait_until(lambda: a.host.stats["messages_in"]["status"] >= statuses + 20)
     assert a.host.peers()[0].connected_at == link_a.connected_at
     assert b.host.peers()[0].connected_at == link_b.connected_at
-    assert sum(a.host.stats["disconnects"].values()) == sum(b.host.stats["disconnects"].values()) == 0
+    assert (sum(a.host.stats["disconnects"].values())
+            == sum(b.host.stats["disconnects"].values()) == 0)
     assert len(connected["a"]) == len(connected["b"]) == 1
 
 

@@ -1,4 +1,5 @@
-"""Gossip over real websockets: exactly-once delivery, no double forwarding, announce/fetch, verdicts."""
+"""Gossip over real websockets: exactly-once delivery, no double forwarding, announce/fetch,
+verdicts."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 
 from p2p import Verdict
 from p2p.connection import Connection
-from p2p.wire import decode_frame
 from p2p.peer_score import BAN_DURATION_S
+from p2p.wire import decode_frame
 from tests.p2p.p2p_harness import FakeClock, RawPeer, msg_id_of, wait_until
 
 
@@ -39,11 +40,14 @@ async def test_full_mesh_delivers_each_message_exactly_once(net, monkeypatch, an
     nodes = await net.mesh(["a", "b", "c", "d"])
     for node in nodes:
         node.add_topic("blocks", announce=announce)
-    published = {node.name: [publish(node, "blocks", f"{node.name}-{i}".encode()) for i in range(10)] for node in nodes}
+    published = {node.name: [publish(node, "blocks", f"{node.name}-{i}".encode())
+                             for i in range(10)]
+                 for node in nodes}
     all_ids = [(origin, m) for origin, ids in published.items() for m in ids]
 
     def everyone_has_everything() -> bool:
-        return all(n.count("blocks", m) >= 1 for n in nodes for origin, m in all_ids if origin != n.name)
+        return all(n.count("blocks", m) >= 1
+                   for n in nodes for origin, m in all_ids if origin != n.name)
 
     await wait_until(everyone_has_everything)
     # a last round trip on every link, so that any late duplicate would have arrived by now
@@ -128,7 +132,8 @@ async def test_getdata_is_served_from_the_node_store(net):
     try:
         await raw.handshake()
         await raw.send("getdata", {"topic": "blocks", "ids": [msg_id_of(b"old block"), b"missing"]})
-        assert await raw.recv_type("data") == {"topic": "blocks", "id": msg_id_of(b"old block"), "payload": b"old block"}
+        assert await raw.recv_type("data") == {"topic": "blocks", "id": msg_id_of(b"old block"),
+                                               "payload": b"old block"}
         assert await raw.recv_type("notfound") == {"topic": "blocks", "ids": [b"missing"]}
     finally:
         await raw.close()
@@ -152,7 +157,8 @@ async def test_reject_penalises_and_eventually_disconnects(net, caplog):
     b = await net.start("b", clock=clock)
     b.add_topic("txs", verdict=lambda msg: Verdict.reject("bad signature"))
     disconnected = []
-    a = await net.start("a", peers=[b.url], on_peer_disconnected=lambda info, reason: disconnected.append(reason))
+    a = await net.start("a", peers=[b.url],
+                        on_peer_disconnected=lambda info, reason: disconnected.append(reason))
     a.add_topic("txs")
     await wait_until(lambda: b.peer_ids() == {a.peer_id})
     publish(a, "txs", b"tx-0")

@@ -8,7 +8,8 @@ from tests.p2p.p2p_harness import CHAIN_ID, GENESIS, RawPeer, wait_until
 
 
 def warnings_of(caplog, node) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == f"p2p.{node.name}" and r.levelno == logging.WARNING]
+    return [r.getMessage() for r in caplog.records
+            if r.name == f"p2p.{node.name}" and r.levelno == logging.WARNING]
 
 
 async def test_handshake_connects_both_sides(net):
@@ -27,8 +28,9 @@ async def test_chain_id_mismatch_is_logged_on_both_sides(net, caplog):
     b = await net.start("b", chain_id="other-chain", peers=[a.url])
     await wait_until(lambda: warnings_of(caplog, a) and warnings_of(caplog, b))
     expected = f"chain id mismatch: ours {CHAIN_ID!r}, theirs 'other-chain'"
-    assert any(f"handshake with 127.0.0.1:" in m and expected in m for m in warnings_of(caplog, a))
-    assert any(f"handshake with {a.url} failed" in m and "chain id mismatch" in m for m in warnings_of(caplog, b))
+    assert any("handshake with 127.0.0.1:" in m and expected in m for m in warnings_of(caplog, a))
+    assert any(f"handshake with {a.url} failed" in m and "chain id mismatch" in m
+               for m in warnings_of(caplog, b))
     assert a.host.peers() == [] and b.host.peers() == []
 
 

@@ -11,11 +11,18 @@ import logging
 import random
 
 from p2p import LINK_BLOCKED_REASON, GossipMessage, LinkRule, P2PHost, Verdict
-from p2p.dialer import Backoff, DialOutcome, Dialer
+from p2p.dialer import Backoff, Dialer, DialOutcome
 from p2p.identity import compute_peer_id
 from p2p.wire import PROTOCOL_VERSION
 from tests.p2p.p2p_harness import (
-    CHAIN_ID, GENESIS, RawPeer, join_network, msg_id_of, seed_for, split_network, wait_until,
+    CHAIN_ID,
+    GENESIS,
+    RawPeer,
+    join_network,
+    msg_id_of,
+    seed_for,
+    split_network,
+    wait_until,
 )
 
 log = logging.getLogger("test")
@@ -67,7 +74,8 @@ async def test_delay_is_visible_and_clearing_removes_it(net):
 
     async def latencies(tag: str) -> list[float]:
         published = {publish(a, "t", f"{tag}-{i}".encode()): loop.time() for i in range(5)}
-        await wait_until(lambda: all(m in arrivals for m in published), what=f"{tag} messages arrived")
+        await wait_until(lambda: all(m in arrivals for m in published),
+                         what=f"{tag} messages arrived")
         return [arrivals[m] - at for m, at in published.items()]
 
     a.host.set_link_rule(b.peer_id, LinkRule(delay_ms=150))
@@ -121,14 +129,16 @@ async def test_handshake_is_never_shaped(net):
     await wait_until(lambda: a.peer_ids() == {b.peer_id} and b.peer_ids() == {a.peer_id})
     publish(a, "t", b"lost")
     publish(b, "t", b"lost too")
-    await wait_until(lambda: a.host.stats["shaped"]["out lost"] == 1 and a.host.stats["shaped"]["in lost"] == 1)
+    await wait_until(lambda: a.host.stats["shaped"]["out lost"] == 1
+                     and a.host.stats["shaped"]["in lost"] == 1)
     assert a.received["t"] == [] and b.received["t"] == []
 
 
 async def test_block_both_ways_disconnects_refuses_and_heals_quickly(net, monkeypatch):
     reasons = {"a": [], "b": []}
     b = await net.start("b", on_peer_disconnected=lambda info, why: reasons["b"].append(why))
-    a = await net.start("a", peers=[b.url], on_peer_disconnected=lambda info, why: reasons["a"].append(why))
+    a = await net.start("a", peers=[b.url],
+                        on_peer_disconnected=lambda info, why: reasons["a"].append(why))
     await wait_until(lambda: a.peer_ids() == {b.peer_id} and b.peer_ids() == {a.peer_id})
 
     log.info("Block the link a-b both ways on a: both sides see the peer go")
@@ -143,8 +153,9 @@ async def test_block_both_ways_disconnects_refuses_and_heals_quickly(net, monkey
     raw = await RawPeer.connect(a.url, name="b")  # b's identity, dialing in
     try:
         await raw.recv_type("hello")
-        await raw.send("hello", {"chain_id": CHAIN_ID, "genesis": GENESIS, "version": PROTOCOL_VERSION,
-                                 "pubkey": raw.identity.pubkey, "challenge": b"\x02" * 32})
+        await raw.send("hello", {"chain_id": CHAIN_ID, "genesis": GENESIS,
+                                 "version": PROTOCOL_VERSION, "pubkey": raw.identity.pubkey,
+                                 "challenge": b"\x02" * 32})
         assert (await raw.recv_type("bye"))["reason"] == LINK_BLOCKED_REASON
     finally:
         await raw.close()
@@ -170,7 +181,8 @@ async def test_block_one_way_keeps_the_link_and_silences_one_direction(net):
     await wait_until(lambda: b.host.stats["shaped"]["in blocked"] >= 5)
     assert b.received["t"] == []
     assert a.peer_ids() == {b.peer_id} and b.peer_ids() == {a.peer_id}
-    assert sum(a.host.stats["disconnects"].values()) == sum(b.host.stats["disconnects"].values()) == 0
+    assert (sum(a.host.stats["disconnects"].values())
+            == sum(b.host.stats["disconnects"].values()) == 0)
 
     b.host.clear_link_rules(a.peer_id)
     healed = publish(a, "t", b"after the heal")
@@ -190,7 +202,8 @@ async def test_split_a_mesh_in_two_and_heal(net):
                      and c.peer_ids() == {d.peer_id} and d.peer_ids() == {c.peer_id})
     left, right = publish(a, "t", b"left side"), publish(d, "t", b"right side")
     await wait_until(lambda: b.count("t", left) == 1 and c.count("t", right) == 1)
-    assert c.count("t", left) == d.count("t", left) == a.count("t", right) == b.count("t", right) == 0
+    assert (c.count("t", left) == d.count("t", left) == a.count("t", right)
+            == b.count("t", right) == 0)
 
     log.info("Join the network: every link comes back within seconds")
     join_network(nodes)
@@ -199,7 +212,8 @@ async def test_split_a_mesh_in_two_and_heal(net):
 
     log.info("Isolate a from everyone with a '*' rule, then heal it")
     a.host.set_link_rule("*", LinkRule(block=True))
-    await wait_until(lambda: a.host.peers() == [] and all(a.peer_id not in n.peer_ids() for n in nodes[1:]))
+    await wait_until(lambda: a.host.peers() == []
+                     and all(a.peer_id not in n.peer_ids() for n in nodes[1:]))
     a.host.clear_link_rules("*")
     await wait_until(lambda: a.peer_ids() == everyone - {a.peer_id}, timeout=4)
 

@@ -36,7 +36,8 @@ def within_sigmas(measured: float, p: float, n: int, sigmas: float = 4.0) -> boo
 # -- LinkRule ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("field, value", [
-    ("block", 1), ("delay_ms", -1), ("delay_ms", math.inf), ("delay_ms", "5"), ("jitter_ms", math.nan),
+    ("block", 1), ("delay_ms", -1), ("delay_ms", math.inf), ("delay_ms", "5"),
+    ("jitter_ms", math.nan),
     ("loss", 1.5), ("loss", -0.1), ("duplicate", 2), ("reorder", True), ("bandwidth_bps", 0),
     ("bandwidth_bps", 1.5e6), ("bandwidth_bps", True),
 ])
@@ -171,7 +172,8 @@ def test_bandwidth_spreads_a_burst_over_bytes_over_rate():
     expected_span = FRAMES * size / rate  # 20 s of traffic offered at once
     assert delays[-1] == pytest.approx(expected_span, rel=0.02)
     assert delays == sorted(delays)  # a rate limit keeps frames in order
-    assert delays[:int(rate * 0.1 / size)] == [0.0] * int(rate * 0.1 / size)  # the burst goes at once
+    # the burst goes at once
+    assert delays[:int(rate * 0.1 / size)] == [0.0] * int(rate * 0.1 / size)
 
 
 def test_bandwidth_drains_offered_load_at_the_rate():
@@ -199,7 +201,8 @@ def test_bandwidth_buckets_are_per_peer_and_direction():
 
 # -- repeatability -------------------------------------------------------------------------------
 
-FAULTY = LinkRule(delay_ms=40, jitter_ms=30, loss=0.2, duplicate=0.1, reorder=0.1, bandwidth_bps=2_000_000)
+FAULTY = LinkRule(delay_ms=40, jitter_ms=30, loss=0.2, duplicate=0.1, reorder=0.1,
+                  bandwidth_bps=2_000_000)
 
 
 def test_same_seed_gives_the_same_schedule_and_another_seed_does_not():

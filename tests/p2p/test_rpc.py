@@ -57,7 +57,8 @@ async def test_request_times_out(net):
     with pytest.raises(RequestError, match="timed out after 0.1 s"):
         await a.host.request(b.peer_id, "slow", None, timeout=0.1)
     release.set()
-    await wait_until(lambda: a.host.stats["dropped"]["unsolicited response"] == 1)  # the late answer
+    # the late answer
+    await wait_until(lambda: a.host.stats["dropped"]["unsolicited response"] == 1)
 
 
 async def test_request_fails_when_the_peer_goes_away(net):

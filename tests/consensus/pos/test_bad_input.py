@@ -7,12 +7,20 @@ from dataclasses import replace
 
 import pytest
 
+from consensus.pos import fork_choice as fc
 from consensus.pos.chain import PosChain
+from consensus.pos.errors import AttestationError, AttestationIgnored, InvalidAttestation
 from consensus.pos.signing import sign_attestation, sign_randao
 from consensus.pos.types import Attestation, BlockBody, Checkpoint, sha256
-
-from tests.consensus.pos.pos_steps import (VALIDATOR_KEYS, Network, make_spec, propose,
-                                           slot_time, store_fingerprint, tamper)
+from tests.consensus.pos.pos_steps import (
+    VALIDATOR_KEYS,
+    Network,
+    make_spec,
+    propose,
+    slot_time,
+    store_fingerprint,
+    tamper,
+)
 
 
 @pytest.fixture
@@ -92,6 +100,20 @@ def test_each_bad_attestation_has_its_own_reason(net):
                for case, (bad, _o, _r) in bad_attestations(chain, att).items()
                if case != "signed by another key"}          # the same rule as "bad signature"
     assert len(set(reasons.values())) == len(reasons), reasons
+
+
+@pytest.mark.parametrize("case, raised, not_raised", [
+    ("unknown block", AttestationIgnored, InvalidAttestation),
+    ("future slot", AttestationIgnored, InvalidAttestation),
+    ("unknown validator", InvalidAttestation, AttestationIgnored),
+    ("bad signature", InvalidAttestation, AttestationIgnored),
+])
+def test_ignore_and_reject_are_sibling_errors_of_the_fork_choice(net, case, raised, not_raised):
+    chain, att, now = vote_now(net)
+    bad = bad_attestations(chain, att)[case][0]
+    with pytest.raises(AttestationError) as caught:
+        fc.validate_on_attestation(chain.store, bad, chain.checks)
+    assert isinstance(caught.value, raised) and not isinstance(caught.value, not_raised)
 
 
 def test_a_duplicate_attestation_is_ignored_without_a_second_verification(net):

@@ -7,10 +7,20 @@ from consensus.pos.chain import PosChain
 from consensus.pos.signing import sign_deposit, sign_exit
 from consensus.pos.state import get_current_epoch, is_active_validator
 from consensus.types import sign_transaction
-
-from tests.consensus.pos.pos_steps import (ALICE, ALICE_FUNDS, ALICE_KEY, BOB, STAKE,
-                                           VALIDATOR_KEYS, VALIDATOR_PUBKEYS, Network, add_block,
-                                           make_spec, propose, slot_time)
+from tests.consensus.pos.pos_steps import (
+    ALICE,
+    ALICE_FUNDS,
+    ALICE_KEY,
+    BOB,
+    STAKE,
+    VALIDATOR_KEYS,
+    VALIDATOR_PUBKEYS,
+    Network,
+    add_block,
+    make_spec,
+    propose,
+    slot_time,
+)
 from tests.consensus.pos.test_fork_choice import VOTE_SLOT, forked_chain, head_after_tick, vote
 
 

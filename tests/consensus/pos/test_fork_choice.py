@@ -13,9 +13,15 @@ from consensus.pos.chain import PosChain
 from consensus.pos.committees import get_attestation_slot
 from consensus.pos.fork_choice import LatestMessage, get_head, get_weight
 from consensus.pos.types import AttesterSlashing
-
-from tests.consensus.pos.pos_steps import (STAKE, VALIDATOR_KEYS, add_block, duty_slots, make_spec,
-                                           propose, slot_time)
+from tests.consensus.pos.pos_steps import (
+    STAKE,
+    VALIDATOR_KEYS,
+    add_block,
+    duty_slots,
+    make_spec,
+    propose,
+    slot_time,
+)
 
 VOTE_SLOT = 15                  # last slot of epoch 1: every epoch-1 duty has come
 

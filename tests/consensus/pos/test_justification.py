@@ -27,7 +27,6 @@ from consensus.pos.spec import initialize_genesis
 from consensus.pos.state import PendingAttestation, PosState, get_block_root
 from consensus.pos.transition import process_slots
 from consensus.pos.types import Attestation, Checkpoint, sha256
-
 from tests.consensus.pos.pos_steps import STAKE, attest, extend, make_spec, slot_time
 
 SPE = 4
@@ -70,8 +69,8 @@ def add_mock_attestations(state: PosState, source: Checkpoint, target: Checkpoin
 SUPPORT = {True: [0, 1, 2], False: [0, 1]}      # of 4 equal validators: 3/4 or exactly half
 
 
-def bits(*set_bits: int) -> tuple[bool, bool, bool, bool]:
-    return tuple(i in set_bits for i in range(4))     # type: ignore[return-value]
+def bits(*set_bits: int) -> tuple[bool, ...]:
+    return tuple(i in set_bits for i in range(4))
 
 
 @pytest.mark.parametrize("support", [True, False])

@@ -16,7 +16,6 @@ from consensus.pos.proposer import compute_proposer_index, get_beacon_proposer_i
 from consensus.pos.spec import initialize_genesis
 from consensus.pos.transition import process_slots
 from consensus.pos.types import sha256
-
 from tests.consensus.pos.pos_steps import STAKE, make_spec
 
 DRAWS = 20_000

@@ -14,7 +14,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 from consensus.pos.fork_choice import get_checkpoint_root
-
 from tests.consensus.pos.pos_steps import Network, make_spec
 
 GROUPS = [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]]

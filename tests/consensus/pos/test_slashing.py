@@ -8,14 +8,31 @@ import pytest
 
 from consensus.pos.chain import PosChain
 from consensus.pos.signing import sign_attestation
-from consensus.pos.slashing import (SlashingProtection, is_double_vote, is_proposer_equivocation,
-                                    is_slashable_attestation_pair, is_surround_vote, surrounds)
+from consensus.pos.slashing import (
+    SlashingProtection,
+    is_double_vote,
+    is_proposer_equivocation,
+    is_slashable_attestation_pair,
+    is_surround_vote,
+    surrounds,
+)
 from consensus.pos.state import get_current_epoch, is_active_validator
-from consensus.pos.types import (Attestation, AttesterSlashing, Checkpoint, PosBlockHeader,
-                                 ProposerSlashing, sha256)
-
-from tests.consensus.pos.pos_steps import (VALIDATOR_KEYS, Network, add_block, make_spec, propose,
-                                           slot_time)
+from consensus.pos.types import (
+    Attestation,
+    AttesterSlashing,
+    Checkpoint,
+    PosBlockHeader,
+    ProposerSlashing,
+    sha256,
+)
+from tests.consensus.pos.pos_steps import (
+    VALIDATOR_KEYS,
+    Network,
+    add_block,
+    make_spec,
+    propose,
+    slot_time,
+)
 
 
 def cp(epoch: int) -> Checkpoint:

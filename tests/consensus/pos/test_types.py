@@ -14,13 +14,27 @@ from hypothesis import strategies as st
 from consensus.errors import ConsensusError, DecodeError
 from consensus.pos.signing import sign_attestation, verify_attestation_signature
 from consensus.pos.spec import PosSpec, initialize_genesis
-from consensus.pos.types import (Attestation, AttesterSlashing, BlockBody, Checkpoint, Deposit,
-                                 Exit, PosBlock, PosBlockHeader, ProposerSlashing,
-                                 SignedBlockHeader, encode)
+from consensus.pos.types import (
+    Attestation,
+    AttesterSlashing,
+    BlockBody,
+    Checkpoint,
+    Deposit,
+    Exit,
+    PosBlock,
+    PosBlockHeader,
+    ProposerSlashing,
+    SignedBlockHeader,
+    encode,
+)
 from consensus.types import sign_transaction
-
-from tests.consensus.pos.pos_steps import (ALICE_KEY, BOB, VALIDATOR_KEYS, VALIDATOR_PUBKEYS,
-                                           make_spec)
+from tests.consensus.pos.pos_steps import (
+    ALICE_KEY,
+    BOB,
+    VALIDATOR_KEYS,
+    VALIDATOR_PUBKEYS,
+    make_spec,
+)
 
 u64 = st.integers(min_value=0, max_value=(1 << 64) - 1)
 root = st.binary(min_size=32, max_size=32)
