@@ -36,7 +36,7 @@ from testnet.backends.container_config import containerize_cluster, service_name
 from testnet.errors import BackendError, DockerUnavailable, WaitTimeout
 from testnet.waiting import wait_until_sync
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]   # testnet/backends/ -> the repository
 OFFLINE_BASE_IMAGE = "p2p-testnet-base:bookworm"  # what scripts/docker-offline-inputs.sh makes
 STATE_TIMEOUT_S = 60.0
 CUT_CHAIN = "TESTNET"
