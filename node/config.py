@@ -15,9 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from consensus.chain_spec import ChainSpec
+from node.errors import NodeError
 
 
-class ConfigError(ValueError):
+class ConfigError(NodeError, ValueError):
     """A configuration file that cannot be used; the message names the field and the reason."""
 
 

@@ -2,9 +2,32 @@
 
 One root, `P2PError`, so node/ can catch everything this package raises at its trust
 boundary; builtins are extra bases where a caller may already expect them (aiohttp style).
+`shown` is how a value from outside goes into an error message: bounded, never a full `repr`.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+MAX_SHOWN_CHARS = 80
+
+
+def shown(value: Any, max_chars: int = MAX_SHOWN_CHARS) -> str:
+    """Someone else's value, fit for an error message or a log line: the `repr` of a string or
+    bytes cut to `max_chars`, a number unless it is huge, and only the type and size of anything
+    else. Never `repr` a container from outside: a deeply nested one raises RecursionError, a
+    large one costs its size in every message."""
+    if isinstance(value, (str, bytes)):
+        if len(value) <= max_chars:
+            return repr(value)
+        return f"{value[:max_chars]!r}... ({len(value)} long)"
+    if isinstance(value, (bool, float)) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if value.bit_length() <= 256 else f"an integer of {value.bit_length()} bits"
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return f"a {type(value).__name__}"
 
 
 class P2PError(Exception):

@@ -16,6 +16,7 @@ from consensus import pow
 from consensus.keys import derive_private_key, public_key
 from consensus.types import Block, BlockHeader, Transaction, make_coinbase, sign_transaction
 from testnet import LocalCluster
+from tests.node.api_harness import build_request, raw_http
 from tests.p2p.p2p_harness import RawPeer
 
 log = logging.getLogger("test")
@@ -204,3 +205,20 @@ async def test_admin_endpoints_need_the_token(one_node):
             assert resp.status == 403
     result = await one_node.admin(0, "POST", "/admin/miner", {"enabled": False})
     assert result["enabled"] is False
+
+
+async def test_hostile_http_bodies_and_headers_get_4xx_and_no_traceback(one_node):
+    """Issue 11, defects 1-3: each of these was a 500 with a traceback in the node's log."""
+    port = int(one_node.info["nodes"][0]["api"].rsplit(":", 1)[1])
+    token = f"Bearer {one_node.info['admin_token']}".encode()
+    cases = [
+        ("/tx", b'{"amount": 1' + b"0" * 5000 + b"}", {}, 400),
+        ("/tx", b"[" * 5000, {}, 400),
+        ("/admin/miner", b'{"hashrate": 1' + b"0" * 5000 + b"}", {"Authorization": token}, 400),
+        ("/admin/miner", b'{"enabled": false}', {"Authorization": b"Bearer \xff\xfe"}, 403),
+    ]
+    for target, body, headers, status in cases:
+        reply = await raw_http(port, build_request("POST", target, body=body, headers=headers))
+        assert reply.status == status, (target, reply)
+    await still_serving(one_node)
+    assert "Traceback" not in await node_log(one_node)
