@@ -252,9 +252,18 @@ class Connection:
     # -- receiving -----------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        """Feed every binary message to `_ingress` until the websocket closes."""
+        """Feed every binary message to `_ingress` until the websocket closes.
+
+        Error handling: aiohttp answers pings inside `receive()`; when the peer has hung up, that
+        pong raises a ConnectionError (ConnectionResetError), which ends the link like any other
+        lost connection -- the peer is gone, nothing is wrong on our side.
+        """
         while True:
-            msg = await self.ws.receive()
+            try:
+                msg = await self.ws.receive()
+            except ConnectionError as exc:
+                self._mark_closing(WSCloseCode.ABNORMAL_CLOSURE, f"receive failed: {exc}")
+                return
             if msg.type is WSMsgType.BINARY:
                 if not self.is_closing:
                     self._ingress(msg.data)

@@ -55,5 +55,10 @@ class HandshakeError(P2PError):
         self.from_peer = from_peer
 
 
+class BadRequest(P2PError, ValueError):
+    """A peer's request whose body a handler cannot accept: the peer's fault, not ours. A handler
+    raises it; the peer gets an error response and a penalty, and it is logged in one line."""
+
+
 class RequestError(P2PError):
     """A request failed: the remote handler raised, it timed out, or the peer is gone."""

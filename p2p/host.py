@@ -11,8 +11,9 @@ topics, handlers and a sync source, and runs `run()` as a child of its TaskGroup
   newer one survives (the older is likely stale). Both sides apply the same rule, so exactly one
   link remains and the loser's dial loop waits instead of redialing;
 - routes frames: gossip family -> GossipRouter, req/resp -> RequestRouter, status -> SyncManager;
-- scores peers (peer_score.py): rejected gossip and malformed frames cost points, and a peer that
-  reaches the threshold is disconnected with "too many invalid messages" and refused for a while;
+- scores peers (peer_score.py): rejected gossip, malformed requests and malformed frames cost
+  points, and a peer that reaches the threshold is disconnected with "too many invalid messages"
+  and refused for a while;
 - shapes links for fault injection (link_shaper.py, `link_shaper`, `set_link_rule`): frames to
   or from a peer may be delayed, dropped, duplicated or rate limited; a rule that blocks both
   directions is a partition the node can see: the link closes with LINK_BLOCKED_REASON and the
@@ -124,7 +125,8 @@ class P2PHost:
             max_frame_bytes=max_frame_bytes,
             version=protocol_version,
         )
-        self.rpc = RequestRouter(connections=self._conns, stats=self.stats, log=self._log)
+        self.rpc = RequestRouter(connections=self._conns, stats=self.stats, log=self._log,
+                                 penalise=lambda peer_id: self._penalise(peer_id, REJECT_PENALTY))
         self.sync = SyncManager(
             connections=self._conns,
             request=self.request,

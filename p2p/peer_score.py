@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-REJECT_PENALTY = 10.0  # a gossip message the validator rejected
+REJECT_PENALTY = 10.0  # a gossip message the validator rejected, a malformed request
 BAD_FRAME_PENALTY = 25.0  # a malformed, oversized or text frame
 DISCONNECT_SCORE = -100.0
 SCORE_RECOVERY_PER_S = 1.0

@@ -10,6 +10,7 @@ import logging
 import os
 
 import aiohttp
+import msgpack
 import pytest
 
 from consensus import pow
@@ -62,6 +63,25 @@ async def test_random_bytes_close_the_connection(one_node):
     finally:
         await peer.close()
     await still_serving(one_node)
+
+
+async def test_a_frame_nested_a_thousand_deep_is_refused_as_malformed(one_node):
+    """Issue 11, defect 4: the decoder's error message raised RecursionError (close 1001, traceback)."""
+    version: object = 1
+    for _ in range(1000):
+        version = [version]
+    peer = await RawPeer.connect(one_node.info["nodes"][0]["p2p"])
+    try:
+        await peer.recv_type("hello")
+        await peer.ws.send_bytes(msgpack.packb([version, "hello", {}]))
+        code, _frames = await peer.wait_closed()
+    finally:
+        await peer.close()
+    assert code == 1002
+    await one_node.wait_until(lambda: _contains(one_node, "malformed frame: protocol version a list"), 5,
+                              "the node to log the malformed frame")
+    await still_serving(one_node)
+    assert "Traceback" not in await node_log(one_node)
 
 
 async def test_oversized_frame_closes_the_connection(one_node):
