@@ -3,17 +3,19 @@
 The validators translate consensus outcomes into gossip verdicts (consensus-specs style): a block
 that entered the tree is accepted (and forwarded), a duplicate is ignored, an orphan is ignored and
 triggers a sync from the peer that sent it, and a block or transaction that breaks a rule is
-rejected, which penalises the sender.
+rejected, which penalises the sender. Rejects are counted by the kind of rule broken
+(node/gossip_verdicts.py), never by the reason's text.
 """
 
 from __future__ import annotations
 
 import logging
 
-from consensus.errors import ConsensusError, DecodeError
+from consensus.errors import ConsensusError, DecodeError, Violation
 from consensus.pow_chain import ChainUpdate
 from consensus.types import Block, Transaction
 from node.chain_service import ChainService
+from node.gossip_verdicts import label, rejected
 from node.tx_gossip import TX_TOPIC, validate_transaction_message
 from node.mining_strategy import MiningStrategy
 from p2p.gossip import GossipMessage, Verdict
@@ -50,14 +52,15 @@ class PowBridge:
         try:
             block = Block.deserialize(msg.payload, self.service.spec.max_block_bytes)
         except DecodeError as exc:
-            return self._reject_block(msg, f"malformed block: {exc}")
+            return self._reject_block(msg, f"malformed block: {exc}", exc.violation)
         # [REJECT] the announced id is the block's hash
         if block.hash != msg.msg_id:
-            return self._reject_block(msg, "announced id does not match the block hash")
+            return self._reject_block(msg, "announced id does not match the block hash",
+                                      Violation.WRONG_ID)
         if self.strategy is not None and self.strategy.holds_peer_blocks:
             if len(self.held_blocks) < MAX_HELD_BLOCKS:
                 self.held_blocks.append((block, msg.peer_id))
-            return Verdict.ignore("held back by the withhold role")
+            return Verdict.ignore("held back by the withhold role", category="held back")
         update = self.submit_peer_block(block, msg.peer_id)
         return self._verdict(update, msg.peer_id)
 
@@ -83,20 +86,22 @@ class PowBridge:
         if result.outcome in ("connected", "side"):
             return Verdict.accept()
         if result.outcome == "duplicate":
-            return Verdict.ignore("duplicate block")
+            return Verdict.ignore("duplicate block", category=label(Violation.DUPLICATE))
         if result.outcome == "orphan":
             self.host.sync.request_sync(peer_id)
-            return Verdict.ignore("parent unknown; syncing from the sender")
+            return Verdict.ignore("parent unknown; syncing from the sender",
+                                  category=label(Violation.MISSING_PARENT))
+        # [IGNORE] a timestamp ahead of our clock (our clock may be the wrong one)
         if result.temporary:
-            return Verdict.ignore(result.reason)  # our clock may be the wrong one
-        return Verdict.reject(result.reason)
+            return Verdict.ignore(result.reason, category=label(result.violation))
+        return rejected(result.reason, result.violation)
 
-    def _reject_block(self, msg: GossipMessage, reason: str) -> Verdict:
+    def _reject_block(self, msg: GossipMessage, reason: str, violation: Violation) -> Verdict:
         self.service.rejected_total += 1
         log.warning("rejected block from %s: %s", msg.peer_id[:16], reason)
         self.service.events.emit("block_rejected", hash=msg.msg_id[::-1].hex(), reason=reason,
                                  peer=msg.peer_id)
-        return Verdict.reject(reason)
+        return rejected(reason, violation)
 
     # ---- SyncSource ----------------------------------------------------------------------------
     def _private(self) -> set[bytes]:

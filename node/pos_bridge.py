@@ -2,17 +2,19 @@
 transactions as gossip topics, and sync of the block chain.
 
 Verdicts follow consensus-specs' gossip conditions: accepted messages are forwarded, duplicates
-and stale or not-yet-timely messages are ignored (no blame), rule breakers are rejected.
+and stale or not-yet-timely messages are ignored (no blame), rule breakers are rejected. They are
+decided and counted by the kind of rule broken (node/gossip_verdicts.py), never by the text.
 """
 
 from __future__ import annotations
 
 import logging
 
-from consensus.errors import ConsensusError
+from consensus.errors import ConsensusError, Violation
 from consensus.pos.types import (Attestation, AttesterSlashing, Deposit, Evidence, Exit, PosBlock,
                                  ProposerSlashing)
 from consensus.types import Transaction
+from node.gossip_verdicts import label, outcome_verdict, rejected, rule_verdict
 from node.tx_gossip import TX_TOPIC, validate_transaction_message
 from node.pos_service import PosChainService
 from p2p.gossip import GossipMessage, Verdict
@@ -67,37 +69,36 @@ class PosBridge:
         try:
             block = PosBlock.deserialize(msg.payload, self.service.spec.max_block_bytes)
         except (ConsensusError, ValueError) as exc:
-            return self._reject_block(msg, f"malformed block: {exc}")
+            return self._reject_block(msg, f"malformed block: {exc}", Violation.MALFORMED)
         # [REJECT] the announced id is the block root
         if block.root != msg.msg_id:
-            return self._reject_block(msg, "announced id does not match the block root")
+            return self._reject_block(msg, "announced id does not match the block root",
+                                      Violation.WRONG_ID)
         update = self.service.submit_block(block, msg.peer_id)
         result = update.results[0]
         if result.outcome in ("connected", "side"):
             return Verdict.accept()
         if result.outcome == "duplicate":
-            return Verdict.ignore("duplicate block")
+            return Verdict.ignore("duplicate block", category=label(Violation.DUPLICATE))
         if result.outcome == "orphan":
             self.host.sync.request_sync(msg.peer_id)
-            return Verdict.ignore("parent unknown; syncing from the sender")
+            return Verdict.ignore("parent unknown; syncing from the sender",
+                                  category=label(Violation.MISSING_PARENT))
+        # [IGNORE] a slot ahead of our clock (our clock may be the wrong one)
         if result.temporary:
-            return Verdict.ignore(result.reason)
-        return Verdict.reject(result.reason)
+            return Verdict.ignore(result.reason, category=label(result.violation))
+        return rejected(result.reason, result.violation)
 
     async def validate_attestation(self, msg: GossipMessage) -> Verdict:
         try:
             att = Attestation.deserialize(msg.payload)
         except (ConsensusError, ValueError) as exc:
-            return Verdict.reject(f"malformed attestation: {exc}")
+            return rejected(f"malformed attestation: {exc}", Violation.MALFORMED)
         # [REJECT] the announced id is the attestation root
         if att.root != msg.msg_id:
-            return Verdict.reject("announced id does not match the attestation root")
+            return rejected("announced id does not match the attestation root", Violation.WRONG_ID)
         result = self.service.submit_attestation(att, msg.peer_id)
-        if result.outcome == "accept":
-            return Verdict.accept()
-        if result.outcome == "ignore":
-            return Verdict.ignore(result.reason)
-        return Verdict.reject(result.reason)
+        return outcome_verdict(result.outcome, result.reason, result.violation)
 
     async def validate_evidence(self, msg: GossipMessage) -> Verdict:
         payload = msg.payload
@@ -105,13 +106,9 @@ class PosBridge:
             cls = {b"P": ProposerSlashing, b"A": AttesterSlashing}[payload[:1]]
             evidence = cls.deserialize(payload[1:])
         except (KeyError, ConsensusError, ValueError) as exc:
-            return Verdict.reject(f"malformed slashing evidence: {exc}")
+            return rejected(f"malformed slashing evidence: {exc}", Violation.MALFORMED)
         result = self.service.submit_evidence(evidence, msg.peer_id)
-        if result.outcome == "accept":
-            return Verdict.accept()
-        if result.outcome == "ignore":
-            return Verdict.ignore(result.reason)
-        return Verdict.reject(result.reason)
+        return outcome_verdict(result.outcome, result.reason, result.violation)
 
     async def validate_operation(self, msg: GossipMessage) -> Verdict:
         chain = self.service.chain
@@ -121,24 +118,23 @@ class PosBridge:
             elif msg.payload[:1] == b"E":
                 result = chain.on_exit(Exit.deserialize(msg.payload[1:]))
             else:
-                return Verdict.reject("unknown staking operation")
+                return rejected("unknown staking operation", Violation.MALFORMED)
         except (ConsensusError, ValueError) as exc:
-            return Verdict.reject(f"malformed staking operation: {exc}")
-        if result.outcome == "accept":
-            return Verdict.accept()
-        if result.outcome == "ignore":
-            return Verdict.ignore(result.reason)
-        return Verdict.reject(result.reason)
+            return rejected(f"malformed staking operation: {exc}", Violation.MALFORMED)
+        if result.outcome == "reject":
+            # [IGNORE] a nonce or balance race (the sender may be on another fork)
+            return rule_verdict(result.reason, result.violation)
+        return outcome_verdict(result.outcome, result.reason, result.violation)
 
     async def validate_transaction(self, msg: GossipMessage) -> Verdict:
         return validate_transaction_message(msg, self.service.submit_transaction)
 
-    def _reject_block(self, msg: GossipMessage, reason: str) -> Verdict:
+    def _reject_block(self, msg: GossipMessage, reason: str, violation: Violation) -> Verdict:
         self.service.rejected_total += 1
         log.warning("rejected block from %s: %s", msg.peer_id[:16], reason)
         self.service.events.emit("block_rejected", hash=msg.msg_id.hex(), reason=reason,
                                  peer=msg.peer_id)
-        return Verdict.reject(reason)
+        return rejected(reason, violation)
 
     # ---- SyncSource ----------------------------------------------------------------------------
     def status(self) -> ChainStatus:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from consensus.errors import Violation
 from consensus.pos.chain import AttestationResult, OperationResult, PosChain, PosChainUpdate
 from consensus.pos.spec import PosSpec
 from consensus.pos.state import get_current_epoch
@@ -99,7 +100,7 @@ class PosChainService:
                              head=att.head_root.hex(), source_epoch=att.source.epoch,
                              target_epoch=att.target.epoch, peer=source)
         elif result.outcome == "reject" or (result.outcome == "ignore" and result.evidence is None
-                                            and "already seen" not in result.reason):
+                                            and result.violation is not Violation.DUPLICATE):
             level = logging.WARNING if result.outcome == "reject" else logging.INFO
             log.log(level, "%s attestation of validator %d from %s: %s",
                     "rejected" if result.outcome == "reject" else "ignored",

@@ -43,15 +43,17 @@ class EncodeError(P2PError, TypeError):
 
 
 class HandshakeError(P2PError):
-    """The handshake failed; `reason` is the human-readable cause that both sides log.
+    """The handshake failed; `reason` is the human-readable cause that both sides log, and
+    `category` the short fixed label it is counted by (`stats["rejected"]["handshake: ..."]`).
 
     `from_peer` is True when the peer told us the reason (its `bye`), so we must not answer
     with a `bye` of our own.
     """
 
-    def __init__(self, reason: str, *, from_peer: bool = False) -> None:
+    def __init__(self, reason: str, *, category: str, from_peer: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.category = category
         self.from_peer = from_peer
 
 

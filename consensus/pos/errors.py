@@ -7,11 +7,11 @@ reuse `InvalidBlock` and `TimeTooNew` from the PoW package, so node/ handles bot
 
 from __future__ import annotations
 
-from consensus.errors import ConsensusError, DecodeError, InvalidBlock, TimeTooNew
+from consensus.errors import ConsensusError, DecodeError, InvalidBlock, TimeTooNew, Violation
 
 __all__ = ["ConsensusError", "DecodeError", "InvalidBlock", "TimeTooNew", "InvalidAttestation",
            "AttestationIgnored", "InvalidEvidence", "InvalidOperation", "MissingParent",
-           "BadBlockSignature"]
+           "BadBlockSignature", "Violation"]
 
 
 class BadBlockSignature(InvalidBlock):
@@ -19,23 +19,35 @@ class BadBlockSignature(InvalidBlock):
     signature, so this says nothing about other copies of the block: never remember the root as
     invalid (a forged copy must not poison the real block)."""
 
+    violation = Violation.BAD_SIGNATURE
+
 
 class InvalidAttestation(ConsensusError):
     """An attestation that breaks a rule: `[REJECT]`, the sender is to blame."""
+
+    violation = Violation.INVALID_ATTESTATION
 
 
 class AttestationIgnored(InvalidAttestation):
     """An attestation that cannot be judged now (unknown block, outside the slot window, already
     seen): `[IGNORE]`, drop it quietly without blaming the sender."""
 
+    violation = Violation.UNTIMELY
+
 
 class InvalidEvidence(ConsensusError):
     """Slashing evidence that does not prove an offence, or whose offender is not slashable."""
+
+    violation = Violation.INVALID_EVIDENCE
 
 
 class InvalidOperation(ConsensusError):
     """A deposit or exit that breaks a rule."""
 
+    violation = Violation.INVALID_OPERATION
+
 
 class MissingParent(ConsensusError):
     """A block whose parent is not in the store (it waits in the orphan pool)."""
+
+    violation = Violation.MISSING_PARENT

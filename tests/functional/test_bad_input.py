@@ -242,3 +242,24 @@ async def test_hostile_http_bodies_and_headers_get_4xx_and_no_traceback(one_node
         assert reply.status == status, (target, reply)
     await still_serving(one_node)
     assert "Traceback" not in await node_log(one_node)
+
+
+async def test_a_peer_relaying_overdrafts_is_not_penalised(one_node):
+    """Issue 11, defect 6: an overdraft -- a balance race between honest peers on different
+    forks -- was rejected because its reason mentions "amount"; ten of them banned the relay."""
+    key = bytes.fromhex(one_node.accounts()[0]["private_key"])
+    recipient = public_key(derive_private_key("x", "overdraft"))
+    overdrafts = [sign_transaction(key, recipient, 2**60 + i, 1, 0) for i in range(12)]
+    good = sign_transaction(key, recipient, 5, 1, 0)
+    peer = await handshaken_peer(one_node)
+    try:
+        for tx in [*overdrafts, good]:
+            await peer.send("gossip", {"topic": "tx", "id": tx.txid, "payload": tx.serialize()})
+
+        async def good_tx_pooled() -> bool:  # one validator per topic, in order: all were judged
+            return (await one_node.client(0).tx(pow.hash_hex(good.txid)))["in_mempool"]
+        await one_node.wait_until(good_tx_pooled, 10, "the good transaction in the mempool")
+        peers = {p["peer_id"]: p for p in await one_node.client(0).peers()}
+        assert peers[peer.peer_id]["score"] == 0
+    finally:
+        await peer.close()
