@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from node.errors import BadRequestBody
-from node.http_input import read_json_body, shown, validation_message
+from node.http_input import read_json_body, validation_message
 from p2p.link_shaper import LinkRule
 
 # A link fault names a peer id (64 lowercase hex digits) or "*" for every peer (p2p.link_shaper).

@@ -18,9 +18,10 @@ def shown(value: Any, max_chars: int = MAX_SHOWN_CHARS) -> str:
     else. Never `repr` a container from outside: a deeply nested one raises RecursionError, a
     large one costs its size in every message."""
     if isinstance(value, (str, bytes)):
-        if len(value) <= max_chars:
-            return repr(value)
-        return f"{value[:max_chars]!r}... ({len(value)} long)"
+        text = repr(value[:max_chars])  # cut before repr: the value may be megabytes
+        if len(value) <= max_chars and len(text) <= max_chars + 3:
+            return text
+        return f"{text[:max_chars]}... ({len(value)} long)"
     if isinstance(value, (bool, float)) or value is None:
         return repr(value)
     if isinstance(value, int):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import math
 import random
 import re
 import time

@@ -61,6 +61,7 @@ def write_config(directory: Path, consensus: str = "pow") -> NodeConfig:
 class ServedNode:
     node: Node
     port: int
+    app: web.Application
 
     @property
     def url(self) -> str:
@@ -77,7 +78,7 @@ async def serve_node(directory: Path, consensus: str = "pow") -> AsyncIterator[S
         try:
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
-            yield ServedNode(node, runner.addresses[0][1])
+            yield ServedNode(node, runner.addresses[0][1], runner.app)
         finally:
             await runner.cleanup()
     finally:
