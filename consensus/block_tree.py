@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, Self, TypeVar
 
+from consensus.errors import Violation
 from consensus.types import Block
 
 Status = Literal["valid", "unvalidated", "invalid"]
@@ -67,6 +68,7 @@ class BlockEntry:
     parent: BlockEntry | None
     status: Status = "unvalidated"
     invalid_reason: str = ""
+    invalid_violation: Violation | None = None
     children: list[BlockEntry] = field(default_factory=list)
 
     @property

@@ -18,7 +18,7 @@ from typing import Literal
 from consensus import pow
 from consensus.block_tree import BlockEntry, BlockTree, ancestor, parent_of
 from consensus.chain_spec import ChainSpec
-from consensus.errors import InvalidBlock, TimeTooNew
+from consensus.errors import InvalidBlock, TimeTooNew, Violation
 from consensus.fork_choice import best_tip, is_better_tip, reorg_path
 from consensus.ledger import BlockUndo, Ledger
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS, OrphanPool
@@ -31,9 +31,10 @@ Outcome = Literal["connected", "side", "orphan", "duplicate", "rejected", "inval
 class BlockResult:
     block_hash: bytes
     outcome: Outcome
-    reason: str = ""
+    reason: str = ""          # for people: logs and events
     height: int | None = None
     temporary: bool = False   # rejected only for now (timestamp ahead of our clock): may retry
+    violation: Violation | None = None   # rejected, invalidated, orphan: the kind of rule broken
 
 
 @dataclass(frozen=True)
@@ -167,67 +168,74 @@ class PowChain:
         existing = self.tree.get(block_hash)
         if existing is not None:
             if existing.status == "invalid":
-                return BlockResult(block_hash, "rejected", "block is known to be invalid")
+                return BlockResult(block_hash, "rejected", "block is known to be invalid",
+                                   violation=Violation.KNOWN_INVALID)
             return BlockResult(block_hash, "duplicate", height=existing.height)
         if block_hash in self.orphans:
             return BlockResult(block_hash, "duplicate")
         try:
             self._check_block_alone(block, trusted)
         except InvalidBlock as exc:
-            return BlockResult(block_hash, "rejected", str(exc))
+            return BlockResult(block_hash, "rejected", str(exc), violation=exc.violation)
         parent = self.tree.get(block.header.prev_hash)
         if parent is None:
             self.orphans.add(block_hash, block.header.prev_hash, block)
             update.missing_parent = block.header.prev_hash
-            return BlockResult(block_hash, "orphan", "parent unknown")
+            return BlockResult(block_hash, "orphan", "parent unknown",
+                               violation=Violation.MISSING_PARENT)
         try:
             self._check_header_in_context(block, parent, now, trusted)
         except TimeTooNew as exc:
-            return BlockResult(block_hash, "rejected", str(exc), temporary=True)
+            return BlockResult(block_hash, "rejected", str(exc), temporary=True,
+                               violation=exc.violation)
         except InvalidBlock as exc:
-            return BlockResult(block_hash, "rejected", str(exc))
+            return BlockResult(block_hash, "rejected", str(exc), violation=exc.violation)
         entry = self.tree.add(block, parent, pow.block_work(block.header.bits))
         if not is_better_tip(entry, self.head):
             return BlockResult(block_hash, "side", height=entry.height)
         self._switch_to(entry, update)
         if entry.status == "invalid":
-            return BlockResult(block_hash, "invalidated", entry.invalid_reason, entry.height)
+            return BlockResult(block_hash, "invalidated", entry.invalid_reason, entry.height,
+                               violation=entry.invalid_violation)
         return BlockResult(block_hash, "connected", height=entry.height)
 
     def _check_block_alone(self, block: Block, trusted: bool) -> None:
         """Rules that need no other block."""
         # [REJECT] block fits the size limit
         if block.size > self.spec.max_block_bytes:
-            raise InvalidBlock(f"block of {block.size} bytes exceeds {self.spec.max_block_bytes}")
+            raise InvalidBlock(f"block of {block.size} bytes exceeds {self.spec.max_block_bytes}",
+                               Violation.BLOCK_SIZE)
         # [REJECT] at least a coinbase
         if not block.transactions:
-            raise InvalidBlock("block has no transactions")
+            raise InvalidBlock("block has no transactions", Violation.COINBASE)
         # [REJECT] header commits to the transactions
         if block.header.merkle_root != block.computed_merkle_root():
-            raise InvalidBlock("merkle root does not match the transactions")
+            raise InvalidBlock("merkle root does not match the transactions", Violation.MERKLE_ROOT)
         # [REJECT] no transaction twice
         if len({tx.txid for tx in block.transactions}) != len(block.transactions):
-            raise InvalidBlock("duplicate transaction in block")
+            raise InvalidBlock("duplicate transaction in block", Violation.DUPLICATE_TRANSACTION)
         # [REJECT] hash meets the target the header claims
         if not trusted:
             reason = pow.check_proof_of_work(block.hash, block.header.bits, self.spec.pow_limit)
             if reason:
-                raise InvalidBlock(f"invalid proof of work: {reason}")
+                raise InvalidBlock(f"invalid proof of work: {reason}", Violation.PROOF_OF_WORK)
 
     def _check_header_in_context(self, block: Block, parent: BlockEntry, now: int,
                                  trusted: bool) -> None:
         header = block.header
         # [REJECT] parent is not known to be invalid
         if parent.status == "invalid":
-            raise InvalidBlock("parent block is invalid")
+            raise InvalidBlock("parent block is invalid", Violation.INVALID_PARENT)
         expected = self.expected_bits(parent)
         # [REJECT] difficulty is the one retargeting requires
         if header.bits != expected:
-            raise InvalidBlock(f"bits {header.bits:08x}, expected {expected:08x}")
+            raise InvalidBlock(f"bits {header.bits:08x}, expected {expected:08x}",
+                               Violation.DIFFICULTY)
         mtp = BlockTree.median_time_past(parent, self.spec.median_time_span)
         # [REJECT] timestamp above the median of the last 11 blocks
         if header.time <= mtp:
-            raise InvalidBlock(f"timestamp {header.time} not above median time past {mtp}")
+            raise InvalidBlock(f"timestamp {header.time} not above median time past {mtp}",
+                               Violation.TIMESTAMP)
         # [REJECT] timestamp not too far in the future of our clock
         limit = now + self.spec.max_future_block_time_s
         if not trusted and header.time > limit:
@@ -271,6 +279,8 @@ class PowChain:
             except InvalidBlock as exc:
                 for marked in self.tree.mark_invalid(entry):
                     marked.invalid_reason = str(exc)
+                    marked.invalid_violation = (exc.violation if marked is entry
+                                                else Violation.INVALID_PARENT)
                 return entry
         return None
 

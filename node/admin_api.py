@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from node.errors import BadRequestBody
+from node.http_input import read_json_body, validation_message
 from p2p.link_shaper import LinkRule
+
+# A link fault names a peer id (64 lowercase hex digits) or "*" for every peer (p2p.link_shaper).
+PeerSelector = Annotated[str, Field(pattern=r"^(\*|[0-9a-f]{64})$")]
+MAX_PARTITION_PEERS = 1024
+MIN_HASHRATE = 0.001  # hashes/s: a slower cap is "off" (enabled: false), and overflows timers
+MAX_HASHRATE = 1e15
+MAX_ROLE_CHARS = 64
 
 if TYPE_CHECKING:
     from node.app import Node
@@ -32,7 +41,7 @@ class PeerRequest(BaseModel):
 class MinerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool | None = None
-    hashrate: float | None = Field(default=None, gt=0)
+    hashrate: float | None = Field(default=None, ge=MIN_HASHRATE, le=MAX_HASHRATE)
     unlimited: bool = False
 
 
@@ -48,23 +57,21 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     if not given.startswith("Bearer "):
         return web.json_response({"error": "admin token required: Authorization: Bearer <token>"},
                                  status=401)
-    if not hmac.compare_digest(given[len("Bearer "):].encode(), token.encode()):
+    # aiohttp decodes header bytes that are not UTF-8 as surrogates; encoding them back the same
+    # way compares the bytes the client sent, so any header gets a 403, never an encode error
+    offered = given[len("Bearer "):].encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(offered, token.encode()):
         return web.json_response({"error": "wrong admin token"}, status=403)
     return await handler(request)
 
 
 async def _body(request: web.Request, model: type[M]) -> M:
     try:
-        data = await request.json()
-        return model.model_validate(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"body is not valid JSON: {exc}"}),
-                                 content_type="application/json") from None
+        return model.model_validate(await read_json_body(request))
+    except BadRequestBody as exc:
+        raise _bad(str(exc)) from None
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "body"
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"{field}: {err['msg']}"}),
-                                 content_type="application/json") from None
+        raise _bad(validation_message(exc)) from None
 
 
 async def add_peer(request: web.Request) -> web.Response:
@@ -102,14 +109,14 @@ async def set_miner(request: web.Request) -> web.Response:
 
 class LinkRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    peer: str = Field(default="*", description="peer id (hex) or * for every peer")
+    peer: PeerSelector = Field(default="*", description="peer id (hex) or * for every peer")
     direction: Literal["in", "out", "both"] = "out"
     rule: dict
 
 
 class PartitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    peers: list[str]
+    peers: list[PeerSelector] = Field(max_length=MAX_PARTITION_PEERS)
     direction: Literal["in", "out", "both"] = "both"
 
 
@@ -120,8 +127,9 @@ class ClockRequest(BaseModel):
 
 class RoleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: str
-    validator: int | None = Field(default=None, ge=0, description="PoS: the validator index")
+    role: str = Field(max_length=MAX_ROLE_CHARS)
+    validator: int | None = Field(default=None, ge=0, lt=1 << 32,
+                                  description="PoS: the validator index")
 
 
 def _bad(reason: str) -> web.HTTPBadRequest:
@@ -136,7 +144,7 @@ async def set_link(request: web.Request) -> web.Response:
     except (ValueError, TypeError) as exc:
         raise _bad(f"rule: {exc}") from None
     if body.peer != "*" and body.peer not in node.known_peer_ids():
-        raise _bad(f"peer: unknown peer id {body.peer[:16]}...")
+        raise _bad(f"peer: unknown peer id {body.peer}")
     node.link_faults.shape(body.peer, body.direction, rule)
     node.events.emit("fault_applied", fault="link", peer=body.peer, direction=body.direction,
                      rule=rule.to_json())

@@ -1,8 +1,9 @@
 """The node's HTTP JSON API (aiohttp): status, blocks, chain headers, peers, accounts, transactions,
 and the `/events` websocket.
 
-Bad input gets a 4xx with `{"error": reason}` naming the offending value; nothing a client sends can
-stop the node. Hashes are shown byte-reversed (`hash_hex`), as Bitcoin displays them.
+Bad input gets a 4xx with `{"error": reason}` naming the offending value (shown bounded, and every
+JSON body read strictly: node/http_input.py); nothing a client sends can stop the node. Hashes are
+shown byte-reversed (`hash_hex`), as Bitcoin displays them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from consensus.errors import ConsensusError, InvalidTransaction
 from consensus.pow import hash_from_hex, hash_hex
 from consensus.types import MAX_AMOUNT, TX_BYTES, Transaction
+from node.errors import BadRequestBody
 from node.events import read_log
+from node.http_input import read_json_body, shown, validation_message
 from node.pos_service import PosChainService
 
 if TYPE_CHECKING:
@@ -65,7 +68,7 @@ def _hex_field(name: str, value: str | None, length: int) -> bytes:
     try:
         raw = bytes.fromhex(value or "")
     except ValueError:
-        raise ValueError(f"{name}: not hex: {value!r}") from None
+        raise ValueError(f"{name}: not hex: {shown(value)}") from None
     if len(raw) != length:
         raise ValueError(f"{name}: expected {length} bytes, got {len(raw)}")
     return raw
@@ -89,7 +92,7 @@ async def get_block(request: web.Request) -> web.Response:
     try:
         block = node.service.block_json(text)
     except ValueError:
-        return _bad_request(f"bad block hash: {text!r}")
+        return _bad_request(f"bad block hash: {shown(text)}")
     if block is None:
         return web.json_response({"error": f"unknown block {text}"}, status=404)
     return web.json_response(block)
@@ -102,11 +105,12 @@ async def get_chain(request: web.Request) -> web.Response:
         start = int(request.query.get("from", max(0, height - 99)))
         end = int(request.query.get("to", height))
     except ValueError:
-        return _bad_request(f"from/to must be integers: {dict(request.query)!r}")
+        return _bad_request(f"from/to must be integers: from={shown(request.query.get('from'))} "
+                            f"to={shown(request.query.get('to'))}")
     if start < 0 or end < start:
-        return _bad_request(f"bad range from={start} to={end}")
+        return _bad_request(f"bad range from={shown(start)} to={shown(end)}")
     if end - start >= MAX_CHAIN_RANGE:
-        return _bad_request(f"range of {end - start + 1} headers exceeds {MAX_CHAIN_RANGE}")
+        return _bad_request(f"range of {shown(end - start + 1)} headers exceeds {MAX_CHAIN_RANGE}")
     return web.json_response({"height": height, "headers": service.headers_json(start, end)})
 
 
@@ -121,7 +125,7 @@ async def get_tx(request: web.Request) -> web.Response:
     try:
         txid = hash_from_hex(text)
     except ValueError:
-        return _bad_request(f"bad txid: {text!r}")
+        return _bad_request(f"bad txid: {shown(text)}")
     return web.json_response(node.service.transaction_status(txid))
 
 
@@ -142,17 +146,15 @@ async def get_account(request: web.Request) -> web.Response:
 async def post_tx(request: web.Request) -> web.Response:
     node = _node(request)
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _bad_request(f"body is not valid JSON: {exc}")
+        body = await read_json_body(request)
+    except BadRequestBody as exc:
+        return _bad_request(str(exc))
     if not isinstance(body, dict):
         return _bad_request("body must be a JSON object")
     try:
         tx = TxRequest.model_validate(body).to_transaction()
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        return _bad_request(f"{field}: {err['msg']}")
+        return _bad_request(validation_message(exc))
     except (ValueError, ConsensusError) as exc:
         return _bad_request(str(exc))
     try:
@@ -169,7 +171,7 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     try:
         since = int(since_text) if since_text is not None else None
     except ValueError:
-        return _bad_request(f"since must be an integer: {since_text!r}")
+        return _bad_request(f"since must be an integer: {shown(since_text)}")
     ws = web.WebSocketResponse(heartbeat=20.0)
     await ws.prepare(request)
     request.app[EVENT_STREAMS].add(ws)
@@ -235,11 +237,17 @@ async def post_stake(request: web.Request) -> web.Response:
     if node.consensus != "pos":
         return web.json_response({"error": "staking exists on PoS networks only"}, status=404)
     kind = request.match_info["kind"]
+    usage = 'body must be {"raw": "<hex>"}'
     try:
-        body = await request.json()
+        body = await read_json_body(request)
+    except BadRequestBody as exc:
+        return _bad_request(f"{usage}: {exc}")
+    if not isinstance(body, dict) or not isinstance(body.get("raw"), str):
+        return _bad_request(f"{usage}, got {shown(body)}")
+    try:
         raw = bytes.fromhex(body["raw"])
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
-        return _bad_request(f"body must be {{\"raw\": \"<hex>\"}}: {exc}")
+    except ValueError:
+        return _bad_request(f"{usage}: raw is not hex: {shown(body['raw'])}")
     try:
         result = node.submit_stake_operation(kind, raw)
     except (ValueError, ConsensusError) as exc:

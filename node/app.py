@@ -31,6 +31,7 @@ from node.chain_service import ChainService
 from node.clock import NodeClock
 from node.config import ConfigError, NodeConfig, load_config
 from node.events import EventBus
+from node.http_input import QuietBadRequests
 from node.link_faults import LinkFaults
 from node.mempool import Mempool
 from node.metrics import NodeMetrics
@@ -291,11 +292,7 @@ class Node:
                  self.config.node_id, self.consensus, loaded, self.head_hex()[:16], head.height)
         self.events.emit("node_started", height=head.height, head=self.head_hex(),
                          blocks_loaded=loaded, consensus=self.consensus)
-        app = web.Application(client_max_size=API_MAX_BODY_BYTES)
-        add_routes(app, self)
-        add_admin_routes(app, self)
-        app.router.add_get("/p2p", self.host.handle_inbound)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = self.make_runner()
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.config.host, self.config.port)
@@ -313,10 +310,25 @@ class Node:
                 release_free_memory()
         finally:
             await runner.cleanup()
-            self.store.close()
-            if self.signing_history is not None:
-                self.signing_history.close()
-            self.events.close()
+            self.close()
+
+    def make_runner(self) -> web.AppRunner:
+        """The HTTP server of this node: the API, the admin API and the p2p websocket on one app.
+        aiohttp's own refusals of malformed requests are logged as one line (QuietBadRequests)."""
+        app = web.Application(client_max_size=API_MAX_BODY_BYTES)
+        add_routes(app, self)
+        add_admin_routes(app, self)
+        app.router.add_get("/p2p", self.host.handle_inbound)
+        server_log = QuietBadRequests(logging.getLogger("aiohttp.server"), {})
+        return web.AppRunner(app, access_log=None, handle_signals=False, logger=server_log)
+
+    def close(self) -> None:
+        """Close the store, the signing history and the event log (after run(), or instead of
+        it)."""
+        self.store.close()
+        if self.signing_history is not None:
+            self.signing_history.close()
+        self.events.close()
 
 
 def release_free_memory() -> None:

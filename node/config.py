@@ -16,12 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from consensus.chain_spec import ChainSpec
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
+from node.errors import NodeError
 
 if TYPE_CHECKING:
     from consensus.pos.spec import PosSpec
 
 
-class ConfigError(ValueError):
+class ConfigError(NodeError, ValueError):
     """A configuration file that cannot be used; the message names the field and the reason."""
 
 

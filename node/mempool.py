@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from consensus.errors import InvalidTransaction
+from consensus.errors import InvalidTransaction, Violation
 from consensus.ledger import Ledger
 from consensus.types import Transaction, verify_transaction_signature
 
 
 class MempoolFull(InvalidTransaction):
     """The pool is at capacity."""
+
+    violation = Violation.POOL_FULL
 
 
 class VerifiedCache:
@@ -71,7 +73,7 @@ class Mempool:
         """Admit a transaction or raise InvalidTransaction with the reason; returns its txid."""
         txid = tx.txid
         if txid in self._txs:
-            raise InvalidTransaction("transaction already in the mempool")
+            raise InvalidTransaction("transaction already in the mempool", Violation.DUPLICATE)
         if len(self._txs) >= self.max_txs:
             raise MempoolFull(f"mempool full ({self.max_txs} transactions)")
         pending = self._pending(ledger, tx.sender)

@@ -3,7 +3,8 @@
 The validators translate consensus outcomes into gossip verdicts (consensus-specs style): a block
 that entered the tree is accepted (and forwarded), a duplicate is ignored, an orphan is ignored and
 triggers a sync from the peer that sent it, and a block or transaction that breaks a rule is
-rejected, which penalises the sender.
+rejected, which penalises the sender. Rejects are counted by the kind of rule broken
+(node/gossip_verdicts.py), never by the reason's text.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from consensus.block_tree import BlockEntry
-from consensus.errors import ConsensusError, DecodeError
+from consensus.errors import ConsensusError, DecodeError, Violation
 from consensus.pow_chain import ChainUpdate
 from consensus.types import Block, Transaction
 from node.chain_service import ChainService
@@ -52,14 +53,15 @@ class PowBridge:
         try:
             block = Block.deserialize(msg.payload, self.service.spec.max_block_bytes)
         except DecodeError as exc:
-            return reject_block(self.service, msg, f"malformed block: {exc}")
+            return reject_block(self.service, msg, f"malformed block: {exc}", exc.violation)
         # [REJECT] the announced id is the block's hash
         if block.hash != msg.msg_id:
-            return reject_block(self.service, msg, "announced id does not match the block hash")
+            return reject_block(self.service, msg, "announced id does not match the block hash",
+                                Violation.WRONG_ID)
         if self.strategy is not None and self.strategy.holds_peer_blocks:
             if len(self.held_blocks) < MAX_HELD_BLOCKS:
                 self.held_blocks.append((block, msg.peer_id))
-            return Verdict.ignore("held back by the withhold role")
+            return Verdict.ignore("held back by the withhold role", category="held back")
         result = self.submit_peer_block(block, msg.peer_id).results[0]
         if result.outcome == "orphan":
             self.host.sync.request_sync(msg.peer_id)

@@ -2,14 +2,15 @@
 transactions as gossip topics, and sync of the block chain.
 
 Verdicts follow consensus-specs' gossip conditions: accepted messages are forwarded, duplicates
-and stale or not-yet-timely messages are ignored (no blame), rule breakers are rejected.
+and stale or not-yet-timely messages are ignored (no blame), rule breakers are rejected. They are
+decided and counted by the kind of rule broken (node/gossip_verdicts.py), never by the text.
 """
 
 from __future__ import annotations
 
 import logging
 
-from consensus.errors import ConsensusError
+from consensus.errors import ConsensusError, Violation
 from consensus.pos.types import (
     Attestation,
     AttesterSlashing,
@@ -20,7 +21,13 @@ from consensus.pos.types import (
     ProposerSlashing,
 )
 from consensus.types import Transaction
-from node.gossip_verdicts import block_verdict, outcome_verdict, reject_block
+from node.gossip_verdicts import (
+    block_verdict,
+    outcome_verdict,
+    reject_block,
+    rejected,
+    rule_verdict,
+)
 from node.pos_service import PosChainService
 from node.tx_gossip import TX_TOPIC, validate_transaction_message
 from p2p.gossip import GossipMessage, Verdict
@@ -75,10 +82,12 @@ class PosBridge:
         try:
             block = PosBlock.deserialize(msg.payload, self.service.spec.max_block_bytes)
         except (ConsensusError, ValueError) as exc:
-            return reject_block(self.service, msg, f"malformed block: {exc}")
+            return reject_block(self.service, msg, f"malformed block: {exc}",
+                                Violation.MALFORMED)
         # [REJECT] the announced id is the block root
         if block.root != msg.msg_id:
-            return reject_block(self.service, msg, "announced id does not match the block root")
+            return reject_block(self.service, msg, "announced id does not match the block root",
+                                Violation.WRONG_ID)
         result = self.service.submit_block(block, msg.peer_id).results[0]
         if result.outcome == "orphan":
             self.host.sync.request_sync(msg.peer_id)
@@ -88,10 +97,10 @@ class PosBridge:
         try:
             att = Attestation.deserialize(msg.payload)
         except (ConsensusError, ValueError) as exc:
-            return Verdict.reject(f"malformed attestation: {exc}")
+            return rejected(f"malformed attestation: {exc}", Violation.MALFORMED)
         # [REJECT] the announced id is the attestation root
         if att.root != msg.msg_id:
-            return Verdict.reject("announced id does not match the attestation root")
+            return rejected("announced id does not match the attestation root", Violation.WRONG_ID)
         return outcome_verdict(self.service.submit_attestation(att, msg.peer_id))
 
     async def validate_evidence(self, msg: GossipMessage) -> Verdict:
@@ -101,7 +110,7 @@ class PosBridge:
                 b"P": ProposerSlashing, b"A": AttesterSlashing}
             evidence = kinds[payload[:1]].deserialize(payload[1:])
         except (KeyError, ConsensusError, ValueError) as exc:
-            return Verdict.reject(f"malformed slashing evidence: {exc}")
+            return rejected(f"malformed slashing evidence: {exc}", Violation.MALFORMED)
         return outcome_verdict(self.service.submit_evidence(evidence, msg.peer_id))
 
     async def validate_operation(self, msg: GossipMessage) -> Verdict:
@@ -112,9 +121,12 @@ class PosBridge:
             elif msg.payload[:1] == b"E":
                 result = chain.on_exit(Exit.deserialize(msg.payload[1:]))
             else:
-                return Verdict.reject("unknown staking operation")
+                return rejected("unknown staking operation", Violation.MALFORMED)
         except (ConsensusError, ValueError) as exc:
-            return Verdict.reject(f"malformed staking operation: {exc}")
+            return rejected(f"malformed staking operation: {exc}", Violation.MALFORMED)
+        if result.outcome == "reject":
+            # [IGNORE] a nonce or balance race (the sender may be on another fork)
+            return rule_verdict(result.reason, result.violation)
         return outcome_verdict(result)
 
     async def validate_transaction(self, msg: GossipMessage) -> Verdict:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from consensus.errors import Violation
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
 from consensus.pos.chain import AttestationResult, OperationResult, PosChain, PosChainUpdate
 from consensus.pos.fork_choice import BlockNode
@@ -93,7 +94,7 @@ class PosChainService(ChainServiceBase[PosSpec, PosChain]):
                              head=att.head_root.hex(), source_epoch=att.source.epoch,
                              target_epoch=att.target.epoch, peer=source)
         elif result.outcome == "reject" or (result.outcome == "ignore" and result.evidence is None
-                                            and "already seen" not in result.reason):
+                                            and result.violation is not Violation.DUPLICATE):
             level = logging.WARNING if result.outcome == "reject" else logging.INFO
             log.log(level, "%s attestation of validator %d from %s: %s",
                     "rejected" if result.outcome == "reject" else "ignored",

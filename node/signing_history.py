@@ -18,6 +18,7 @@ from pathlib import Path
 
 from consensus.pos.slashing import SlashingProtection
 from consensus.pos.types import Attestation
+from node.errors import NodeError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS signed_votes (
@@ -34,7 +35,7 @@ CREATE TABLE IF NOT EXISTS signed_blocks (
 """
 
 
-class SigningHistoryError(RuntimeError):
+class SigningHistoryError(NodeError, RuntimeError):
     """The signing history cannot be read: refusing to sign from a blank record."""
 
 

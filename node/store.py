@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from node.errors import NodeError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (
     seq      INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -24,7 +26,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-class StoreError(RuntimeError):
+class StoreError(NodeError, RuntimeError):
     """The store belongs to another network or cannot be opened."""
 
 

@@ -1,14 +1,15 @@
 """The `tx` gossip topic, the same for both consensuses: decode, check the id, admit to the
 mempool. Nonce and balance races around new blocks are normal (IGNORE); a bad signature, a
-coinbase or a bad amount is the sender's fault (REJECT)."""
+coinbase or a bad amount is the sender's fault (REJECT). The mempool's error says which by its
+`Violation` (node/gossip_verdicts.py), never by its text."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from consensus.errors import DecodeError, InvalidTransaction
+from consensus.errors import DecodeError, InvalidTransaction, Violation
 from consensus.types import Transaction
-from node.mempool import MempoolFull
+from node.gossip_verdicts import rejected, rule_verdict
 from p2p.gossip import GossipMessage, Verdict
 
 TX_TOPIC = "tx"
@@ -19,18 +20,15 @@ def validate_transaction_message(msg: GossipMessage,
     try:
         tx = Transaction.deserialize(msg.payload)
     except DecodeError as exc:
-        return Verdict.reject(f"malformed transaction: {exc}")
+        # [REJECT] the payload is a transaction
+        return rejected(f"malformed transaction: {exc}", exc.violation)
     # [REJECT] the announced id is the txid
     if tx.txid != msg.msg_id:
-        return Verdict.reject("announced id does not match the txid")
+        return rejected("announced id does not match the txid", Violation.WRONG_ID)
     try:
         admit(tx)
-    except MempoolFull as exc:
-        return Verdict.ignore(str(exc))
     except InvalidTransaction as exc:
-        reason = str(exc)
-        # [IGNORE] nonce/balance races are normal around new blocks; bad signatures are not
-        if "signature" in reason or "coinbase" in reason or "amount" in reason:
-            return Verdict.reject(f"invalid transaction: {reason}")
-        return Verdict.ignore(reason)
+        # [IGNORE] nonce/balance races, duplicates, a full pool;
+        # [REJECT] signature, coinbase, amounts
+        return rule_verdict(f"invalid transaction: {exc}", exc.violation)
     return Verdict.accept()

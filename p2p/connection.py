@@ -19,7 +19,9 @@ still held back when the link closes are forgotten.
 
 Bad input (a text frame, a frame over the cap, undecodable bytes) closes the connection with a
 websocket close code and a logged, counted reason; the host is told through `on_bad_input` so it
-can penalise the peer. The rest of the host is never affected.
+can penalise the peer. The rest of the host is never affected. Every close has a reason (free
+text, for logs and the peer's `bye`) and a `close_category` from a fixed set: what the host
+counts by and decides on.
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ class Connection:
         self.msgs_in = 0
         self.msgs_out = 0
         self.close_reason: str | None = None
+        # the fixed label of close_reason, for stats and decisions
+        self.close_category: str | None = None
         self.close_code: int = WSCloseCode.OK
         # Called with (connection, category) on bad input; the host penalises the peer.
         self.on_bad_input: Callable[[Connection, str], None] | None = None
@@ -149,7 +153,8 @@ class Connection:
         finally:
             self._task_group = None
             if not self.is_closing:
-                self._mark_closing(WSCloseCode.GOING_AWAY, "host shutting down")
+                self._mark_closing(WSCloseCode.GOING_AWAY, "host shutting down",
+                                   "host shutting down")
             if not self.ws.closed:
                 await self._close_websocket(self.close_code, self.close_reason or "")
             self.closed.set()
@@ -245,7 +250,8 @@ class Connection:
                 try:
                     await self.ws.send_bytes(data)
                 except ConnectionError as exc:
-                    self._mark_closing(WSCloseCode.ABNORMAL_CLOSURE, f"send failed: {exc}")
+                    self._mark_closing(WSCloseCode.ABNORMAL_CLOSURE, f"send failed: {exc}",
+                                       "send failed")
                     return
                 self.msgs_out += 1
                 self._stats["messages_out"][frame_type] += 1
@@ -258,9 +264,19 @@ class Connection:
     # -- receiving -----------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        """Feed every binary message to `_ingress` until the websocket closes."""
+        """Feed every binary message to `_ingress` until the websocket closes.
+
+        Error handling: aiohttp answers pings inside `receive()`; when the peer has hung up, that
+        pong raises a ConnectionError (ConnectionResetError), which ends the link like any other
+        lost connection -- the peer is gone, nothing is wrong on our side.
+        """
         while True:
-            msg = await self.ws.receive()
+            try:
+                msg = await self.ws.receive()
+            except ConnectionError as exc:
+                self._mark_closing(WSCloseCode.ABNORMAL_CLOSURE, f"receive failed: {exc}",
+                                   "receive failed")
+                return
             if msg.type is WSMsgType.BINARY:
                 if not self.is_closing:
                     self._ingress(msg.data)
@@ -274,7 +290,8 @@ class Connection:
             else:  # CLOSE, CLOSING, CLOSED: the peer closed, or our own close() woke us
                 code = self.ws.close_code
                 extra = f": {msg.extra}" if msg.type is WSMsgType.CLOSE and msg.extra else ""
-                self._mark_closing(code or WSCloseCode.OK, f"closed by peer ({code}{extra})")
+                self._mark_closing(code or WSCloseCode.OK, f"closed by peer ({code}{extra})",
+                                   "closed by peer")
                 return
 
     def _on_receive_error(self, exc: BaseException) -> None:
@@ -286,7 +303,8 @@ class Connection:
             self.reject_input("websocket protocol error", f"websocket protocol error: {exc}",
                               exc.code)
         else:
-            self._mark_closing(WSCloseCode.ABNORMAL_CLOSURE, f"receive failed: {exc!r}")
+            self._mark_closing(WSCloseCode.ABNORMAL_CLOSURE, f"receive failed: {exc!r}",
+                               "receive failed")
 
     def _ingress(self, data: bytes) -> None:
         """Every incoming frame passes here, then through the link rule for direction "in"."""
@@ -337,13 +355,15 @@ class Connection:
             # A bug on our side, not the peer's fault: keep the host alive, drop this link.
             self._log.exception("internal error handling %r from %s", msg_type, self.label)
             self._stats["errors"]["internal"] += 1
-            self.close(WSCloseCode.INTERNAL_ERROR, f"internal error handling {msg_type!r}")
+            self.close(WSCloseCode.INTERNAL_ERROR, f"internal error handling {msg_type!r}",
+                       category="internal error")
 
     async def next_handshake_frame(self) -> tuple[int, str, dict]:
         """Next frame received during the handshake; raises HandshakeError once the link closes."""
         item = await self._handshake_inbox.get()
         if item is None:
-            raise HandshakeError(f"connection closed: {self.close_reason}")
+            raise HandshakeError(f"connection closed: {self.close_reason}",
+                                 category="connection closed")
         return item
 
     def start_dispatch(self, on_frame: FrameHandler) -> None:
@@ -370,23 +390,26 @@ class Connection:
         self._stats["rejected"][category] += 1
         if self.on_bad_input is not None:
             self.on_bad_input(self, category)
-        self.close(code, reason)
+        self.close(code, reason, category=category)
 
-    def close(self, code: int, reason: str, *, send_bye: bool = True) -> None:
+    def close(self, code: int, reason: str, *, category: str, send_bye: bool = True) -> None:
         """Start closing: flush queued frames and `bye {reason}`, then the close frame.
-        Idempotent."""
+        Idempotent.
+
+        `category` is the fixed label of `reason` (the host counts disconnects by it)."""
         if self.is_closing:
             return
         if send_bye and not self.ws.closed:
             bye = encode_frame("bye", {"reason": reason[:1024]}, version=self.version)
             self._enqueue("bye", bye)
-        self._mark_closing(code, reason)
+        self._mark_closing(code, reason, category)
 
-    def _mark_closing(self, code: int, reason: str) -> None:
+    def _mark_closing(self, code: int, reason: str, category: str) -> None:
         if self.is_closing:
             return
         self.close_code = code
         self.close_reason = reason
+        self.close_category = category
         self._closing.set()
         self._delayed_out.close()
         self._delayed_in.close()

@@ -2,11 +2,14 @@
 
 p2p/ does not know what a payload means. node/ registers one validator per topic (a pure rule
 from consensus/ wrapped in a coroutine) that answers accept, ignore or reject, as the
-`[IGNORE]`/`[REJECT]` conditions of consensus-specs do. A received message is dropped if its
-(topic, msg_id) is in the seen-cache; otherwise it is marked seen and queued for that topic's
-validator, which runs one message at a time in arrival order. Accepted messages are forwarded
-to every peer except the ones known to have them (the sender, and anyone who sent or announced
-it) -- so no host forwards a message twice.
+`[IGNORE]`/`[REJECT]` conditions of consensus-specs do. A verdict carries a free-text reason for
+the log and a category, a short label from a fixed set the validator knows: rejects are counted
+as `stats["rejected"]["<topic>: <category>"]`, and past MAX_REJECT_CATEGORIES labels per topic
+as "<topic>: other", so no validator can grow the stats (and /metrics) without bound. A received
+message is dropped if its (topic, msg_id) is in the seen-cache; otherwise it is marked seen and
+queued for that topic's validator, which runs one message at a time in arrival order. Accepted
+messages are forwarded to every peer except the ones known to have them (the sender, and anyone
+who sent or announced it) -- so no host forwards a message twice.
 
 Topics come in two kinds:
 - push (announce=False): the full payload travels in a `gossip` frame;
@@ -32,6 +35,7 @@ from p2p.wire import MAX_ID_BYTES, MAX_NAME_CHARS, PROTOCOL_VERSION, encode_fram
 VALIDATION_QUEUE_MESSAGES = 4096  # per topic
 FETCH_TIMEOUT_S = 2.0
 RECENT_PAYLOAD_BYTES = 64 * 1024 * 1024
+MAX_REJECT_CATEGORIES = 32  # per topic: distinct reject labels counted before "other"
 
 
 @dataclass(frozen=True)
@@ -45,19 +49,20 @@ class GossipMessage:
 @dataclass(frozen=True)
 class Verdict:
     kind: Literal["accept", "ignore", "reject"]
-    reason: str = ""
+    reason: str = ""  # for people: the log
+    category: str = ""  # for counting: a label from a fixed set, never built from the payload
 
     @classmethod
     def accept(cls) -> Verdict:
         return cls("accept")
 
     @classmethod
-    def ignore(cls, reason: str = "") -> Verdict:
-        return cls("ignore", reason)
+    def ignore(cls, reason: str = "", category: str = "ignored") -> Verdict:
+        return cls("ignore", reason, category)
 
     @classmethod
-    def reject(cls, reason: str) -> Verdict:
-        return cls("reject", reason)
+    def reject(cls, reason: str, category: str = "rejected") -> Verdict:
+        return cls("reject", reason, category)
 
 
 Validator = Callable[[GossipMessage], Awaitable[Verdict]]
@@ -74,6 +79,7 @@ class _Topic:
     queue: asyncio.Queue[GossipMessage] = field(
         default_factory=lambda: asyncio.Queue(VALIDATION_QUEUE_MESSAGES)
     )
+    reject_labels: set[str] = field(default_factory=set)  # at most MAX_REJECT_CATEGORIES
 
 
 @dataclass
@@ -333,7 +339,7 @@ class GossipRouter:
             self._stats["dropped"]["ignored"] += 1
             self._log.debug("ignored %s %s: %s", topic.name, msg.msg_id.hex()[:16], verdict.reason)
         elif verdict.kind == "reject":
-            self._stats["rejected"][verdict.reason or "rejected"] += 1
+            self._stats["rejected"][self._reject_label(topic, verdict.category)] += 1
             self._log.warning(
                 "rejected %s %s from %s: %s", topic.name, msg.msg_id.hex()[:16], msg.peer_id[:12],
                 verdict.reason,
@@ -342,6 +348,16 @@ class GossipRouter:
         else:
             self._log.error("validator for %s returned %r, treating as ignore", topic.name, verdict)
             self._stats["errors"]["bad verdict"] += 1
+
+    def _reject_label(self, topic: _Topic, category: str) -> str:
+        """The stats key of a reject: the topic and the verdict's category, from a bounded set."""
+        label = f"{topic.name}: {str(category)[:MAX_NAME_CHARS] or 'rejected'}"
+        if label in topic.reject_labels:
+            return label
+        if len(topic.reject_labels) >= MAX_REJECT_CATEGORIES:
+            return f"{topic.name}: other"
+        topic.reject_labels.add(label)
+        return label
 
     def _encode_forward(self, topic: _Topic, msg_id: bytes, payload: bytes) -> tuple[str, bytes]:
         """The frame that spreads a message: its id alone (announce) or the full payload (push)."""

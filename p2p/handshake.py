@@ -25,6 +25,7 @@ from p2p.identity import Identity, compute_peer_id, is_valid_signature
 HANDSHAKE_DOMAIN = b"p2p-testnet/handshake/v1"
 HANDSHAKE_TIMEOUT_S = 5.0
 CHALLENGE_BYTES = 32
+SELF_CONNECTION = "self-connection"  # the category (and reason) of dialing ourselves
 
 
 @dataclass(frozen=True)
@@ -69,24 +70,27 @@ def compute_auth_message(challenge: bytes, signer_pubkey: bytes) -> bytes:
 
 def get_hello_mismatch(
     identity: Identity, params: ChainParams, frame_version: int, hello: dict
-) -> str | None:
-    """The reason this hello is unacceptable, or None. `hello` has passed wire.py's shape checks."""
+) -> HandshakeError | None:
+    """Why this hello is unacceptable, or None. `hello` has passed wire.py's shape checks."""
     # [REJECT] same protocol version, both on the frame and in the hello
     theirs = hello["version"] if frame_version == params.version else frame_version
     if theirs != params.version:
-        return f"version mismatch: ours {params.version}, theirs {theirs}"
+        return HandshakeError(f"version mismatch: ours {params.version}, theirs {theirs}",
+                              category="version mismatch")
     # [REJECT] same chain id
     if hello["chain_id"] != params.chain_id:
-        return f"chain id mismatch: ours {params.chain_id!r}, theirs {hello['chain_id']!r}"
+        return HandshakeError(f"chain id mismatch: ours {params.chain_id!r}, "
+                              f"theirs {hello['chain_id']!r}", category="chain id mismatch")
     # [REJECT] same genesis block
     if hello["genesis"] != params.genesis_hash:
-        return (
+        return HandshakeError(
             f"genesis mismatch: ours {params.genesis_hash.hex()[:16]}, "
-            f"theirs {hello['genesis'].hex()[:16]}"
+            f"theirs {hello['genesis'].hex()[:16]}",
+            category="genesis mismatch",
         )
     # [REJECT] not ourselves (a dial set that contains our own URL)
     if hello["pubkey"] == identity.pubkey:
-        return "self-connection"
+        return HandshakeError(SELF_CONNECTION, category=SELF_CONNECTION)
     return None
 
 
@@ -101,7 +105,8 @@ async def perform_handshake(
     """Run both halves of the handshake over `channel`.
 
     `admit(peer_id)` answers None to go on, or the reason to refuse the peer its hello claims to
-    be; it runs before our auth is sent, so a refused peer never sees the handshake succeed.
+    be (counted as category "refused"); it runs before our auth is sent, so a refused peer never
+    sees the handshake succeed.
     Returns the authenticated peer key. Raises HandshakeError on any mismatch, a refusal, a bad
     signature, a peer's `bye`, a closed link or the timeout; it never sends `bye` itself.
     """
@@ -111,29 +116,32 @@ async def perform_handshake(
     try:
         async with asyncio.timeout(timeout):
             frame_version, hello = await _expect(channel, "hello")
-            reason = get_hello_mismatch(identity, params, frame_version, hello)
-            if reason is None and admit is not None:
-                # [REJECT] the host admits the claimed peer (refusing an unproven claim is safe)
-                reason = admit(compute_peer_id(hello["pubkey"]))
-            if reason is not None:
-                raise HandshakeError(reason)
+            mismatch = get_hello_mismatch(identity, params, frame_version, hello)
+            if mismatch is not None:
+                raise mismatch
+            # [REJECT] the host admits the claimed peer (refusing an unproven claim is safe)
+            refusal = admit(compute_peer_id(hello["pubkey"])) if admit is not None else None
+            if refusal is not None:
+                raise HandshakeError(refusal, category="refused")
             sig = identity.sign(compute_auth_message(hello["challenge"], identity.pubkey))
             channel.send("auth", {"sig": sig})
             _, auth = await _expect(channel, "auth")
     except TimeoutError:
-        raise HandshakeError(f"handshake timed out after {timeout} s") from None
+        raise HandshakeError(f"handshake timed out after {timeout} s", category="timeout") from None
     # [REJECT] the peer signed our challenge with the key it announced
     auth_message = compute_auth_message(challenge, hello["pubkey"])
     if not is_valid_signature(hello["pubkey"], auth_message, auth["sig"]):
-        raise HandshakeError("bad handshake signature")
+        raise HandshakeError("bad handshake signature", category="bad signature")
     return HandshakeResult(peer_pubkey=hello["pubkey"])
 
 
 async def _expect(channel: HandshakeChannel, expected: str) -> tuple[int, dict]:
     frame_version, msg_type, body = await channel.next_handshake_frame()
     if msg_type == "bye":
-        raise HandshakeError(f"peer said: {body['reason']}", from_peer=True)
+        raise HandshakeError(f"peer said: {body['reason']}", category="peer said bye",
+                             from_peer=True)
     # [REJECT] handshake messages come in order: hello, then auth
     if msg_type != expected:
-        raise HandshakeError(f"expected {expected!r} during handshake, got {msg_type!r}")
+        raise HandshakeError(f"expected {expected!r} during handshake, got {msg_type!r}",
+                             category="unexpected message")
     return frame_version, body

@@ -11,8 +11,9 @@ topics, handlers and a sync source, and runs `run()` as a child of its TaskGroup
   newer one survives (the older is likely stale). Both sides apply the same rule, so exactly one
   link remains and the loser's dial loop waits instead of redialing;
 - routes frames: gossip family -> GossipRouter, req/resp -> RequestRouter, status -> SyncManager;
-- scores peers (peer_score.py): rejected gossip and malformed frames cost points, and a peer that
-  reaches the threshold is disconnected with "too many invalid messages" and refused for a while;
+- scores peers (peer_score.py): rejected gossip, malformed requests and malformed frames cost
+  points, and a peer that reaches the threshold is disconnected with "too many invalid messages"
+  and refused for a while;
 - shapes links for fault injection (link_shaper.py, `link_shaper`, `set_link_rule`): frames to
   or from a peer may be delayed, dropped, duplicated or rate limited; a rule that blocks both
   directions is a partition the node can see: the link closes with LINK_BLOCKED_REASON and the
@@ -46,7 +47,7 @@ from p2p.connection import (
 from p2p.dialer import Dialer, DialOutcome
 from p2p.errors import HandshakeError
 from p2p.gossip import Fetch, GossipRouter, Validator
-from p2p.handshake import HANDSHAKE_TIMEOUT_S, ChainParams, perform_handshake
+from p2p.handshake import HANDSHAKE_TIMEOUT_S, SELF_CONNECTION, ChainParams, perform_handshake
 from p2p.identity import Identity
 from p2p.link_shaper import LinkRule, LinkShaper
 from p2p.peer_score import BAD_FRAME_PENALTY, REJECT_PENALTY, PeerScores
@@ -132,7 +133,8 @@ class P2PHost:
             max_frame_bytes=max_frame_bytes,
             version=protocol_version,
         )
-        self.rpc = RequestRouter(connections=self._conns, stats=self.stats, log=self._log)
+        self.rpc = RequestRouter(connections=self._conns, stats=self.stats, log=self._log,
+                                 penalise=lambda peer_id: self._penalise(peer_id, REJECT_PENALTY))
         self.sync = SyncManager(
             connections=self._conns,
             request=self.request,
@@ -165,7 +167,7 @@ class P2PHost:
         """Stop dialing `url` and close the connection dialed to it (with a `bye`), if any."""
         dialed = [conn for conn in self._live if conn.direction == "outbound" and conn.url == url]
         for conn in dialed:
-            conn.close(WSCloseCode.OK, "peer removed")
+            conn.close(WSCloseCode.OK, "peer removed", category="peer removed")
         self._dialer.remove(url, wait_for_connection=bool(dialed))
         self._url_peers.pop(url, None)
 
@@ -224,7 +226,8 @@ class P2PHost:
                 self._log.info("closing link to %s (%s): %s", conn.peer_id[:12], conn.url,
                                LINK_BLOCKED_REASON)
                 self.stats["shaped"]["links closed"] += 1
-                conn.close(WSCloseCode.POLICY_VIOLATION, LINK_BLOCKED_REASON)
+                conn.close(WSCloseCode.POLICY_VIOLATION, LINK_BLOCKED_REASON,
+                           category="link blocked")
         lifted = {peer for peer, _ in blocked_before - self._blocking_rules()}
         if not lifted:
             return
@@ -294,7 +297,7 @@ class P2PHost:
 
     async def _close_all(self, reason: str) -> None:
         for conn in list(self._live):
-            conn.close(WSCloseCode.GOING_AWAY, reason)
+            conn.close(WSCloseCode.GOING_AWAY, reason, category="host shutting down")
         waiting = [conn.closed.wait() for conn in self._live]
         if not waiting:
             return
@@ -326,7 +329,7 @@ class P2PHost:
         self._dial_failures.pop(url, None)
         conn = self._new_connection(ws, url=url, direction="outbound")
         established = await self._serve(conn)
-        if conn.close_reason == "self-connection":
+        if conn.close_category == f"handshake: {SELF_CONNECTION}":
             return DialOutcome.GIVE_UP
         return DialOutcome.ESTABLISHED if established else DialOutcome.FAILED
 
@@ -381,27 +384,29 @@ class P2PHost:
             )
         except HandshakeError as exc:
             self._log.warning("handshake with %s failed: %s", conn.url, exc.reason)
-            self.stats["rejected"][f"handshake: {exc.reason.split(':')[0]}"] += 1
-            conn.close(WSCloseCode.POLICY_VIOLATION, exc.reason, send_bye=not exc.from_peer)
+            self.stats["rejected"][f"handshake: {exc.category}"] += 1
+            conn.close(WSCloseCode.POLICY_VIOLATION, exc.reason,
+                       category=f"handshake: {exc.category}", send_bye=not exc.from_peer)
             return False
         peer_id = conn.peer_id = result.peer_id
         if conn.direction == "outbound":
             self._url_peers[conn.url] = peer_id
         if not self._running:  # run() ended while this handshake was in flight
-            conn.close(WSCloseCode.GOING_AWAY, "host shutting down")
+            conn.close(WSCloseCode.GOING_AWAY, "host shutting down", category="host shutting down")
             return False
         # [REJECT] the peer is not serving a ban for misbehaviour
         if self._scores.is_banned(peer_id):
             self._log.warning("refusing %s (%s): banned for too many invalid messages",
                               peer_id[:12], conn.url)
             self.stats["rejected"]["banned peer"] += 1
-            conn.close(WSCloseCode.POLICY_VIOLATION, "banned: too many invalid messages")
+            conn.close(WSCloseCode.POLICY_VIOLATION, "banned: too many invalid messages",
+                       category="banned")
             return False
         # [REJECT] no link rule partitions us from the peer (set while the handshake ran)
         if self.link_shaper.is_blocked(peer_id):
             self._log.info("refusing %s (%s): %s", peer_id[:12], conn.url, LINK_BLOCKED_REASON)
-            self.stats["rejected"]["handshake: " + LINK_BLOCKED_REASON] += 1
-            conn.close(WSCloseCode.POLICY_VIOLATION, LINK_BLOCKED_REASON)
+            self.stats["rejected"]["handshake: refused"] += 1
+            conn.close(WSCloseCode.POLICY_VIOLATION, LINK_BLOCKED_REASON, category="link blocked")
             return False
         is_new_peer = self._register(conn)
         if conn.is_closing:  # lost the duplicate-connection rule
@@ -428,7 +433,7 @@ class P2PHost:
         loser = conn if keep is existing else existing
         self._log.info("closing duplicate %s connection to %s", loser.direction, conn.peer_id[:12])
         self.stats["dropped"]["duplicate connection"] += 1
-        loser.close(WSCloseCode.OK, "duplicate connection")
+        loser.close(WSCloseCode.OK, "duplicate connection", category="duplicate connection")
         self._conns[conn.peer_id] = keep
         return False
 
@@ -453,8 +458,9 @@ class P2PHost:
         del self._conns[conn.peer_id]
         self.gossip.on_peer_closed(conn.peer_id)
         self.sync.on_peer_closed(conn.peer_id)
+        self._scores.forget(conn.peer_id)
         reason = conn.close_reason or "closed"
-        self.stats["disconnects"][reason.split(":")[0].split(" (")[0]] += 1
+        self.stats["disconnects"][conn.close_category or "closed"] += 1
         self._log.info("disconnected from %s (%s): %s", conn.peer_id[:12], conn.url, reason)
         self._notify(self._on_peer_disconnected, self._peer_info(conn), reason)
 
@@ -494,7 +500,8 @@ class P2PHost:
             self.sync.on_status(conn.peer_id, body)
         elif msg_type == "bye":
             self._log.info("%s said bye: %s", conn.label, body["reason"])
-            conn.close(WSCloseCode.OK, f"peer said bye: {body['reason']}", send_bye=False)
+            conn.close(WSCloseCode.OK, f"peer said bye: {body['reason']}",
+                       category="peer said bye", send_bye=False)
         else:
             # [REJECT] hello and auth only during the handshake
             reason = f"unexpected {msg_type!r} after handshake"
@@ -515,4 +522,5 @@ class P2PHost:
         conn = self._conns.get(peer_id)
         if conn is not None:
             self._log.warning("disconnecting %s: too many invalid messages", peer_id[:12])
-            conn.close(WSCloseCode.POLICY_VIOLATION, "too many invalid messages")
+            conn.close(WSCloseCode.POLICY_VIOLATION, "too many invalid messages",
+                       category="too many invalid messages")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import math
 import random
 import re
 import time
@@ -28,12 +27,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Generic, Literal, TypeVar
 
+from p2p.errors import shown
+
 Direction = Literal["in", "out"]
 DIRECTIONS: tuple[Direction, ...] = ("in", "out")
 ANY_PEER = "*"
 BURST_S = 0.1  # the token bucket holds a tenth of a second of bandwidth (at least one frame)
 DRAWS_PER_FRAME = 6  # loss, duplicate, then (reorder, jitter) for each of two possible copies
 PEER_ID_PATTERN = re.compile(r"[0-9a-f]{64}")
+MAX_DELAY_MS = 3_600_000  # an hour: longer is a dead link (block it) or a typo
 
 T = TypeVar("T")
 
@@ -55,23 +57,25 @@ class LinkRule:
     def __post_init__(self) -> None:
         # [REJECT] block is a bool
         if not isinstance(self.block, bool):
-            raise ValueError(f"block must be true or false, got {self.block!r}")
-        # [REJECT] delays are finite and not negative
+            raise ValueError(f"block must be true or false, got {shown(self.block)}")
+        # [REJECT] delays are not negative and at most MAX_DELAY_MS (event-loop timers overflow
+        # somewhere past 1e300 s, long before infinity)
         for name in ("delay_ms", "jitter_ms"):
             value = getattr(self, name)
-            if not _is_number(value) or not 0 <= value < math.inf:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            if not _is_number(value) or not 0 <= value <= MAX_DELAY_MS:
+                raise ValueError(f"{name} must be a number in 0..{MAX_DELAY_MS}, "
+                                 f"got {shown(value)}")
         # [REJECT] probabilities lie in 0..1
         for name in ("loss", "duplicate", "reorder"):
             value = getattr(self, name)
             if not _is_number(value) or not 0 <= value <= 1:
-                raise ValueError(f"{name} must be a probability in 0..1, got {value!r}")
+                raise ValueError(f"{name} must be a probability in 0..1, got {shown(value)}")
         # [REJECT] bandwidth is a positive whole number of bytes per second, or unlimited
         bandwidth = self.bandwidth_bps
         if bandwidth is not None and (isinstance(bandwidth, bool) or not isinstance(bandwidth, int)
                                       or bandwidth <= 0):
             raise ValueError(f"bandwidth_bps must be a positive integer (bytes per second) or "
-                             f"null, got {bandwidth!r}")
+                             f"null, got {shown(bandwidth)}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,11 +87,11 @@ class LinkRule:
         Raises ValueError naming the field for an unknown field or a bad value.
         """
         if not isinstance(data, Mapping):
-            raise ValueError(f"a link rule must be a JSON object, got {data!r}")
+            raise ValueError(f"a link rule must be a JSON object, got {shown(data)}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(str(key) for key in data if key not in known)
         if unknown:
-            raise ValueError(f"unknown link rule field {unknown[0]!r} "
+            raise ValueError(f"unknown link rule field {shown(unknown[0])} "
                              f"(known: {', '.join(sorted(known))})")
         return cls(**data)
 
@@ -126,7 +130,7 @@ class LinkShaper:
         if not isinstance(rule, LinkRule):
             raise TypeError(f"rule must be a LinkRule, got {type(rule).__name__}")
         if direction not in ("in", "out", "both"):
-            raise ValueError(f"direction must be 'in', 'out' or 'both', got {direction!r}")
+            raise ValueError(f"direction must be 'in', 'out' or 'both', got {shown(direction)}")
         for way in DIRECTIONS if direction == "both" else (direction,):
             self._rules[(peer, way)] = rule
         self._forget_buckets(peer)
@@ -213,7 +217,8 @@ class LinkShaper:
 def _check_peer(peer: Any) -> None:
     # [REJECT] a rule names a peer id (64 hex digits) or "*"
     if not isinstance(peer, str) or not (peer == ANY_PEER or PEER_ID_PATTERN.fullmatch(peer)):
-        raise ValueError(f"peer must be a peer id (64 lowercase hex digits) or '*', got {peer!r}")
+        raise ValueError(f"peer must be a peer id (64 lowercase hex digits) or '*', "
+                         f"got {shown(peer)}")
 
 
 class DelayLine(Generic[T]):

@@ -3,8 +3,10 @@
 node/ registers handlers by method name; a handler gets (peer_id, body) and returns any
 msgpack-serialisable value. Each incoming request runs in its own task on the connection (so a
 slow handler does not stall the reader), at most MAX_CONCURRENT_REQUESTS at a time per peer.
-A handler that raises becomes an error response (`ok: false`, body = the error text), logged
-and counted in `stats["errors"]["handler error"]`; it never takes the host down.
+A handler that raises becomes an error response (`ok: false`, body = the error text); it never
+takes the host down. A handler raising BadRequest says the peer sent a malformed body: one log
+line, `stats["rejected"]["bad request"]` and a penalty for the peer. Anything else it raises is
+our bug: logged with its traceback and counted in `stats["errors"]["handler error"]`.
 
 `request()` raises RequestError on an error response, a timeout, or the peer going away.
 """
@@ -19,8 +21,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from p2p.connection import Connection
-from p2p.errors import EncodeError, RequestError
-from p2p.wire import MAX_NAME_CHARS
+from p2p.errors import BadRequest, EncodeError, RequestError, shown
+from p2p.wire import MAX_NAME_CHARS, MAX_REASON_CHARS
 
 DEFAULT_REQUEST_TIMEOUT_S = 10.0
 MAX_CONCURRENT_REQUESTS = 32  # per connection
@@ -30,8 +32,9 @@ Handler = Callable[[str, Any], Awaitable[Any]]
 
 class RequestRouter:
     def __init__(self, *, connections: Mapping[str, Connection], stats: dict[str, Any],
-                 log: logging.Logger) -> None:
+                 log: logging.Logger, penalise: Callable[[str], None] | None = None) -> None:
         self._connections = connections
+        self._penalise = penalise
         self._stats = stats
         self._log = log
         self._handlers: dict[str, Handler] = {}
@@ -97,6 +100,14 @@ class RequestRouter:
         try:
             try:
                 result = await handler(peer_id, body)
+            except BadRequest as exc:
+                # [REJECT] the request body is one the method accepts
+                self._log.warning("bad %r request from %s: %s", method, conn.label, exc)
+                self._stats["rejected"]["bad request"] += 1
+                if self._penalise is not None:
+                    self._penalise(peer_id)
+                conn.send("resp", {"id": req_id, "ok": False, "body": f"bad request: {exc}"})
+                return
             except Exception as exc:
                 self._log.warning("handler for %r from %s raised: %r", method, conn.label, exc,
                                   exc_info=True)
@@ -128,7 +139,10 @@ class RequestRouter:
         if body["ok"]:
             future.set_result(body["body"])
         else:
-            future.set_exception(RequestError(f"remote error from {conn.label}: {body['body']}"))
+            error = body["body"]
+            fits = isinstance(error, str) and len(error) <= MAX_REASON_CHARS
+            text = error if fits else shown(error)
+            future.set_exception(RequestError(f"remote error from {conn.label}: {text}"))
 
     def on_connection_closed(self, conn: Connection) -> None:
         """Fail every request still waiting on this connection."""

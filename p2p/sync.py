@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from p2p.connection import Connection
-from p2p.errors import EncodeError, RequestError
+from p2p.errors import BadRequest, EncodeError, RequestError, shown
 from p2p.wire import MAX_ID_BYTES
 
 GET_BLOCKS_METHOD = "get_blocks"
@@ -246,9 +246,11 @@ class SyncManager:
     # -- serving -------------------------------------------------------------------------------
 
     async def serve_get_blocks(self, peer_id: str, body: Any) -> dict:
-        """Request handler for get_blocks: payloads after the locator, trimmed to fit one frame."""
+        """Request handler for get_blocks: payloads after the locator, trimmed to fit one frame.
+        Raises BadRequest for a malformed body."""
         if not is_valid_get_blocks(body):
-            raise ValueError("get_blocks body must be {locator: [id, ...], limit: int > 0}")
+            raise BadRequest(f"get_blocks body must be {{locator: [id, ...], limit: int > 0}}, "
+                             f"got {shown(body)}")
         if self.source is None:
             return {"blocks": []}
         limit = min(body["limit"], SYNC_BATCH_BLOCKS)

@@ -4,7 +4,8 @@
 trust boundary of the whole package: it caps the size before msgpack sees the data, turns every
 msgpack failure into `DecodeError`, and then checks the body of each known message type field by
 field, so the rest of p2p/ can index bodies without re-checking them. Unknown extra fields are
-ignored, missing or mistyped ones are errors.
+ignored, missing or mistyped ones are errors. Reasons name a peer's values with `shown` only: the
+`repr` of a value nested a thousand deep raises RecursionError, which must never escape a decoder.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import msgpack
 
-from p2p.errors import DecodeError, EncodeError
+from p2p.errors import DecodeError, EncodeError, shown
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 PROTOCOL_VERSION = 1
@@ -151,12 +152,12 @@ def decode_envelope(
     frame_version, msg_type, body = frame
     # [REJECT] the version is an integer we speak
     if not _is_int(frame_version):
-        raise DecodeError(f"protocol version {frame_version!r} is not an integer")
+        raise DecodeError(f"protocol version {shown(frame_version)} is not an integer")
     if version is not None and frame_version != version:
         raise DecodeError(f"protocol version {frame_version} unsupported")
     # [REJECT] the type is a known message type
     if not isinstance(msg_type, str) or msg_type not in SCHEMAS:
-        raise DecodeError(f"unknown message type {msg_type!r}")
+        raise DecodeError(f"unknown message type {shown(msg_type, MAX_NAME_CHARS)}")
     # [REJECT] the body is a map with every field of that type, each of the right kind
     if not isinstance(body, dict):
         raise DecodeError(f"body of {msg_type!r} must be a map")

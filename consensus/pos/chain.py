@@ -35,6 +35,7 @@ from consensus.pos.errors import (
     InvalidEvidence,
     MissingParent,
     TimeTooNew,
+    Violation,
 )
 from consensus.pos.fork_choice import BlockNode, Store
 from consensus.pos.operation_pool import BoundedMap, OperationPool
@@ -77,8 +78,9 @@ __all__ = ["PosChain", "PosChainUpdate", "AttestationResult", "OperationResult",
 @dataclass(frozen=True)
 class AttestationResult:
     outcome: Verdict
-    reason: str = ""
+    reason: str = ""                     # for people: logs and events
     evidence: Evidence | None = None     # slashing evidence this vote revealed, if any
+    violation: Violation | None = None   # ignore, reject: the kind of rule (decide by this)
 
     @property
     def accepted(self) -> bool:
@@ -89,7 +91,8 @@ class AttestationResult:
 class OperationResult:
     """Verdict on slashing evidence, a deposit or an exit offered to the pool."""
     outcome: Verdict
-    reason: str = ""
+    reason: str = ""                     # for people: logs and events
+    violation: Violation | None = None   # ignore, reject: the kind of rule (decide by this)
 
 
 @dataclass(frozen=True)
@@ -268,31 +271,35 @@ class PosChain:
         root = att.root
         # [IGNORE] not seen before (gossip or block): never verified twice
         if root in self._seen_attestations:
-            return AttestationResult("ignore", "attestation already seen")
+            return AttestationResult("ignore", "attestation already seen",
+                                     violation=Violation.DUPLICATE)
         # [IGNORE] not older than one epoch
         if att.slot + self.spec.slots_per_epoch < self.current_slot(now_ms):
             return AttestationResult("ignore", f"attestation slot {att.slot} is more than an "
-                                               f"epoch old")
+                                               f"epoch old", violation=Violation.UNTIMELY)
         try:
             state = fc.validate_on_attestation(store, att, self.checks)
         except AttestationIgnored as exc:
-            return AttestationResult("ignore", str(exc))
+            return AttestationResult("ignore", str(exc), violation=exc.violation)
         except InvalidAttestation as exc:
-            return AttestationResult("reject", str(exc))
+            return AttestationResult("reject", str(exc), violation=exc.violation)
         assert state is not None
         # [REJECT] the voted-for block descends from the finalized checkpoint
         if not fc.is_descendant_of_finalized(store, store.blocks[att.head_root]):
-            return AttestationResult("reject", "head block conflicts with the finalized checkpoint")
+            return AttestationResult("reject", "head block conflicts with the finalized checkpoint",
+                                     violation=Violation.INVALID_ATTESTATION)
         evidence = self.detector.check_attestation(att)
         if evidence is not None and self._accept_evidence(evidence) is None:
             self._seen_attestations.add(root)
             return AttestationResult("ignore", f"{evidence.kind} by validator "
-                                               f"{att.validator_index}", evidence)
+                                               f"{att.validator_index}", evidence,
+                                     violation=Violation.EQUIVOCATION)
         # [REJECT] the source is the justified checkpoint of the target's chain
         if att.source != state.current_justified_checkpoint:
             return AttestationResult("reject", f"source epoch {att.source.epoch} is not the "
                                                f"justified checkpoint (epoch "
-                                               f"{state.current_justified_checkpoint.epoch})")
+                                               f"{state.current_justified_checkpoint.epoch})",
+                                     violation=Violation.INVALID_ATTESTATION)
         self.detector.record_attestation(att)
         self._seen_attestations.add(root)
         self.pool.add_attestation(att)
@@ -302,15 +309,16 @@ class PosChain:
     def on_slashing_evidence(self, evidence: Evidence) -> OperationResult:
         """Validate evidence against the head state; pool it for the next proposal."""
         if evidence.root in self.pool.evidence:
-            return OperationResult("ignore", "evidence already known")
+            return OperationResult("ignore", "evidence already known", Violation.DUPLICATE)
         state = self.state
         index = evidence.offender
         # [IGNORE] the offender is not already slashed on our head chain
         if index < len(state.validators) and state.validators[index].slashed:
-            return OperationResult("ignore", f"validator {index} is already slashed")
-        reason = self._accept_evidence(evidence)
-        if reason is not None:
-            return OperationResult("reject", reason)
+            return OperationResult("ignore", f"validator {index} is already slashed",
+                                   Violation.DUPLICATE)
+        error = self._accept_evidence(evidence)
+        if error is not None:
+            return OperationResult("reject", str(error), error.violation)
         return OperationResult("accept")
 
     def on_deposit(self, deposit: Deposit) -> OperationResult:
@@ -372,30 +380,33 @@ class PosChain:
         if existing is not None:
             return BlockResult(root, "duplicate", height=existing.height)
         if root in self._invalid:
-            return BlockResult(root, "rejected", "block is known to be invalid")
+            return BlockResult(root, "rejected", "block is known to be invalid",
+                               violation=Violation.KNOWN_INVALID)
         if root in self.orphans:
             return BlockResult(root, "duplicate")
         # [REJECT] the block fits the size limit (checked before it may wait as an orphan)
         if block.size > self.spec.max_block_bytes:
             return BlockResult(root, "rejected", f"block of {block.size} bytes exceeds "
-                                                 f"{self.spec.max_block_bytes}")
+                                                 f"{self.spec.max_block_bytes}",
+                               violation=Violation.BLOCK_SIZE)
         try:
             node = fc.on_block(self.store, block, TRUSTED if trusted else self.checks)
         except MissingParent as exc:
             if block.parent_root in self._invalid:
                 self._invalid.add(root)
-                return BlockResult(root, "rejected", "parent block is invalid")
+                return BlockResult(root, "rejected", "parent block is invalid",
+                                   violation=Violation.INVALID_PARENT)
             self.orphans.add(root, block.parent_root, block)
             update.missing_parent = block.parent_root
-            return BlockResult(root, "orphan", str(exc))
+            return BlockResult(root, "orphan", str(exc), violation=exc.violation)
         except TimeTooNew as exc:
-            return BlockResult(root, "rejected", str(exc), temporary=True)
+            return BlockResult(root, "rejected", str(exc), temporary=True, violation=exc.violation)
         except BadBlockSignature as exc:
             # the root does not commit to the signature: an honest copy may follow (not remembered)
-            return BlockResult(root, "rejected", str(exc))
+            return BlockResult(root, "rejected", str(exc), violation=exc.violation)
         except InvalidBlock as exc:
             self._invalid.add(root)
-            return BlockResult(root, "rejected", str(exc))
+            return BlockResult(root, "rejected", str(exc), violation=exc.violation)
         self._watch_block(node, update)
         self._update_head(update)
         outcome: Outcome = "connected" if self.head is node else "side"
@@ -416,9 +427,9 @@ class PosChain:
             self._seen_attestations.add(att.root)
             self.pool.add_attestation(att)
 
-    def _accept_evidence(self, evidence: Evidence) -> str | None:
+    def _accept_evidence(self, evidence: Evidence) -> InvalidEvidence | None:
         """Validate evidence against the head state, pool it, stop counting the offender's votes.
-        Returns None when accepted (or already pooled), else the reason it was refused."""
+        Returns None when accepted (or already pooled), else why it was refused."""
         if evidence.root in self.pool.evidence:
             return None
         try:
@@ -427,7 +438,7 @@ class PosChain:
             else:
                 validate_attester_slashing(self.state, evidence, self.checks)
         except InvalidEvidence as exc:
-            return str(exc)
+            return exc
         self.pool.add_evidence(evidence)
         fc.on_equivocation(self.store, evidence.offender)
         return None
@@ -435,13 +446,18 @@ class PosChain:
     def _pool_operation(self, operation: Op,
                         process: Callable[[PosState, Op, SignatureChecks], None],
                         table: BoundedMap[Op]) -> OperationResult:
+        # [IGNORE] not already pooled
         if operation.root in table:
-            return OperationResult("ignore", "already pooled")
+            return OperationResult("ignore", "already pooled", Violation.DUPLICATE)
         scratch = self.state.copy()
         try:
             process(scratch, operation, self.checks)
         except InvalidBlock as exc:
-            return OperationResult("reject", str(exc))
+            # [REJECT] the operation applies to the head state (gossip may still ignore a nonce or
+            # balance race by its violation: node/gossip_verdicts.py)
+            violation = (Violation.INVALID_OPERATION if exc.violation is Violation.INVALID_BLOCK
+                         else exc.violation)
+            return OperationResult("reject", str(exc), violation)
         table.put(operation.root, operation)
         return OperationResult("accept")
 

@@ -7,17 +7,19 @@ reuse `InvalidBlock` and `TimeTooNew` from the PoW package, so node/ handles bot
 
 from __future__ import annotations
 
-from consensus.errors import ConsensusError, DecodeError, InvalidBlock, TimeTooNew
+from consensus.errors import ConsensusError, DecodeError, InvalidBlock, TimeTooNew, Violation
 
 __all__ = ["ConsensusError", "DecodeError", "InvalidBlock", "TimeTooNew", "AttestationError",
            "InvalidAttestation", "AttestationIgnored", "InvalidEvidence", "InvalidOperation",
-           "MissingParent", "BadBlockSignature"]
+           "MissingParent", "BadBlockSignature", "Violation"]
 
 
 class BadBlockSignature(InvalidBlock):
     """A block whose header is not signed by its proposer. The block root does not commit to the
     signature, so this says nothing about other copies of the block: never remember the root as
     invalid (a forged copy must not poison the real block)."""
+
+    violation = Violation.BAD_SIGNATURE
 
 
 class AttestationError(ConsensusError):
@@ -29,20 +31,30 @@ class AttestationError(ConsensusError):
 class InvalidAttestation(AttestationError):
     """An attestation that breaks a rule: `[REJECT]`, the sender is to blame."""
 
+    violation = Violation.INVALID_ATTESTATION
+
 
 class AttestationIgnored(AttestationError):
     """An attestation that cannot be judged now (unknown block, outside the slot window, already
     seen): `[IGNORE]`, drop it quietly without blaming the sender. Not an `InvalidAttestation`:
     it may be valid, and whoever relayed it did nothing wrong."""
 
+    violation = Violation.UNTIMELY
+
 
 class InvalidEvidence(ConsensusError):
     """Slashing evidence that does not prove an offence, or whose offender is not slashable."""
+
+    violation = Violation.INVALID_EVIDENCE
 
 
 class InvalidOperation(ConsensusError):
     """A deposit or exit that breaks a rule."""
 
+    violation = Violation.INVALID_OPERATION
+
 
 class MissingParent(ConsensusError):
     """A block whose parent is not in the store (it waits in the orphan pool)."""
+
+    violation = Violation.MISSING_PARENT

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from consensus.errors import InvalidTransaction
+from consensus.errors import InvalidTransaction, Violation
 from consensus.pos.committees import get_attestation_slot
 from consensus.pos.epoch_processing import process_epoch
 from consensus.pos.errors import BadBlockSignature, InvalidBlock, InvalidEvidence
@@ -218,7 +218,7 @@ def process_transactions(state: PosState, txs: tuple[Transaction, ...],
         try:
             fees += ledger._check_transfer(tx, balances, nonces, checks.transaction)
         except InvalidTransaction as exc:
-            raise InvalidBlock(f"transaction {i}: {exc}") from None
+            raise InvalidBlock(f"transaction {i}: {exc}", exc.violation) from None
     ledger.balances.update(balances)
     ledger.nonces.update(nonces)
     if fees:
@@ -231,14 +231,15 @@ def process_deposit(state: PosState, deposit: Deposit, checks: SignatureChecks) 
     account = deposit.from_account
     # [REJECT] the amount is positive
     if deposit.amount <= 0:
-        raise InvalidBlock("deposit amount must be positive")
+        raise InvalidBlock("deposit amount must be positive", Violation.BAD_AMOUNT)
     # [REJECT] the nonce is the account's next (no replays)
     if deposit.nonce != ledger.nonce(account):
-        raise InvalidBlock(f"deposit nonce {deposit.nonce}, expected {ledger.nonce(account)}")
+        raise InvalidBlock(f"deposit nonce {deposit.nonce}, expected {ledger.nonce(account)}",
+                           Violation.NONCE)
     # [REJECT] the account can pay
     if ledger.balance(account) < deposit.amount:
         raise InvalidBlock(f"deposit of {deposit.amount} exceeds the balance "
-                           f"{ledger.balance(account)}")
+                           f"{ledger.balance(account)}", Violation.OVERDRAFT)
     index = find_validator_index(state, deposit.pubkey)
     if index is not None:
         validator = state.validators[index]
@@ -251,7 +252,7 @@ def process_deposit(state: PosState, deposit: Deposit, checks: SignatureChecks) 
                            f"{state.spec.min_stake}")
     # [REJECT] the deposit is signed by the paying account
     if not checks.signature(account, deposit.signature, deposit.signing_root):
-        raise InvalidBlock("bad deposit signature")
+        raise InvalidBlock("bad deposit signature", Violation.BAD_SIGNATURE)
     ledger.balances[account] = ledger.balance(account) - deposit.amount
     ledger.nonces[account] = deposit.nonce + 1
     if index is not None:
@@ -274,7 +275,7 @@ def process_exit(state: PosState, request: Exit, checks: SignatureChecks) -> Non
         raise InvalidBlock(f"validator {index} is not active")
     # [REJECT] the validator is not already exiting
     if validator.exit_epoch != FAR_FUTURE_EPOCH:
-        raise InvalidBlock(f"validator {index} is already exiting")
+        raise InvalidBlock(f"validator {index} is already exiting", Violation.DUPLICATE)
     # [REJECT] the exit's epoch has come
     if current < request.epoch:
         raise InvalidBlock(f"exit is valid from epoch {request.epoch}, now {current}")

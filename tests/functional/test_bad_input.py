@@ -9,6 +9,7 @@ import logging
 import os
 
 import aiohttp
+import msgpack
 import pytest
 
 from consensus import pow
@@ -22,6 +23,7 @@ from consensus.types import (
 )
 from testnet import LocalCluster
 from testnet.waiting import wait_until
+from tests.node.api_harness import build_request, raw_http
 from tests.p2p.p2p_harness import RawPeer
 
 log = logging.getLogger("test")
@@ -67,6 +69,26 @@ async def test_random_bytes_close_the_connection(one_node):
     finally:
         await peer.close()
     await still_serving(one_node)
+
+
+async def test_a_frame_nested_a_thousand_deep_is_refused_as_malformed(one_node):
+    """Issue 11, defect 4: the decoder's error message raised RecursionError (close 1001,
+    traceback)."""
+    version: object = 1
+    for _ in range(1000):
+        version = [version]
+    peer = await RawPeer.connect(one_node.info["nodes"][0]["p2p"])
+    try:
+        await peer.recv_type("hello")
+        await peer.ws.send_bytes(msgpack.packb([version, "hello", {}]))
+        code, _frames = await peer.wait_closed()
+    finally:
+        await peer.close()
+    assert code == 1002
+    await wait_until(lambda: _contains(one_node, "malformed frame: protocol version a list"), 5,
+                              "the node to log the malformed frame")
+    await still_serving(one_node)
+    assert "Traceback" not in await node_log(one_node)
 
 
 async def test_oversized_frame_closes_the_connection(one_node):
@@ -210,3 +232,41 @@ async def test_admin_endpoints_need_the_token(one_node):
             assert resp.status == 403
     result = await one_node.admin(0, "POST", "/admin/miner", {"enabled": False})
     assert result["enabled"] is False
+
+
+async def test_hostile_http_bodies_and_headers_get_4xx_and_no_traceback(one_node):
+    """Issue 11, defects 1-3: each of these was a 500 with a traceback in the node's log."""
+    port = int(one_node.info["nodes"][0]["api"].rsplit(":", 1)[1])
+    token = f"Bearer {one_node.info['admin_token']}".encode()
+    cases = [
+        ("/tx", b'{"amount": 1' + b"0" * 5000 + b"}", {}, 400),
+        ("/tx", b"[" * 5000, {}, 400),
+        ("/admin/miner", b'{"hashrate": 1' + b"0" * 5000 + b"}", {"Authorization": token}, 400),
+        ("/admin/miner", b'{"enabled": false}', {"Authorization": b"Bearer \xff\xfe"}, 403),
+    ]
+    for target, body, headers, status in cases:
+        reply = await raw_http(port, build_request("POST", target, body=body, headers=headers))
+        assert reply.status == status, (target, reply)
+    await still_serving(one_node)
+    assert "Traceback" not in await node_log(one_node)
+
+
+async def test_a_peer_relaying_overdrafts_is_not_penalised(one_node):
+    """Issue 11, defect 6: an overdraft -- a balance race between honest peers on different
+    forks -- was rejected because its reason mentions "amount"; ten of them banned the relay."""
+    key = bytes.fromhex(one_node.accounts()[0]["private_key"])
+    recipient = public_key(derive_private_key("x", "overdraft"))
+    overdrafts = [sign_transaction(key, recipient, 2**60 + i, 1, 0) for i in range(12)]
+    good = sign_transaction(key, recipient, 5, 1, 0)
+    peer = await handshaken_peer(one_node)
+    try:
+        for tx in [*overdrafts, good]:
+            await peer.send("gossip", {"topic": "tx", "id": tx.txid, "payload": tx.serialize()})
+
+        async def good_tx_pooled() -> bool:  # one validator per topic, in order: all were judged
+            return (await one_node.client(0).tx(pow.hash_hex(good.txid)))["in_mempool"]
+        await wait_until(good_tx_pooled, 10, "the good transaction in the mempool")
+        peers = {p["peer_id"]: p for p in await one_node.client(0).peers()}
+        assert peers[peer.peer_id]["score"] == 0
+    finally:
+        await peer.close()

@@ -208,6 +208,13 @@ class RawPeer:
     async def send(self, msg_type: str, body: dict, *, version: int = PROTOCOL_VERSION) -> None:
         await self.ws.send_bytes(encode_frame(msg_type, body, version=version))
 
+    def write_and_hang_up(self, data: bytes) -> None:
+        """Write raw websocket bytes (client frames are masked) and close the TCP connection at
+        once, without a close handshake: a peer that vanishes mid-conversation."""
+        transport = self.ws._response.connection.transport  # aiohttp has no public handle on it
+        transport.write(data)
+        transport.close()
+
     async def recv(self, timeout: float = 5.0) -> tuple[str, dict]:
         """Next frame; raises AssertionError if the link closes instead."""
         msg = await self.ws.receive(timeout=timeout)
@@ -285,6 +292,19 @@ class ListChain:
 
 def make_items(n: int, start: int = 0) -> list[bytes]:
     return [f"item-{i}".encode() for i in range(start, start + n)]
+
+
+def masked_ping(payload: bytes = b"") -> bytes:
+    """A websocket PING frame as a client sends it (RFC 6455 5.5.2; all-zero mask)."""
+    assert len(payload) < 126
+    return bytes([0x89, 0x80 | len(payload)]) + b"\x00" * 4 + payload
+
+
+def log_problems(caplog, logger: str | None = None) -> list[str]:
+    """Records at ERROR or above, or carrying a traceback, of `logger` (and its children)."""
+    return [f"{r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records
+            if (r.levelno >= logging.ERROR or r.exc_info)
+            and (logger is None or r.name == logger or r.name.startswith(logger + "."))]
 
 
 def split_network(groups: list[list[TestNode]]) -> None:

@@ -4,15 +4,19 @@ verdicts."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 
 import pytest
 
 from p2p import Verdict
 from p2p.connection import Connection
+from p2p.gossip import MAX_REJECT_CATEGORIES
 from p2p.peer_score import BAN_DURATION_S
 from p2p.wire import decode_frame
 from tests.p2p.p2p_harness import FakeClock, RawPeer, msg_id_of, wait_until
+
+log = logging.getLogger("test")
 
 
 def publish(node, topic: str, payload: bytes) -> bytes:
@@ -155,14 +159,15 @@ async def test_ignore_drops_quietly_without_forwarding(net):
 async def test_reject_penalises_and_eventually_disconnects(net, caplog):
     clock = FakeClock()
     b = await net.start("b", clock=clock)
-    b.add_topic("txs", verdict=lambda msg: Verdict.reject("bad signature"))
+    b.add_topic("txs",
+                verdict=lambda msg: Verdict.reject("bad signature 3", category="bad signature"))
     disconnected = []
     a = await net.start("a", peers=[b.url],
                         on_peer_disconnected=lambda info, reason: disconnected.append(reason))
     a.add_topic("txs")
     await wait_until(lambda: b.peer_ids() == {a.peer_id})
     publish(a, "txs", b"tx-0")
-    await wait_until(lambda: b.host.stats["rejected"]["bad signature"] == 1)
+    await wait_until(lambda: b.host.stats["rejected"]["txs: bad signature"] == 1)
     [info] = b.host.peers()
     assert info.score == -10
     clock.advance(4)  # scores recover with time
@@ -177,6 +182,36 @@ async def test_reject_penalises_and_eventually_disconnects(net, caplog):
     assert b.host.peers() == []
     clock.advance(BAN_DURATION_S)  # the ban ends
     await wait_until(lambda: b.peer_ids() == {a.peer_id}, timeout=8)
+
+
+async def test_rejects_are_counted_by_category_from_a_bounded_set(net):
+    """Issue 11, defect 7: every distinct reason used to become a stats key (and a /metrics
+    series)."""
+    clock = FakeClock()
+    b = await net.start("b", clock=clock)
+    b.add_topic("txs", verdict=lambda msg: Verdict.reject(f"amount {msg.payload.decode()} too big",
+                                                           category="bad amount"))
+    a = await net.start("a", peers=[b.url])
+    a.add_topic("txs")
+    await wait_until(lambda: b.peer_ids() == {a.peer_id})
+    for i in range(5):
+        publish(a, "txs", f"{i}".encode())
+        await wait_until(lambda: len(b.received["txs"]) == i + 1)
+        clock.advance(10)  # the score recovers: a stays connected
+    assert dict(b.host.stats["rejected"]) == {"txs: bad amount": 5}
+
+    log.info("A validator that names more categories than the bound: the rest count as 'other'")
+    b.verdicts["txs"] = lambda msg: Verdict.reject("no",
+                                                   category=f"category {msg.payload.decode()}")
+    extra = MAX_REJECT_CATEGORIES + 10
+    for i in range(5, 5 + extra):
+        publish(a, "txs", f"{i}".encode())
+        await wait_until(lambda: len(b.received["txs"]) == i + 1)
+        clock.advance(10)
+    rejected = b.host.stats["rejected"]
+    assert len(rejected) == MAX_REJECT_CATEGORIES + 1
+    assert rejected["txs: other"] == 11 and sum(rejected.values()) == 5 + extra
+    assert b.peer_ids() == {a.peer_id}
 
 
 async def test_validators_of_a_topic_run_one_at_a_time_in_order(net):
