@@ -8,6 +8,8 @@ miner's job (`pow.search_nonce`).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
+from typing import TypeVar
 
 from consensus import pow
 from consensus.errors import InvalidTransaction
@@ -15,6 +17,7 @@ from consensus.ledger import Ledger
 from consensus.pow_chain import PowChain
 from consensus.types import TX_BYTES, Block, BlockHeader, Transaction, make_coinbase
 
+B = TypeVar("B", bound=Block)
 BLOCK_VERSION = 1
 HEADER_AND_COUNT_BYTES = pow.HEADER_BYTES + 4
 
@@ -52,13 +55,15 @@ def build_block(chain: PowChain, miner: bytes, candidates: Iterable[Transaction]
     return Block(header, all_txs)
 
 
-def with_nonce(block: Block, time: int, nonce: int) -> Block:
+def with_nonce(block: B, time: int, nonce: int) -> B:
+    """The same block (of whatever kind: a hybrid block keeps its Casper body) with a solved
+    header."""
     h = block.header
-    return Block(BlockHeader(h.version, h.prev_hash, h.merkle_root, time, h.bits, nonce),
-                 block.transactions)
+    return replace(block, header=BlockHeader(h.version, h.prev_hash, h.merkle_root, time, h.bits,
+                                             nonce))
 
 
-def solve(block: Block, pow_limit: int | None = None) -> Block:
+def solve(block: B, pow_limit: int | None = None) -> B:
     """Find a nonce (rolling the time when the nonce space runs out). For tests and tools."""
     target = pow.bits_to_target(block.header.bits)
     time = block.header.time

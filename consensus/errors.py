@@ -44,6 +44,7 @@ class Violation(Enum):
     UNTIMELY = "untimely"                      # cannot be judged now: unknown block, out of window
     EQUIVOCATION = "equivocation"              # a vote that proves a slashable offence
     INVALID_ATTESTATION = "invalid attestation"
+    INVALID_VOTE = "invalid vote"              # a hybrid FFG vote that breaks a rule
     INVALID_EVIDENCE = "invalid evidence"
     INVALID_OPERATION = "invalid operation"
     INVALID = "invalid"                        # a rule violation of no finer kind

@@ -7,6 +7,10 @@ Invariants:
 - switching branches reverts to the common ancestor and applies the new branch as one step: if a
   block on the new branch turns out invalid, that block and its descendants are marked invalid and
   the ledger returns to the best remaining valid chain, so no half-applied branch is ever visible.
+
+The hybrid chain (consensus/hybrid/chain.py) is this chain with Casper FFG on top: it overrides the
+few hooks below (`_new_update`, `_place`, `_is_better`, `_best_tip`, `_apply`, `_revert`) and
+nothing else, so both run the same Bitcoin rules.
 """
 
 from __future__ import annotations
@@ -151,7 +155,7 @@ class PowChain:
         `trusted` is for replaying blocks this node stored itself: PoW and signatures were checked
         when they were first accepted.
         """
-        update = ChainUpdate(old_head=self.head.hash)
+        update = self._new_update()
         self._trusted = trusted
         pending = [block]
         while pending:
@@ -191,13 +195,37 @@ class PowChain:
         except InvalidBlock as exc:
             return BlockResult(block_hash, "rejected", str(exc), violation=exc.violation)
         entry = self.tree.add(block, parent, pow.block_work(block.header.bits))
-        if not is_better_tip(entry, self.head):
-            return BlockResult(block_hash, "side", height=entry.height)
+        return self._place(entry, update)
+
+    # ---- hooks (the hybrid chain overrides these) ----------------------------------------------
+    def _new_update(self) -> ChainUpdate:
+        return ChainUpdate(old_head=self.head.hash)
+
+    def _place(self, entry: BlockEntry, update: ChainUpdate) -> BlockResult:
+        """A block just entered the tree: make it the head if fork choice says so."""
+        if not self._is_better(entry, self.head):
+            return BlockResult(entry.hash, "side", height=entry.height)
         self._switch_to(entry, update)
         if entry.status == "invalid":
-            return BlockResult(block_hash, "invalidated", entry.invalid_reason, entry.height,
+            return BlockResult(entry.hash, "invalidated", entry.invalid_reason, entry.height,
                                violation=entry.invalid_violation)
-        return BlockResult(block_hash, "connected", height=entry.height)
+        return BlockResult(entry.hash, "connected", height=entry.height)
+
+    def _is_better(self, candidate: BlockEntry, current: BlockEntry) -> bool:
+        return is_better_tip(candidate, current)
+
+    def _best_tip(self) -> BlockEntry:
+        # All entries, not just tips: a block whose only children are invalid (such as the
+        # old head) is a tip for fork choice, and the tips alone may all be invalid.
+        return best_tip(self.tree.entries())
+
+    def _apply(self, entry: BlockEntry, verify: Callable[[Transaction], bool]) -> BlockUndo:
+        """Apply a block's effects on top of the head, or raise InvalidBlock changing nothing."""
+        return self.ledger.apply_block(entry.block, entry.height, self.spec.block_reward,
+                                       verify=verify)
+
+    def _revert(self, entry: BlockEntry, undo: BlockUndo) -> None:
+        self.ledger.revert_block(undo)
 
     def _check_block_alone(self, block: Block, trusted: bool) -> None:
         """Rules that need no other block."""
@@ -265,10 +293,8 @@ class PowChain:
                 self._disconnect(self.head, update)
             for entry in reversed(path.revert):
                 self._connect(entry, update)
-            # All entries, not just tips: a block whose only children are invalid (such as the
-            # old head) is a tip for fork choice, and the tips alone may all be invalid.
-            candidate = best_tip(self.tree.entries())
-            if candidate is self.head or not is_better_tip(candidate, self.head):
+            candidate = self._best_tip()
+            if candidate is self.head or not self._is_better(candidate, self.head):
                 return
             target = candidate
 
@@ -287,15 +313,14 @@ class PowChain:
     def _connect(self, entry: BlockEntry, update: ChainUpdate) -> None:
         trusted = entry.status == "valid" or self._trusted
         verify = _trust_signature if trusted else self.verify_tx
-        undo = self.ledger.apply_block(entry.block, entry.height, self.spec.block_reward,
-                                       verify=verify)
+        undo = self._apply(entry, verify)
         entry.status = "valid"
         self._undo[entry.hash] = undo
         self.head = entry
         update.applied_txs.extend(entry.block.transactions[1:])
 
     def _disconnect(self, entry: BlockEntry, update: ChainUpdate) -> None:
-        self.ledger.revert_block(self._undo.pop(entry.hash))
+        self._revert(entry, self._undo.pop(entry.hash))
         self.head = parent_of(entry)
         update.reverted_txs.extend(entry.block.transactions[1:])
 

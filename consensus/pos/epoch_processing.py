@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from consensus.ffg import is_supermajority
 from consensus.pos.state import (
     EPOCHS_PER_HISTORICAL_VECTOR,
     GENESIS_EPOCH,
@@ -41,6 +42,7 @@ from consensus.pos.state import (
 from consensus.pos.types import Checkpoint
 
 DUTIES_PER_EPOCH = 3            # source, target, head
+__all__ = ["process_epoch", "is_supermajority"]
 
 
 def process_epoch(state: PosState) -> None:
@@ -85,12 +87,6 @@ def get_attesting_stake(state: PosState, pendings: Iterable[PendingAttestation])
     validators = state.validators
     return sum(validators[i].effective_stake
                for i in get_unslashed_attesting_indices(state, pendings))
-
-
-def is_supermajority(attesting: int, total: int) -> bool:
-    """At least two thirds, inclusive (`3 * attesting >= 2 * total`); nothing justifies with no
-    stake at all."""
-    return total > 0 and 3 * attesting >= 2 * total
 
 
 # ---- 1. justification and finalization ------------------------------------------------------

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -36,7 +37,7 @@ from consensus.types import Transaction, verify_transaction_signature
 
 __all__ = ["verify_signature", "verify_attestation_signature", "randao_signing_root",
            "sign_attestation", "sign_block", "sign_randao", "sign_deposit", "sign_exit",
-           "SignatureCache", "SignatureChecks", "FULL_CHECKS", "TRUSTED"]
+           "SignatureCache", "SignatureChecks", "SignedVote", "FULL_CHECKS", "TRUSTED"]
 
 
 @lru_cache(maxsize=4096)
@@ -101,6 +102,20 @@ def sign_exit(private_key: bytes, validator_index: int, epoch: int) -> Exit:
 
 
 # ---- cached verification ----------------------------------------------------------------------
+class SignedVote(Protocol):
+    """What the cache needs of a vote (a PoS attestation, a hybrid FFG vote): a root that commits
+    to the signature, the signature, and the signing root it signs."""
+
+    @property
+    def root(self) -> bytes: ...
+
+    @property
+    def signature(self) -> bytes: ...
+
+    @property
+    def signing_root(self) -> bytes: ...
+
+
 class SignatureCache:
     """Bounded set of (attestation root, pubkey) pairs whose signature is known good.
 
@@ -119,7 +134,7 @@ class SignatureCache:
     def __contains__(self, key: bytes) -> bool:
         return key in self._keys
 
-    def verify_attestation(self, att: Attestation, pubkey: bytes) -> bool:
+    def verify_attestation(self, att: SignedVote, pubkey: bytes) -> bool:
         """Signature check that consults the cache first and remembers successes."""
         key = att.root + pubkey
         if key in self._keys:

@@ -9,14 +9,16 @@ Offences (Casper FFG's two commandments, plus proposer equivocation):
   direction for an ordered pair; a pair of votes is an offence whichever way round it comes, so
   `is_surround_vote` checks both.
 
-`validate_*_slashing` are the `[REJECT]` rules for evidence in a block or on gossip: the offence is
-proven by signatures, and the offender must still be slashable.
+The vote rules are Casper FFG's and shared with the hybrid consensus: they live in
+`consensus.ffg`, and the names here are theirs. `validate_*_slashing` are the `[REJECT]` rules for
+evidence in a block or on gossip: the offence is proven by signatures, and the offender must still
+be slashable.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from consensus.ffg import VoteHistory, VoteProtection, is_double_vote, is_surround_vote, surrounds
+from consensus.ffg import is_slashable_pair as is_slashable_attestation_pair
 from consensus.pos.errors import InvalidEvidence
 from consensus.pos.signing import SignatureChecks
 from consensus.pos.state import PosState, get_current_epoch, is_slashable_validator
@@ -28,29 +30,12 @@ from consensus.pos.types import (
     SignedBlockHeader,
 )
 
+__all__ = ["is_double_vote", "surrounds", "is_surround_vote", "is_slashable_attestation_pair",
+           "is_proposer_equivocation", "validate_proposer_slashing",
+           "validate_attester_slashing", "SlashingDetector", "SlashingProtection"]
+
 
 # ---- predicates ---------------------------------------------------------------------------------
-def is_double_vote(att_1: Attestation, att_2: Attestation) -> bool:
-    """Different votes for the same target epoch (same validator)."""
-    return (att_1.validator_index == att_2.validator_index and att_1.data != att_2.data
-            and att_1.target.epoch == att_2.target.epoch)
-
-
-def surrounds(att_1: Attestation, att_2: Attestation) -> bool:
-    """`att_1`'s source -> target span strictly surrounds `att_2`'s."""
-    return att_1.source.epoch < att_2.source.epoch and att_2.target.epoch < att_1.target.epoch
-
-
-def is_surround_vote(att_1: Attestation, att_2: Attestation) -> bool:
-    """One of the two votes (same validator) surrounds the other, whichever way round."""
-    return att_1.validator_index == att_2.validator_index and (
-        surrounds(att_1, att_2) or surrounds(att_2, att_1))
-
-
-def is_slashable_attestation_pair(att_1: Attestation, att_2: Attestation) -> bool:
-    return is_double_vote(att_1, att_2) or is_surround_vote(att_1, att_2)
-
-
 def is_proposer_equivocation(header_1: PosBlockHeader, header_2: PosBlockHeader) -> bool:
     """Two different headers by the same proposer for the same slot."""
     return (header_1.slot == header_2.slot and header_1.proposer_index == header_2.proposer_index
@@ -110,13 +95,6 @@ def _check_slashable(state: PosState, index: int) -> None:
 
 
 # ---- the detector -------------------------------------------------------------------------------
-@dataclass
-class _VoteHistory:
-    by_target: dict[int, Attestation] = field(default_factory=dict)
-    max_source: int = -1
-    max_target: int = -1
-
-
 class SlashingDetector:
     """Remembers the signed votes and block headers a node has accepted, per validator, for the
     last `max_epochs` target epochs (bounded memory: a surround spanning more is missed);
@@ -129,41 +107,19 @@ class SlashingDetector:
     def __init__(self, max_epochs: int = 32, max_headers: int = 4096) -> None:
         self.max_epochs = max_epochs
         self.max_headers = max_headers
-        self._votes: dict[int, _VoteHistory] = {}
+        self._votes: VoteHistory[Attestation] = VoteHistory(max_epochs)
         self._headers: dict[tuple[int, int], SignedBlockHeader] = {}
 
     def check_attestation(self, att: Attestation) -> AttesterSlashing | None:
-        history = self._votes.get(att.validator_index)
-        if history is None:
-            return None
-        previous = history.by_target.get(att.target.epoch)
-        if previous is not None:
-            return AttesterSlashing(previous, att) if previous.data != att.data else None
-        # Honest votes move forward: a newer target with a source no older than any seen cannot
-        # surround or be surrounded, which spares the scan for almost every vote.
-        if att.target.epoch > history.max_target and att.source.epoch >= history.max_source:
-            return None
-        for old in history.by_target.values():
-            if surrounds(old, att) or surrounds(att, old):
-                return AttesterSlashing(old, att)
-        return None
+        previous = self._votes.conflict(att)
+        return AttesterSlashing(previous, att) if previous is not None else None
 
     def votes_of(self, validator_index: int) -> dict[int, Attestation]:
         """The recorded votes of a validator, by target epoch."""
-        history = self._votes.get(validator_index)
-        return dict(history.by_target) if history is not None else {}
+        return self._votes.votes_of(validator_index)
 
     def record_attestation(self, att: Attestation) -> None:
-        history = self._votes.setdefault(att.validator_index, _VoteHistory())
-        if att.target.epoch in history.by_target:
-            return
-        history.by_target[att.target.epoch] = att
-        history.max_source = max(history.max_source, att.source.epoch)
-        history.max_target = max(history.max_target, att.target.epoch)
-        oldest = history.max_target - self.max_epochs
-        if len(history.by_target) > self.max_epochs:
-            for epoch in [e for e in history.by_target if e < oldest]:
-                del history.by_target[epoch]
+        self._votes.record(att)
 
     def check_block(self, signed: SignedBlockHeader) -> ProposerSlashing | None:
         header = signed.message
@@ -181,28 +137,21 @@ class SlashingDetector:
             del self._headers[next(iter(self._headers))]
 
 
-class SlashingProtection:
+class SlashingProtection(VoteProtection[Attestation]):
     """A validator client's record of what its validators signed, so an honest node never signs
     an offence (EIP-3076 in spirit): at most one block per slot, one vote per target epoch, and
-    no vote that surrounds or is surrounded by one it signed. Check with `may_*`, sign, then
-    `record_*`."""
+    no vote that surrounds or is surrounded by one it signed (`consensus.ffg.VoteProtection`).
+    Check with `may_*`, sign, then `record_*`."""
 
     def __init__(self, max_epochs: int = 64) -> None:
-        self._votes = SlashingDetector(max_epochs)
+        super().__init__(max_epochs)
         self._proposals: set[tuple[int, int]] = set()
-        self.loaded = 0     # records read back from storage (a durable subclass sets it)
 
     def may_attest(self, att: Attestation) -> bool:
-        signed = self._votes.votes_of(att.validator_index).get(att.target.epoch)
-        if signed is not None:
-            return signed.data == att.data
-        return self._votes.check_attestation(att) is None
-
-    def signed_votes(self, validator_index: int) -> dict[int, Attestation]:
-        return self._votes.votes_of(validator_index)
+        return self.may_vote(att)
 
     def record_attestation(self, att: Attestation) -> None:
-        self._votes.record_attestation(att)
+        self.record_vote(att)
 
     def may_propose(self, validator_index: int, slot: int) -> bool:
         return (validator_index, slot) not in self._proposals

@@ -92,6 +92,15 @@ class Attestation(Signable):
         """What the validator votes for; two different `data` for one target epoch = double vote."""
         return (self.slot, self.head_root, self.source, self.target)
 
+    @property
+    def source_epoch(self) -> int:
+        """The FFG link's ends, as `consensus.ffg` reads every kind of vote."""
+        return self.source.epoch
+
+    @property
+    def target_epoch(self) -> int:
+        return self.target.epoch
+
     def to_json(self) -> dict:
         return {"root": self.root.hex(), "slot": self.slot, "validator_index": self.validator_index,
                 "head_root": self.head_root.hex(), "source": self.source.to_json(),
