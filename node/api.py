@@ -23,6 +23,7 @@ from consensus.types import MAX_AMOUNT, TX_BYTES, Transaction
 from node.errors import BadRequestBody
 from node.events import read_log
 from node.http_input import read_json_body, shown, validation_message
+from node.hybrid_service import HybridChainService
 from node.pos_service import PosChainService
 
 if TYPE_CHECKING:
@@ -218,14 +219,15 @@ async def get_event_log(request: web.Request) -> web.Response:
 async def get_validators(request: web.Request) -> web.Response:
     node = _node(request)
     service = node.service
-    if not isinstance(service, PosChainService):
+    validators = node.duties or node.voters
+    if not isinstance(service, PosChainService | HybridChainService) or validators is None:
         return web.json_response({"error": "a PoW network has no validators"}, status=404)
-    local = set(node.duties.keys) if node.duties else set()
+    local = set(validators.keys)
     out = []
     for v in service.chain.validators_json():
         v["local"] = v["index"] in local
-        if v["local"] and node.duties is not None:
-            v["role"] = node.duties.role(v["index"])
+        if v["local"]:
+            v["role"] = validators.role(v["index"])
         out.append(v)
     return web.json_response(out)
 
@@ -234,8 +236,9 @@ async def post_stake(request: web.Request) -> web.Response:
     """`POST /stake/deposit` or `/stake/exit` with `{"raw": hex}`: pooled for the next proposal
     of this node and gossiped to the others."""
     node = _node(request)
-    if node.consensus != "pos":
-        return web.json_response({"error": "staking exists on PoS networks only"}, status=404)
+    if node.duties is None and node.voters is None:
+        return web.json_response({"error": "staking exists on PoS and hybrid networks only"},
+                                 status=404)
     kind = request.match_info["kind"]
     usage = 'body must be {"raw": "<hex>"}'
     try:

@@ -1,5 +1,5 @@
 """One node process: loads its config and chain, serves the API and the p2p websocket on one port,
-mines, and runs until SIGTERM/SIGINT.
+mines (PoW, hybrid) or proposes (PoS), votes (PoS, hybrid), and runs until SIGTERM/SIGINT.
 
 All background work is a child of one `asyncio.TaskGroup` (the p2p host's dial loop, the miner);
 `run()` ends when cancelled or when a child fails, and always closes the store and event log.
@@ -19,6 +19,9 @@ from pathlib import Path
 from aiohttp import web
 
 from consensus.block_builder import build_block
+from consensus.hybrid.builder import build_block as build_hybrid_block
+from consensus.hybrid.operations import OperationResult as HybridOperationResult
+from consensus.hybrid.spec import HybridSpec
 from consensus.keys import public_key
 from consensus.pos.chain import OperationResult
 from consensus.pos.spec import PosSpec
@@ -32,6 +35,9 @@ from node.clock import NodeClock
 from node.config import ConfigError, NodeConfig, load_config
 from node.events import EventBus
 from node.http_input import QuietBadRequests
+from node.hybrid_bridge import HybridBridge
+from node.hybrid_service import HybridChainService
+from node.hybrid_validators import HybridValidators
 from node.link_faults import LinkFaults
 from node.mempool import Mempool
 from node.metrics import NodeMetrics
@@ -40,7 +46,11 @@ from node.mining_strategy import MiningStrategy, make_strategy
 from node.p2p_bridge import PowBridge
 from node.pos_bridge import PosBridge
 from node.pos_service import PosChainService
-from node.signing_history import DurableSlashingProtection, SigningHistoryError
+from node.signing_history import (
+    DurableSlashingProtection,
+    DurableVoteProtection,
+    SigningHistoryError,
+)
 from node.store import BlockStore, StoreError
 from node.validator_duties import ValidatorDuties
 from p2p.host import P2PHost, PeerInfo
@@ -53,9 +63,9 @@ TEMPLATE_REFRESH_S = 0.5
 
 
 class Node:
-    """One node of either consensus. Common parts (store, events, p2p host, API, faults) are
-    built here; `_init_pow` adds the miner and mining strategies, `_init_pos` the validator
-    duties."""
+    """One node of any consensus. Common parts (store, events, p2p host, API, faults) are
+    built here; `_init_pow` adds the miner and mining strategies (and, on a hybrid node, the
+    validators' votes), `_init_pos` the validator duties."""
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -73,9 +83,13 @@ class Node:
         self.miner: Miner | None = None
         self.strategy: MiningStrategy | None = None
         self.duties: ValidatorDuties | None = None
-        self.signing_history: DurableSlashingProtection | None = None
+        self.voters: HybridValidators | None = None
+        self.signing_history: DurableSlashingProtection | DurableVoteProtection | None = None
         self.service: ChainService | PosChainService     # the one of this node's consensus
-        if isinstance(self.spec, PosSpec):
+        if isinstance(self.spec, HybridSpec):
+            self.service = HybridChainService(self.spec, self.store, self.events, self.mempool,
+                                              self.clock, max_orphans=config.max_orphans)
+        elif isinstance(self.spec, PosSpec):
             self.service = PosChainService(self.spec, self.store, self.events, self.mempool,
                                            self.clock, max_orphans=config.max_orphans)
         else:
@@ -97,7 +111,9 @@ class Node:
 
     def _init_pow(self, service: ChainService) -> None:
         config = self.config
-        bridge = self.bridge = PowBridge(service, self.host)
+        bridge = self.bridge = (HybridBridge(service, self.host)
+                                if isinstance(service, HybridChainService)
+                                else PowBridge(service, self.host))
         self.payout = (bytes.fromhex(config.miner.payout) if config.miner.payout
                        else public_key(self.node_key))
         self.miner = Miner(build_template=self._template, on_solved=self._on_block_mined,
@@ -106,18 +122,33 @@ class Node:
         service.head_listeners.append(self.miner.refresh)
         self.strategy = self._make_strategy("honest")
         bridge.strategy = self.strategy
+        if isinstance(service, HybridChainService) and isinstance(bridge, HybridBridge):
+            self._init_voters(service, bridge)
+
+    def _init_voters(self, service: HybridChainService, bridge: HybridBridge) -> None:
+        protection = None
+        if self.config.validator_keys:
+            protection = self.signing_history = DurableVoteProtection(self.config.data_dir /
+                                                                      "signing.sqlite")
+        self.voters = HybridValidators(
+            service, [bytes.fromhex(k) for k in self.config.validator_keys],
+            publish_vote=bridge.publish_vote, events=self.events, protection=protection)
+        service.operation_listeners.append(self._mark_template_dirty)
+
+    def _mark_template_dirty(self) -> None:
+        self._template_dirty = True
 
     def _init_pos(self, service: PosChainService) -> None:
         bridge = self.bridge = PosBridge(service, self.host)
+        protection = None
         if self.config.validator_keys:
-            self.signing_history = DurableSlashingProtection(self.config.data_dir /
-                                                             "signing.sqlite")
+            protection = self.signing_history = DurableSlashingProtection(self.config.data_dir /
+                                                                          "signing.sqlite")
         self.duties = ValidatorDuties(
             service, [bytes.fromhex(k) for k in self.config.validator_keys],
             publish_block=bridge.publish_block,
             publish_attestation=bridge.publish_attestation,
-            candidate_txs=self.mempool.candidates, events=self.events,
-            protection=self.signing_history)
+            candidate_txs=self.mempool.candidates, events=self.events, protection=protection)
 
     def _pow(self) -> tuple[ChainService, PowBridge]:
         """The service and bridge of a PoW node (what only PoW nodes do asks for them)."""
@@ -143,12 +174,13 @@ class Node:
 
     def set_role(self, role: str, validator: int | None = None) -> dict:
         """PoW: switch the mining strategy (what the old one held back is released first).
-        PoS: switch one local validator's behaviour."""
-        if self.duties is not None:
+        PoS: switch one local validator's behaviour. Hybrid: either, as `validator` says."""
+        validators = self.duties or self.voters
+        if validators is not None and (validator is not None or self.duties is not None):
             if validator is None:
                 raise ValueError("a PoS role names a validator (e.g. v7)")
-            previous = self.duties.role(validator)
-            self.duties.set_role(validator, role)
+            previous = validators.role(validator)
+            validators.set_role(validator, role)
             self.events.emit("fault_applied" if role != "honest" else "fault_cleared",
                              fault="role", role=role, previous=previous, validator=validator)
             return {"role": role, "previous": previous, "validator": validator}
@@ -166,11 +198,21 @@ class Node:
         return {"role": role, "previous": old.name, "released_blocks": len(released),
                 "replayed_peer_blocks": replayed}
 
-    def submit_stake_operation(self, kind: str, raw: bytes) -> OperationResult:
-        """A deposit or exit for the PoS operation pool; ValueError for malformed bytes."""
+    def submit_stake_operation(self, kind: str, raw: bytes
+                               ) -> OperationResult | HybridOperationResult:
+        """A deposit or exit for the operation pool (PoS, hybrid); ValueError for malformed
+        bytes."""
+        op: Deposit | Exit
+        hybrid, hybrid_bridge = self.service, self.bridge
+        if isinstance(hybrid, HybridChainService) and isinstance(hybrid_bridge, HybridBridge):
+            op = Deposit.deserialize(raw) if kind == "deposit" else Exit.deserialize(raw)
+            outcome = hybrid.submit_operation(op)
+            if outcome.outcome == "accept":
+                self.events.emit("stake_operation", kind=kind, root=op.root.hex())
+                hybrid_bridge.publish_operation(op)
+            return outcome
         service, bridge = self._pos()
         chain = service.chain
-        op: Deposit | Exit
         if kind == "deposit":
             op = Deposit.deserialize(raw)
             result = chain.on_deposit(op)
@@ -214,23 +256,28 @@ class Node:
                     "validators": self.duties.describe()}
         assert self.miner is not None and self.strategy is not None
         pow_chain = service.chain
-        return {**common, "genesis": hash_hex(pow_chain.genesis_hash), "height": head.height,
-                "head": hash_hex(pow_chain.head.hash), "total_work": pow_chain.head.total_work,
-                "blocks_known": len(pow_chain.tree), "role": self.strategy.name,
-                "private_blocks": len(self.strategy.private_blocks()),
-                "miner": {"enabled": self.miner.enabled,
-                          "hashrate": round(self.miner.hashrate, 1),
-                          "hashrate_cap": self.miner.hashrate_cap,
-                          "blocks_found": self.miner.blocks_found,
-                          "payout": self.payout.hex()}}
+        out = {**common, "genesis": hash_hex(pow_chain.genesis_hash), "height": head.height,
+               "head": hash_hex(pow_chain.head.hash), "total_work": pow_chain.head.total_work,
+               "blocks_known": len(pow_chain.tree), "role": self.strategy.name,
+               "private_blocks": len(self.strategy.private_blocks()),
+               "miner": {"enabled": self.miner.enabled,
+                         "hashrate": round(self.miner.hashrate, 1),
+                         "hashrate_cap": self.miner.hashrate_cap,
+                         "blocks_found": self.miner.blocks_found,
+                         "payout": self.payout.hex()}}
+        if isinstance(service, HybridChainService) and self.voters is not None:
+            out.update(service.status_fields(), validators=self.voters.describe())
+        return out
 
     def known_peer_ids(self) -> set[str]:
         return {p.peer_id for p in self.host.peers()} | set(self.config.peer_ids)
 
     def faults_json(self) -> dict:
         out = {"links": self.link_faults.describe(), "clock_offset_s": self.clock.offset_s}
-        if self.duties is not None:
-            out["validators"] = self.duties.describe()
+        if self.duties is not None or self.voters is not None:
+            validators = self.duties or self.voters
+            assert validators is not None
+            out["validators"] = validators.describe()
         if self.miner is not None and self.strategy is not None:
             out["role"] = self.strategy.name
             out["miner"] = {"enabled": self.miner.enabled,
@@ -245,6 +292,9 @@ class Node:
     # ---- mining --------------------------------------------------------------------------------
     def _template(self) -> Block:
         service, _bridge = self._pow()
+        if isinstance(service, HybridChainService):
+            return build_hybrid_block(service.chain, service.operations.pool, self.payout,
+                                      self.mempool.candidates(), int(self.clock()))
         return build_block(service.chain, self.payout, self.mempool.candidates(),
                            int(self.clock()))
 
@@ -306,6 +356,8 @@ class Node:
                     tg.create_task(self._refresh_template_on_new_txs())
                 if self.duties is not None:
                     tg.create_task(self.duties.run())
+                if self.voters is not None:
+                    tg.create_task(self.voters.run())
                 self.ready.set()
                 release_free_memory()
         finally:

@@ -26,6 +26,10 @@ class ChainService(ChainServiceBase[ChainSpec, PowChain]):
     def _new_chain(self, verify_tx: Callable[[Transaction], bool], max_orphans: int) -> PowChain:
         return PowChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans)
 
+    def decode_block(self, raw: bytes) -> Block:
+        """A block from the wire or the store (the hybrid service decodes its own kind)."""
+        return Block.deserialize(raw, self.spec.max_block_bytes)
+
     @staticmethod
     def show_id(block_id: bytes) -> str:
         return hash_hex(block_id)
@@ -35,7 +39,7 @@ class ChainService(ChainServiceBase[ChainSpec, PowChain]):
         self.store.check_network(self.spec.chain_id, hash_hex(self.chain.genesis_hash))
         count = 0
         for raw, _received in self.store.iter_blocks():
-            block = Block.deserialize(raw)
+            block = self.decode_block(raw)
             self.chain.on_block(block, int(self.clock()), trusted=True)
             self._index_transactions(block)
             count += 1

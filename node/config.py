@@ -46,7 +46,7 @@ class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     node_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    consensus: Literal["pow", "pos"] = "pow"
+    consensus: Literal["pow", "pos", "hybrid"] = "pow"
     data_dir: Path
     genesis: Path = Field(description="chain spec JSON shared by every node of the network")
     host: str = "127.0.0.1"
@@ -58,7 +58,8 @@ class NodeConfig(BaseModel):
     node_key: str = Field(description="64-digit hex Ed25519 private key of the node identity")
     miner: MinerConfig = Field(default_factory=MinerConfig)
     validator_keys: list[str] = Field(
-        default_factory=list, description="PoS: hex private keys of the validators run here")
+        default_factory=list,
+        description="PoS, hybrid: hex private keys of the validators run here")
     admin_token: str | None = None
     seed: int = 0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -89,9 +90,12 @@ class NodeConfig(BaseModel):
         return value
 
     def chain_spec(self) -> ChainSpec | PosSpec:
-        """The ChainSpec (PoW) or PosSpec (PoS) in the genesis file."""
+        """The ChainSpec (PoW), PosSpec (PoS) or HybridSpec (a ChainSpec) in the genesis file."""
         try:
             data = json.loads(self.genesis.read_text())
+            if self.consensus == "hybrid":
+                from consensus.hybrid.spec import HybridSpec
+                return HybridSpec.from_json(data)
             if self.consensus == "pos":
                 from consensus.pos.spec import PosSpec
                 return PosSpec.from_json(data)

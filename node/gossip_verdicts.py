@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Protocol
 
 from consensus.errors import Violation
-from consensus.pos.chain import AttestationResult, OperationResult
 from consensus.pow_chain import BlockResult
 from p2p.gossip import GossipMessage, Verdict
 
@@ -66,7 +65,21 @@ def block_verdict(result: BlockResult) -> Verdict:
     return rejected(result.reason, result.violation)
 
 
-def outcome_verdict(result: AttestationResult | OperationResult) -> Verdict:
+class Judged(Protocol):
+    """A consensus answer in gossip terms: PoS attestations and operations, hybrid votes and
+    operations (consensus/hybrid/operations.py) all have these."""
+
+    @property
+    def outcome(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def violation(self) -> Violation | None: ...
+
+
+def outcome_verdict(result: Judged) -> Verdict:
     """The verdict on a vote, slashing evidence, deposit or exit: the chain already answered in
     gossip terms, so this only carries the reason across, labelled by its violation."""
     if result.outcome == "accept":

@@ -51,7 +51,7 @@ class PowBridge:
     # ---- gossip validators ---------------------------------------------------------------------
     async def validate_block(self, msg: GossipMessage) -> Verdict:
         try:
-            block = Block.deserialize(msg.payload, self.service.spec.max_block_bytes)
+            block = self.service.decode_block(msg.payload)
         except DecodeError as exc:
             return reject_block(self.service, msg, f"malformed block: {exc}", exc.violation)
         # [REJECT] the announced id is the block's hash
@@ -119,7 +119,7 @@ class PowBridge:
     async def ingest(self, peer_id: str, payloads: list[bytes]) -> None:
         for raw in payloads:
             try:
-                block = Block.deserialize(raw, self.service.spec.max_block_bytes)
+                block = self.service.decode_block(raw)
             except ConsensusError as exc:
                 log.warning("sync from %s: malformed block: %s", peer_id[:16], exc)
                 return

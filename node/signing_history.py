@@ -16,6 +16,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from consensus.ffg import VoteProtection
+from consensus.hybrid.types import HybridVote
 from consensus.pos.slashing import SlashingProtection
 from consensus.pos.types import Attestation
 from node.errors import NodeError
@@ -39,6 +41,48 @@ class SigningHistoryError(NodeError, RuntimeError):
     """The signing history cannot be read: refusing to sign from a blank record."""
 
 
+class SigningRecord:
+    """The SQLite file both kinds of durable protection write through to: the votes signed (their
+    wire bytes, by validator and target epoch) and the blocks proposed (PoS)."""
+
+    def __init__(self, path: Path, keep_epochs: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            newest = self._db.execute("SELECT MAX(target_epoch) FROM signed_votes").fetchone()[0]
+            if newest is not None:
+                self._db.execute("DELETE FROM signed_votes WHERE target_epoch < ?",
+                                 (newest - keep_epochs,))
+        except sqlite3.DatabaseError as exc:
+            raise self.unreadable(exc) from exc
+
+    def unreadable(self, exc: Exception) -> SigningHistoryError:
+        return SigningHistoryError(f"cannot read the signing history {self.path}: {exc}; move "
+                                   f"it aside only if these validators signed nothing since (or "
+                                   f"accept the risk of being slashed)")
+
+    def votes(self) -> list[bytes]:
+        return [raw for (raw,) in self._db.execute(
+            "SELECT raw FROM signed_votes ORDER BY target_epoch")]
+
+    def blocks(self) -> list[tuple[int, int]]:
+        return list(self._db.execute("SELECT validator, slot FROM signed_blocks"))
+
+    def put_vote(self, validator: int, target_epoch: int, raw: bytes) -> None:
+        self._db.execute("INSERT OR IGNORE INTO signed_votes VALUES (?, ?, ?)",
+                         (validator, target_epoch, raw))
+
+    def put_block(self, validator: int, slot: int) -> None:
+        self._db.execute("INSERT OR IGNORE INTO signed_blocks VALUES (?, ?)", (validator, slot))
+
+    def close(self) -> None:
+        self._db.close()
+
+
 class DurableSlashingProtection(SlashingProtection):
     """`SlashingProtection` whose records are written through to SQLite and read back on start.
 
@@ -47,42 +91,47 @@ class DurableSlashingProtection(SlashingProtection):
 
     def __init__(self, path: Path, keep_epochs: int = 64) -> None:
         super().__init__(keep_epochs)
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._record = SigningRecord(path, keep_epochs)
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
-            self.loaded = self._load(keep_epochs)
+            for raw in self._record.votes():
+                super().record_attestation(Attestation.deserialize(raw))
+                self.loaded += 1
+            for validator, slot in self._record.blocks():
+                super().record_proposal(validator, slot)
+                self.loaded += 1
         except (sqlite3.DatabaseError, ValueError) as exc:
-            raise SigningHistoryError(f"cannot read the signing history {path}: {exc}; move it "
-                                      f"aside only if these validators signed nothing since "
-                                      f"(or accept the risk of being slashed)") from exc
-
-    def _load(self, keep_epochs: int) -> int:
-        newest = self._db.execute("SELECT MAX(target_epoch) FROM signed_votes").fetchone()[0]
-        if newest is not None:
-            self._db.execute("DELETE FROM signed_votes WHERE target_epoch < ?",
-                             (newest - keep_epochs,))
-        count = 0
-        for (raw,) in self._db.execute("SELECT raw FROM signed_votes ORDER BY target_epoch"):
-            super().record_attestation(Attestation.deserialize(raw))
-            count += 1
-        for validator, slot in self._db.execute("SELECT validator, slot FROM signed_blocks"):
-            super().record_proposal(validator, slot)
-            count += 1
-        return count
+            raise self._record.unreadable(exc) from exc
 
     def record_attestation(self, att: Attestation) -> None:
-        self._db.execute("INSERT OR IGNORE INTO signed_votes VALUES (?, ?, ?)",
-                         (att.validator_index, att.target.epoch, att.serialize()))
+        self._record.put_vote(att.validator_index, att.target.epoch, att.serialize())
         super().record_attestation(att)
 
     def record_proposal(self, validator_index: int, slot: int) -> None:
-        self._db.execute("INSERT OR IGNORE INTO signed_blocks VALUES (?, ?)",
-                         (validator_index, slot))
+        self._record.put_block(validator_index, slot)
         super().record_proposal(validator_index, slot)
 
     def close(self) -> None:
-        self._db.close()
+        self._record.close()
+
+
+class DurableVoteProtection(VoteProtection[HybridVote]):
+    """The same, for the hybrid consensus's FFG votes (node/hybrid_validators.py)."""
+
+    def __init__(self, path: Path, keep_epochs: int = 64) -> None:
+        super().__init__(keep_epochs)
+        self.path = path
+        self._record = SigningRecord(path, keep_epochs)
+        try:
+            for raw in self._record.votes():
+                super().record_vote(HybridVote.deserialize(raw))
+                self.loaded += 1
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            raise self._record.unreadable(exc) from exc
+
+    def record_vote(self, vote: HybridVote) -> None:
+        self._record.put_vote(vote.validator_index, vote.target_epoch, vote.serialize())
+        super().record_vote(vote)
+
+    def close(self) -> None:
+        self._record.close()

@@ -73,7 +73,8 @@ class CasperPool:
         self.exits: BoundedMap[Exit] = BoundedMap(max_other)
 
     def prune_votes(self, epoch: int) -> None:
-        """Votes for targets before `epoch` can go in no block any more."""
+        """Votes for targets before `epoch` can go in no block any more. Votes already included
+        on the head chain stay: a reorg may need them again (the builder skips them meanwhile)."""
         for root in [r for r, v in self.votes.items() if v.target_epoch < epoch]:
             del self.votes[root]
 
@@ -136,7 +137,8 @@ class Operations:
         return VoteResult("accept")
 
     def on_block_votes(self, votes: tuple[HybridVote, ...]) -> list[VoteSlashing]:
-        """Votes seen inside a block: into the detector (no verdict: the block was judged)."""
+        """Votes seen inside a block (which was judged already): into the detector, and into the
+        pool, so another branch may include them too; returns the evidence they revealed."""
         found = []
         for vote in votes:
             previous = self.detector.conflict(vote)
@@ -144,8 +146,10 @@ class Operations:
                 evidence = VoteSlashing(previous, vote)
                 if self.on_evidence(evidence).outcome == "accept":
                     found.append(evidence)
+                continue
             self.detector.record(vote)
             self._see(vote.root)
+            self.pool.votes.put(vote.root, vote)
         return found
 
     # ---- evidence, deposits, logouts -----------------------------------------------------------

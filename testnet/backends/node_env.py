@@ -5,9 +5,10 @@ them each derives, with the same code as `testnet up` (testnet/config/cluster_fi
 genesis, accounts, node keys, peer ids and validator keys: no file has to be shared. It writes
 DATA_DIR/node.yaml and DATA_DIR/genesis.json, then runs the node from them.
 
-    cluster-wide  NODES (required), CONSENSUS=pow|pos, SEED=0, TOPOLOGY=full, BLOCK_INTERVAL=2,
-                  HASHRATE=20000 (per node, hashes/s), HASHRATES="2=40000,3=off" (per node),
-                  STAKES="1=6400000000" (PoS: stake of each of that node's validators),
+    cluster-wide  NODES (required), CONSENSUS=pow|pos|hybrid, SEED=0, TOPOLOGY=full,
+                  BLOCK_INTERVAL=2, HASHRATE=20000 (per node, hashes/s),
+                  HASHRATES="2=40000,3=off" (per node),
+                  STAKES="1=6400000000" (PoS, hybrid: stake of each of that node's validators),
                   VALIDATORS="3=0" (PoS: validators a node runs),
                   MANIFEST_<FIELD>=value (any other field of the cluster manifest, e.g.
                   MANIFEST_SLOTS_PER_EPOCH=8), GENESIS_TIME (unix seconds)
@@ -45,7 +46,7 @@ import yaml
 from testnet.backends.container_config import CONTAINER_PORT, SERVICE_PATTERN, readdress_config
 from testnet.client import NodeClient
 from testnet.config.cluster_files import write_cluster
-from testnet.config.manifest import validate_manifest
+from testnet.config.manifest import MINER_ROLES, validate_manifest
 from testnet.errors import EnvConfigError, ManifestError, NodeAPIError, NodeUnreachable, WaitTimeout
 from testnet.waiting import wait_until
 
@@ -215,7 +216,8 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 def apply_role_when_ready(port: int, token: str, role: str,
                           timeout: float = ROLE_TIMEOUT_S) -> None:
     """Switch the node's role through its admin API once it answers (the same switch as
-    `testnet role`): a PoW node's mining strategy, or the role of every validator a PoS node runs.
+    `testnet role`): a PoW node's mining strategy, or the role of every validator a PoS node runs
+    (a hybrid node: its mining strategy for a miner role, else its validators').
     Runs in a daemon thread; reports on stderr, and gives up after `timeout`."""
     try:
         asyncio.run(_apply_role(port, token, role, timeout))
@@ -243,7 +245,8 @@ async def _apply_role(port: int, token: str, role: str, timeout: float) -> None:
             except (NodeUnreachable, NodeAPIError):
                 return None
         status = await wait_until(answering, timeout, "the node to answer /status", interval=0.5)
-        validators = (status.get("validators") or {}).get("validators") or [None]
+        validators = ((status.get("validators") or {}).get("validators") or [None]
+                      if role not in MINER_ROLES else [None])   # a hybrid node has both kinds
         for validator in validators:
             body = {"role": role} if validator is None else {"role": role, "validator": validator}
             await client.admin("POST", "/admin/role", body)

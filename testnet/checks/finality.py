@@ -1,6 +1,7 @@
-"""Checkers of finality (PoS): no conflicting finalized checkpoints, finality that resumes after
-a fault, finality during a partition (or not, on a side without 2/3), slashing that reaches every
-node. Pure functions of a history answering valid / invalid / unknown."""
+"""Checkers of finality (PoS and hybrid): no conflicting finalized checkpoints, no finalized block
+reverted, finality that resumes after a fault, finality during a partition (or not, on a side
+without 2/3), slashing that reaches every node. Pure functions of a history answering valid /
+invalid / unknown."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import math
 
 from testnet.checks.result import MAX_EVIDENCE_ITEMS, CheckResult, result
 from testnet.history.chain_index import ChainIndex
-from testnet.history.readers import heal_times, host_ts, node_events, reference_time, up_nodes
+from testnet.history.readers import (
+    final_status,
+    heal_times,
+    host_ts,
+    node_events,
+    reference_time,
+    up_nodes,
+)
 
 
 def _checkpoints(history: list[dict]) -> dict[tuple[int, str], list[str]]:
@@ -58,6 +66,59 @@ def no_conflicting_finality(history: list[dict]) -> CheckResult:
                        undecided=undecided[:MAX_EVIDENCE_ITEMS], **summary, **explain)
     return result(name, "valid", f"{len(ordered)} finalized checkpoints form one chain",
                    **summary, **explain)
+
+
+def no_finalized_block_reverted(history: list[dict]) -> CheckResult:
+    """No node reverted a block it had finalized: none of its reorgs, after it finalized a
+    checkpoint, reverted that checkpoint's block or an ancestor of it, and every up node's final
+    head descends from the last checkpoint it finalized. (A heavier branch that would have
+    crossed finality is refused: `reorg_refused` events, counted in the evidence.)"""
+    name = "no_finalized_block_reverted"
+    finals: dict[str, list[dict]] = {}
+    for e in node_events(history, "finalized"):
+        finals.setdefault(e["node"], []).append(e)
+    if not finals:
+        return result(name, "unknown", "no finalized checkpoints")
+    chain = ChainIndex(history)
+    refused = len(node_events(history, "reorg_refused"))
+    reverted, undecided = [], 0
+
+    def last_finalized(node: str, before_seq: int | None) -> dict | None:
+        done = [f for f in finals.get(node, []) if before_seq is None or f["seq"] < before_seq]
+        return max(done, key=lambda f: f["epoch"], default=None)
+    for reorg in node_events(history, "reorg"):
+        point = last_finalized(reorg["node"], reorg.get("seq"))
+        if point is None:
+            continue
+        for block in reorg.get("reverted") or []:
+            answer = chain.is_ancestor(block, point["root"])
+            if answer:
+                reverted.append({"node": reorg["node"], "block": block, "ts": reorg["ts"],
+                                 "finalized_epoch": point["epoch"], "root": point["root"]})
+            elif answer is None:
+                undecided += 1
+    for node, end in final_status(history).items():
+        point = last_finalized(node, None)
+        if not end.get("up") or point is None or not end.get("head"):
+            continue
+        answer = chain.is_ancestor(point["root"], end["head"])
+        if answer is False:
+            reverted.append({"node": node, "block": point["root"], "final_head": end["head"],
+                             "finalized_epoch": point["epoch"]})
+        elif answer is None:
+            undecided += 1
+    evidence = {"nodes": sorted(finals), "refused_reorgs": refused}
+    if reverted:
+        first = reverted[0]
+        return result(name, "invalid", f"{first['node']} reverted block {first['block']} after "
+                       f"finalizing epoch {first['finalized_epoch']}",
+                       reverted=reverted[:MAX_EVIDENCE_ITEMS], **evidence)
+    if undecided:
+        return result(name, "unknown", f"{undecided} reverted block(s) or final head(s) can't be "
+                       "placed against the finalized checkpoints: blocks were never reported",
+                       **evidence)
+    return result(name, "valid", f"no node reverted a finalized block ({len(finals)} nodes "
+                   f"finalized; {refused} heavier branch(es) refused)", **evidence)
 
 
 def finality_resumed_within(history: list[dict], seconds: float,

@@ -21,6 +21,7 @@ from testnet.checks.finality import (
     finality_during_partition,
     finality_resumed_within,
     no_conflicting_finality,
+    no_finalized_block_reverted,
     slashed_everywhere,
 )
 from testnet.checks.result import VERDICTS, CheckResult, Verdict
@@ -122,6 +123,7 @@ CHECKS: dict[str, Callable[..., CheckResult]] = {
     "converged_within": converged_within,
     "max_reorg_depth": max_reorg_depth,
     "no_conflicting_finality": no_conflicting_finality,
+    "no_finalized_block_reverted": no_finalized_block_reverted,
     "finality_resumed_within": finality_resumed_within,
     "tx_final": tx_final,
     "tx_reversed": tx_reversed,
@@ -153,6 +155,7 @@ _SPEC_ARGS: dict[str, Callable[[Any], dict]] = {
     "converged_within": lambda v: _timed_args("converged_within", v),
     "max_reorg_depth": _reorg_args,
     "no_conflicting_finality": lambda v: _flag_args("no_conflicting_finality", v),
+    "no_finalized_block_reverted": lambda v: _flag_args("no_finalized_block_reverted", v),
     "finality_resumed_within": lambda v: _timed_args("finality_resumed_within", v),
     "tx_final": lambda v: _tx_args("tx_final", v, confirmations=True),
     "tx_reversed": lambda v: _tx_args("tx_reversed", v, confirmations=False),

@@ -17,7 +17,7 @@ from testnet.cli.common import DIR_OPTION, console, fail, open_cluster, run_asyn
 from testnet.cli.observe import serve_dashboard_cli
 from testnet.cluster import Cluster, wait_for_tx_everywhere
 from testnet.config.cluster_files import CLUSTER_FILE
-from testnet.config.manifest import validate_manifest
+from testnet.config.manifest import CONSENSUS, validate_manifest
 from testnet.errors import TestnetError
 from testnet.observe.dashboard import DEFAULT_HOST, DEFAULT_PORT
 from testnet.observe.dashboard_frames import DEFAULT_WINDOW_BLOCKS
@@ -26,9 +26,12 @@ from testnet.observe.dashboard_frames import DEFAULT_WINDOW_BLOCKS
 # ---- up / down ---------------------------------------------------------------------------------
 @click.command()
 @click.option("--nodes", "-n", default=4, show_default=True, help="Number of nodes.")
-@click.option("--consensus", type=click.Choice(["pow", "pos"]), default="pow", show_default=True)
+@click.option("--consensus", type=click.Choice(CONSENSUS), default="pow", show_default=True,
+              help="pow (Bitcoin), pos (Gasper) or hybrid (PoW + Casper FFG, EIP-1011).")
 @click.option("--validators", "validators_per_node", default=8, show_default=True,
-              help="PoS: validator keys each node runs.")
+              help="PoS, hybrid: validator keys each node runs.")
+@click.option("--epoch-length", default=5, show_default=True,
+              help="Hybrid: blocks per Casper epoch.")
 @click.option("--topology", default="full", show_default=True,
               help="full, ring, line, star or random:K.")
 @click.option("--seed", default=0, show_default=True, help="Seed for keys, accounts and topology.")
@@ -51,8 +54,8 @@ from testnet.observe.dashboard_frames import DEFAULT_WINDOW_BLOCKS
 @click.option("--dashboard-port", default=DEFAULT_PORT, show_default=True,
               type=click.IntRange(0, 65535), help="Port of the dashboard (on 127.0.0.1).")
 @DIR_OPTION
-def up(nodes: int, consensus: str, validators_per_node: int, topology: str, seed: int,
-       block_interval: int, hashrate: float,
+def up(nodes: int, consensus: str, validators_per_node: int, epoch_length: int, topology: str,
+       seed: int, block_interval: int, hashrate: float,
        base_port: int | None, fresh: bool, timeout: float, backend: str, image: str, build: bool,
        with_dashboard: bool, dashboard_port: int, directory: Path) -> None:
     """Start a cluster of N nodes: local processes on 127.0.0.1, or containers (--backend docker
@@ -73,7 +76,7 @@ def up(nodes: int, consensus: str, validators_per_node: int, topology: str, seed
             manifest = validate_manifest({
                 "nodes": nodes, "consensus": consensus, "topology": topology, "seed": seed,
                 "block_interval_s": block_interval, "hashrate": hashrate,
-                "validators_per_node": validators_per_node})
+                "validators_per_node": validators_per_node, "epoch_length": epoch_length})
         except TestnetError as exc:
             fail(str(exc))
         options = {"image": image, "build": build} if backend != "local" else {}
@@ -142,7 +145,8 @@ def _status_rows(cluster: Cluster, statuses: list[dict | None]) -> list[dict]:
             row["hashrate"] = st.get("miner", {}).get("hashrate")
             row["role"] = st.get("role", "honest")
             row["consensus"] = st.get("consensus", "pow")
-            for key in ("slot", "justified", "finalized", "active_validators", "total_stake"):
+            for key in ("slot", "epoch", "justified", "finalized", "active_validators",
+                        "total_stake", "total_deposits"):
                 if key in st:
                     row[key] = st[key]
             if "validators" in st:
@@ -180,23 +184,27 @@ def _print_status_table(cluster: Cluster, statuses: list[dict | None]) -> None:
     palette = ["green", "magenta", "cyan", "yellow", "red", "blue"]
     colours: dict[str, str] = {}
     table = Table(title=f"cluster {cluster.directory}")
-    pos = cluster.info.get("consensus") == "pos"
-    for col in ("node", "api", "height", "head", "peers", "mempool",
-                "finalized" if pos else "hashrate", "state", "faults"):
+    manifest = cluster.manifest
+    progress_cols = (["hashrate"] if manifest.has_mining else []) + \
+        (["finalized"] if manifest.has_finality else [])
+    for col in ("node", "api", "height", "head", "peers", "mempool", *progress_cols, "state",
+                "faults"):
         table.add_column(col, justify="right" if col in ("height", "peers", "mempool",
                                                           "hashrate") else "left")
     for r in rows:
         if not r["up"]:
             state = "[yellow]paused[/yellow]" if r["process"] == "paused" else "[red]down[/red]"
-            table.add_row(r["name"], r["api"], "-", "-", "-", "-", "-", state, "")
+            table.add_row(r["name"], r["api"], "-", "-", "-", "-", *("-" for _ in progress_cols),
+                          state, "")
             continue
         colour = colours.setdefault(r["head"], palette[len(colours) % len(palette)])
         state = "syncing" if r["syncing"] else "ok"
-        progress = (f"{r['finalized']['epoch']} (j {r['justified']['epoch']})" if pos
-                    else f"{r['hashrate'] or 0:,.0f}")
+        progress = {"hashrate": f"{r['hashrate'] or 0:,.0f}",
+                    "finalized": f"{(r.get('finalized') or {}).get('epoch', '-')} "
+                                 f"(j {(r.get('justified') or {}).get('epoch', '-')})"}
         table.add_row(r["name"], r["api"], str(r["height"]),
                       f"[{colour}]{r['head'][:16]}[/{colour}]", str(r["peers"]), str(r["mempool"]),
-                      progress, state, _fault_summary(r))
+                      *(progress[c] for c in progress_cols), state, _fault_summary(r))
     console.print(table)
     agreement = _agreement(rows)
     if agreement["agree"]:

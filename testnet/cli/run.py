@@ -14,6 +14,7 @@ from rich.table import Table
 from testnet.backends.base import BACKENDS
 from testnet.cli.common import console, fail
 from testnet.errors import ScenarioError, TestnetError
+from testnet.scenarios.outcome import RunResult, variant_dir, write_variant_comparison
 from testnet.scenarios.spec import load_scenario
 
 
@@ -49,13 +50,39 @@ def run(scenario_file: Path, seed: int | None, backend: str, report_dir: Path | 
 
     def progress(message: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:7.1f}s[/dim] {message}")
-    runner = ScenarioRunner(scenario, target, progress=progress, keep_cluster=keep,
-                            backend=backend, dashboard_port=dashboard_port)
-    try:
-        result = asyncio.run(runner.run())
-    except TestnetError as exc:   # the cluster could not start: there is no run to judge
-        fail(str(exc))
-    table = Table(title=f"{scenario.name}: checks")
+    results: list[RunResult] = []
+    for run_scenario in (scenario, *scenario.variants):
+        folder = target if run_scenario.variant is None else variant_dir(target,
+                                                                          run_scenario.variant)
+        if run_scenario.variant is not None:
+            console.print(f"Running variant [bold]{run_scenario.variant}[/bold] "
+                          f"({run_scenario.manifest.consensus}); report in {folder}")
+        runner = ScenarioRunner(run_scenario, folder, progress=progress, keep_cluster=keep,
+                                backend=backend, dashboard_port=dashboard_port)
+        try:
+            result = asyncio.run(runner.run())
+        except TestnetError as exc:   # the cluster could not start: there is no run to judge
+            fail(str(exc))
+        _print_result(result)
+        results.append(result)
+    if scenario.variants:
+        write_variant_comparison(target, results)
+        console.print(f"Side by side: {target}/compare.md")
+    console.print(f"Report: {target}/report.md")
+    failed_runs = [r for r in results if not r.passed]
+    for result in failed_runs:
+        failed = [c.name for c, ok in zip(result.checks, result.passed_checks) if not ok]
+        console.print(f"[red]FAILED[/red] ({result.scenario.label}): "
+                      f"{', '.join(failed) or 'steps failed'}")
+    if failed_runs:
+        sys.exit(1)
+    console.print("[green]PASSED[/green]")
+
+
+def _print_result(result: RunResult) -> None:
+    scenario = result.scenario
+    title = scenario.name + (f" [{scenario.variant}]" if scenario.variant else "")
+    table = Table(title=f"{title}: checks")
     for col in ("check", "verdict", "expected", "result", "why"):
         table.add_column(col, overflow="fold")
     for check, ok, spec in zip(result.checks, result.passed_checks, scenario.checks):
@@ -69,9 +96,3 @@ def run(scenario_file: Path, seed: int | None, backend: str, report_dir: Path | 
     summary = result.miner_summary()
     if any("selfish" in line or "withhold" in line for line in summary):
         console.print("\n".join(summary))
-    console.print(f"Report: {target}/report.md")
-    if not result.passed:
-        failed = [c.name for c, ok in zip(result.checks, result.passed_checks) if not ok]
-        console.print(f"[red]FAILED[/red]: {', '.join(failed) or 'steps failed'}")
-        sys.exit(1)
-    console.print("[green]PASSED[/green]")

@@ -1,5 +1,6 @@
-"""`testnet stake`: PoS deposits (a new validator joins after the activation delay) and exits
-(stake withdrawable after the lock-up), signed here and submitted through a node's API."""
+"""`testnet stake`: deposits (a new validator joins after the activation delay: PoS epochs, or
+two hybrid dynasties) and exits (PoS exits, hybrid logouts; stake withdrawable after the lock-up),
+signed here and submitted through a node's API. PoS and hybrid sign the same objects."""
 
 from __future__ import annotations
 
@@ -14,20 +15,18 @@ from testnet.cli.common import DIR_OPTION, fail, open_cluster, with_cluster
 from testnet.cluster import Cluster
 from testnet.config.cluster_files import validator_keys
 
-STAKING_CONSENSUS = ("pos",)
-
 
 def _cluster(directory: Path) -> Cluster:
     cluster = open_cluster(directory)
-    if cluster.manifest.consensus not in STAKING_CONSENSUS:
-        fail("staking exists on PoS clusters only (testnet up --consensus pos)")
+    if not cluster.manifest.has_validators:
+        fail("staking exists on PoS and hybrid clusters only (testnet up --consensus pos|hybrid)")
     return cluster
 
 
 @click.group()
 def stake() -> None:
-    """PoS staking: `testnet stake deposit --from 0 --amount 3200000000`, `testnet stake exit
-    v7`."""
+    """PoS and hybrid staking: `testnet stake deposit --from 0 --amount 3200000000`, `testnet
+    stake exit v7`."""
 
 
 @stake.command()

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from consensus.chain_spec import REGTEST_POW_LIMIT, ChainSpec, bits_for_hashrate
+from consensus.hybrid.spec import HybridSpec
 from consensus.keys import derive_private_key, public_key
 from consensus.pos.spec import PosSpec, get_genesis_block
 from consensus.pow import hash_hex
@@ -76,10 +77,8 @@ def pos_spec(manifest: ClusterManifest, accounts: list[bytes], now_ms: int) -> P
                    inactivity_leak_rate=Fraction(manifest.inactivity_leak_rate))
 
 
-def pow_spec(manifest: ClusterManifest, accounts: list[bytes]) -> ChainSpec:
-    seed = manifest.seed
-    return ChainSpec(
-        chain_id=f"p2p-testnet-{seed}",
+def _pow_fields(manifest: ClusterManifest, accounts: list[bytes]) -> dict:
+    return dict(
         genesis_time=int(time.time()) - 60,
         genesis_bits=bits_for_hashrate(manifest.total_hashrate() or manifest.hashrate,
                                        manifest.block_interval_s, REGTEST_POW_LIMIT),
@@ -90,6 +89,21 @@ def pow_spec(manifest: ClusterManifest, accounts: list[bytes]) -> ChainSpec:
     )
 
 
+def pow_spec(manifest: ClusterManifest, accounts: list[bytes]) -> ChainSpec:
+    return ChainSpec(chain_id=f"p2p-testnet-{manifest.seed}", **_pow_fields(manifest, accounts))
+
+
+def hybrid_spec(manifest: ClusterManifest, accounts: list[bytes]) -> HybridSpec:
+    """The PoW chain of `pow_spec` with Casper FFG: every node's validator keys deposited at
+    genesis with their node's stake (EIP-1011's other parameters at their defaults)."""
+    keys = validator_keys(manifest)
+    validators = tuple((public_key(key), manifest.node_stake(i))
+                       for i, node_keys in enumerate(keys) for key in node_keys)
+    return HybridSpec(chain_id=f"p2p-testnet-hybrid-{manifest.seed}",
+                      epoch_length=manifest.epoch_length, validators=validators,
+                      **_pow_fields(manifest, accounts))
+
+
 def write_cluster(directory: Path, manifest: ClusterManifest, *, ports: list[int],
                   backend: str = "local") -> dict:
     """Writes the folder for `manifest`, node i listening on ports[i] (the backend chose them)."""
@@ -98,14 +112,16 @@ def write_cluster(directory: Path, manifest: ClusterManifest, *, ports: list[int
     directory.mkdir(parents=True, exist_ok=True)
     seed = manifest.seed
     accounts = account_keys(seed, manifest.account_count)
-    if manifest.consensus == "pos":
-        spec: ChainSpec | PosSpec = pos_spec(manifest, accounts, int(time.time() * 1000))
-        genesis_hex = get_genesis_block(spec).root.hex()  # type: ignore[arg-type]
-        vkeys = validator_keys(manifest)
+    spec: ChainSpec | PosSpec
+    if not manifest.has_mining:
+        spec = pos_spec(manifest, accounts, int(time.time() * 1000))
+        genesis_hex = get_genesis_block(spec).root.hex()
     else:
-        spec = pow_spec(manifest, accounts)
+        spec = (hybrid_spec(manifest, accounts) if manifest.has_validators
+                else pow_spec(manifest, accounts))
         genesis_hex = hash_hex(spec.genesis_block().hash)
-        vkeys = [[] for _ in range(manifest.nodes)]
+    vkeys = (validator_keys(manifest) if manifest.has_validators
+             else [[] for _ in range(manifest.nodes)])
     (directory / "genesis.json").write_text(json.dumps(spec.to_json(), indent=2) + "\n")
     (directory / "accounts.json").write_text(json.dumps(
         [{"index": i, "account": public_key(k).hex(), "private_key": k.hex()}
@@ -126,7 +142,7 @@ def write_cluster(directory: Path, manifest: ClusterManifest, *, ports: list[int
             "node_key": node_keys[info.index].hex(), "seed": seed * 1000 + info.index,
             "peer_ids": [n.peer_id for n in infos if n.index != info.index],
             "admin_token": admin_token,
-            "miner": {"enabled": hashrate is not None and manifest.consensus == "pow",
+            "miner": {"enabled": hashrate is not None and manifest.has_mining,
                       "hashrate": hashrate},
         }
         if vkeys[info.index]:

@@ -13,12 +13,34 @@ from testnet.config.topology import parse_topology
 from testnet.errors import ManifestError
 
 COIN = 100_000_000
+CONSENSUS = ("pow", "pos", "hybrid")
+Consensus = Literal["pow", "pos", "hybrid"]
 # What a node can be told to play (`testnet role`, scenario `role` steps, compose `--role`): the
-# names node/mining_strategy.py (PoW miners) and node/validator_duties.py (PoS validators) know.
-ROLES: dict[str, tuple[str, ...]] = {
-    "pow": ("honest", "selfish-miner", "withhold"),
+# names node/mining_strategy.py (PoW miners), node/validator_duties.py (PoS validators) and
+# node/hybrid_validators.py (hybrid validators) know.
+MINER_ROLES = ("honest", "selfish-miner", "withhold")
+VALIDATOR_ROLES: dict[str, tuple[str, ...]] = {
     "pos": ("honest", "silent", "double-propose", "double-vote", "surround-vote"),
+    "hybrid": ("honest", "silent", "double-vote", "surround-vote"),
 }
+# What each consensus has: the one place the orchestrator decides by consensus. Everything else
+# asks a capability (`manifest.has_mining`, ...), never `consensus == "pos"`.
+CAPABILITIES: dict[str, frozenset[str]] = {
+    "pow": frozenset({"mining"}),
+    "pos": frozenset({"validators", "finality", "slots"}),
+    "hybrid": frozenset({"mining", "validators", "finality"}),
+}
+ROLES: dict[str, tuple[str, ...]] = {
+    consensus: tuple(dict.fromkeys(
+        (MINER_ROLES if "mining" in CAPABILITIES[consensus] else ())
+        + VALIDATOR_ROLES.get(consensus, ())))
+    for consensus in CONSENSUS
+}
+
+
+def has(consensus: str, capability: str) -> bool:
+    """Whether a consensus has a capability: "mining", "validators", "finality", "slots"."""
+    return capability in CAPABILITIES.get(consensus, frozenset())
 
 
 class NodeOverride(BaseModel):
@@ -26,15 +48,17 @@ class NodeOverride(BaseModel):
 
     hashrate: float | None = Field(default=None, gt=0)
     mine: bool = True
-    validators: int | None = Field(default=None, ge=0, le=256, description="PoS: keys it runs")
-    stake: int | None = Field(default=None, gt=0, description="PoS: stake of each of its keys")
+    validators: int | None = Field(default=None, ge=0, le=256,
+                                   description="PoS, hybrid: keys it runs")
+    stake: int | None = Field(default=None, gt=0,
+                              description="PoS, hybrid: stake of each of its keys")
 
 
 class ClusterManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     nodes: int = Field(default=4, ge=1, le=64)
-    consensus: Literal["pow", "pos"] = "pow"
+    consensus: Consensus = "pow"
     topology: str = "full"
     seed: int = 0
     block_interval_s: int = Field(default=2, ge=1, le=600)
@@ -53,6 +77,8 @@ class ClusterManifest(BaseModel):
     inactivity_leak_after_epochs: int = Field(default=4, ge=0)
     inactivity_leak_rate: str = Field(default="1/64", pattern=r"^\d+(/\d+)?$")
     genesis_delay_ms: int = Field(default=3000, ge=0, description="PoS genesis after generation")
+    # Hybrid (PoW + Casper FFG, EIP-1011)
+    epoch_length: int = Field(default=5, ge=2, le=1000, description="hybrid: blocks per epoch")
 
     @field_validator("topology")
     @classmethod
@@ -65,7 +91,8 @@ class ClusterManifest(BaseModel):
             if not 0 <= index < self.nodes:
                 raise ValueError(f"override for node {index}, but the cluster has nodes "
                                  f"0..{self.nodes - 1}")
-        if self.consensus == "pos" and not any(self.node_validators(i) for i in range(self.nodes)):
+        producers = self.has_mining or any(self.node_validators(i) for i in range(self.nodes))
+        if not producers:   # nothing would make blocks: PoS proposers are its validators
             raise ValueError("a PoS cluster needs at least one validator")
         return self
 
@@ -103,8 +130,35 @@ class ClusterManifest(BaseModel):
         return others * share / (1 - share)
 
     def roles(self) -> tuple[str, ...]:
-        """The roles this cluster's consensus knows (miner roles for PoW, validator for PoS)."""
+        """The roles this cluster's consensus knows (miner roles, validator roles, or both)."""
         return ROLES[self.consensus]
+
+    # ---- what this cluster's consensus has ----------------------------------------------------
+    @property
+    def has_mining(self) -> bool:
+        """Nodes mine blocks by proof of work (PoW, hybrid): hashrates, miner roles."""
+        return has(self.consensus, "mining")
+
+    @property
+    def has_validators(self) -> bool:
+        """Staked validators vote (PoS, hybrid): validator roles, `testnet stake`."""
+        return has(self.consensus, "validators")
+
+    @property
+    def has_finality(self) -> bool:
+        """Checkpoints are justified and finalized (PoS, hybrid): epochs, finality waits."""
+        return has(self.consensus, "finality")
+
+    @property
+    def has_slots(self) -> bool:
+        """Time is slots on a clock (PoS); otherwise epochs are counted in blocks (hybrid)."""
+        return has(self.consensus, "slots")
+
+    def miner_roles(self) -> tuple[str, ...]:
+        return MINER_ROLES if self.has_mining else ()
+
+    def validator_roles(self) -> tuple[str, ...]:
+        return VALIDATOR_ROLES.get(self.consensus, ())
 
 
 def validate_manifest(data: dict) -> ClusterManifest:

@@ -20,7 +20,6 @@ WAIT_KEYS = {"height", "converged", "nodes", "timeout", "finalized_epoch", "fina
              "tx", "confirmations", "blocks", "epochs", "event"}
 WAIT_GOALS = ("height", "blocks", "converged", "finalized_epoch", "finalized_epochs", "epochs",
               "tx", "event")
-FINALITY_CONSENSUS = ("pos",)   # consensuses with epochs and finality
 
 
 class SleepArgs(ActionArgs):
@@ -90,8 +89,9 @@ class WaitArgs(ActionArgs):
             out["timeout"] = out["converged"]
         for key in ("finalized_epoch", "finalized_epochs", "epochs"):
             if key in raw:
-                if target.manifest.consensus not in FINALITY_CONSENSUS:
-                    raise ActionError(f"{key}: epochs and finality exist on PoS clusters only")
+                if not target.manifest.has_finality:
+                    raise ActionError(f"{key}: epochs and finality exist on PoS and hybrid "
+                                      f"clusters only")
                 out[key] = non_negative_int(raw[key], key)
         if "tx" in raw:
             out["tx"] = str(raw["tx"])

@@ -296,7 +296,8 @@ register(Action("skew", "Offset a node's clock: `testnet skew 1 +30s` (0 to rese
 
 
 class RoleArgs(ActionArgs):
-    """PoW: a node's mining role. PoS: one validator's role (`v7` on the command line)."""
+    """A node's mining role (PoW, hybrid: `{node: 3, role: selfish-miner}`), or one validator's
+    role (PoS, hybrid: `{validator: 7, role: double-vote}`, `v7` on the command line)."""
     role: str
     node: int | None = None
     validator: int | None = None
@@ -305,16 +306,21 @@ class RoleArgs(ActionArgs):
     @classmethod
     def _raw(cls, raw: Any, info: ValidationInfo) -> dict:
         target = target_of(info)
-        pos = target.manifest.consensus == "pos"
+        manifest = target.manifest
         if isinstance(raw, dict) and "target" in raw:   # the CLI: `role v7 double-vote`
-            raw = _role_target(raw, pos)
-        roles = target.manifest.roles()
-        require(raw, {"validator" if pos else "node", "role"})
+            raw = _role_target(raw, manifest.has_mining, manifest.has_validators)
+        if not isinstance(raw, dict):
+            raise ActionError("role takes {node: N, role: R} or {validator: N, role: R}")
+        of_validator = "validator" in raw or not manifest.has_mining
+        roles = manifest.validator_roles() if of_validator else manifest.miner_roles()
+        require(raw, {"validator" if of_validator else "node", "role"})
         if raw["role"] not in roles:
-            raise ActionError(f"role: unknown {'validator' if pos else 'miner'} role "
+            raise ActionError(f"role: unknown {'validator' if of_validator else 'miner'} role "
                              f"{raw['role']!r} (roles: {', '.join(roles)})")
-        if not pos:
+        if not of_validator:
             return {"node": target.node(raw["node"]), "role": raw["role"]}
+        if not manifest.has_validators:
+            raise ActionError("validators exist on PoS and hybrid clusters only")
         validator = non_negative_int(raw["validator"], "validator")
         if validator >= target.validators:
             raise ActionError(f"validator: v{validator} does not exist (validators are "
@@ -322,14 +328,14 @@ class RoleArgs(ActionArgs):
         return {"validator": validator, "role": raw["role"]}
 
 
-def _role_target(raw: dict, pos: bool) -> dict:
+def _role_target(raw: dict, mining: bool, validators: bool) -> dict:
     require(raw, {"target", "role"})
     text, role = str(raw["target"]), raw["role"]
     if text.startswith("v") and text[1:].isdigit():
-        if not pos:
-            raise ActionError("validators (v7) exist on PoS clusters only")
+        if not validators:
+            raise ActionError("validators (v7) exist on PoS and hybrid clusters only")
         return {"validator": int(text[1:]), "role": role}
-    if pos:
+    if not mining:
         raise ActionError("on a PoS cluster a role names a validator, e.g. v7")
     return {"node": text, "role": role}
 
@@ -346,10 +352,10 @@ ALL_ROLES = tuple(sorted({role for roles in ROLES.values() for role in roles}))
 register(Action(
     "role", "Switch a miner's or validator's behaviour.", RoleArgs, _role, scope="node",
     cli=(CliParam("target", ("target",)), CliParam("role", ("role",), choices=ALL_ROLES)),
-    cli_help="Switch behaviour. PoW: `testnet role 4 selfish-miner` (honest, selfish-miner, "
-             "withhold; back to honest releases withheld blocks). PoS: `testnet role v7 "
-             "double-vote` (honest, silent, double-propose, double-vote, surround-vote) for "
-             "validator 7."))
+    cli_help="Switch behaviour. PoW and hybrid miners: `testnet role 4 selfish-miner` (honest, "
+             "selfish-miner, withhold; back to honest releases withheld blocks). PoS and hybrid "
+             "validators: `testnet role v7 double-vote` (honest, silent, double-vote, "
+             "surround-vote; PoS also double-propose) for validator 7."))
 
 
 class MinerArgs(ActionArgs):

@@ -28,6 +28,7 @@ class ReportSummary:
     consensus: str
     passed: bool
     failed_steps: list[dict] = field(default_factory=list)
+    variants: tuple[str, ...] = ()      # the scenario's variants, run into variants/<name>/
 
 
 
@@ -143,12 +144,21 @@ def index_html(summary: ReportSummary, checks: list[dict], metrics: dict,
         f'<h1>{escape(summary.name)} <span class="badge {result}">{result}</span></h1>',
         f"<p>{escape(summary.description)}</p>",
         f"<p>seed {escape(str(summary.seed))}; {summary.nodes} nodes; "
-        f"{escape(summary.consensus)}</p>", f"<p>{links}</p>",
+        f"{escape(summary.consensus)}</p>", f"<p>{links}</p>", _variant_links(summary),
         "<h2>Checks</h2>", _checks_table(checks),
         f"<h2>Failed steps</h2><ul>{failed}</ul>" if failed else "",
         "<h2>Fork metrics</h2>", _table(["metric", "value"],
                                         _metrics_rows(metrics, summary.consensus)),
         _miners_table(metrics), "<h2>Plots</h2>", _figures(plots), "</body></html>", ""])
+
+
+def _variant_links(summary: ReportSummary) -> str:
+    if not summary.variants:
+        return ""
+    runs = ", ".join(f'<a href="variants/{escape(v)}/index.html">{escape(v)}</a>'
+                     for v in summary.variants)
+    return (f'<p>The same steps on other clusters: {runs}; all runs <a href="compare.html">side '
+            f"by side</a>.</p>")
 
 
 def write_report_pages(out: Path, history: list[dict], metrics: dict, checks: list[dict],

@@ -12,9 +12,10 @@ def selfish_mining_revenue(alpha: float, gamma: float = 0.0) -> float:
     return num / den
 
 
-def miner_summary(metrics: dict, history: list[dict], consensus: str) -> list[str]:
+def miner_summary(metrics: dict, history: list[dict], mining: bool) -> list[str]:
+    """The miners' table; empty unless the run's consensus mines (`mining`)."""
     miners = metrics.get("miners") or {}
-    if not miners or consensus != "pow":
+    if not miners or not mining:
         return []
     roles = {}
     for entry in history:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from testnet.checks.fork_metrics import fork_metrics
 from testnet.checks.result import CheckResult
+from testnet.checks.run_facts import run_facts
 from testnet.checks.specs import run_checks
+from testnet.report.compare import RunColumn, write_comparison
 from testnet.report.page import ReportSummary, write_report_pages
 from testnet.report.summary import miner_summary
 from testnet.scenarios.spec import Scenario
@@ -37,7 +39,7 @@ class RunResult:
         return all(self.passed_checks) and not self.failed_steps
 
     def miner_summary(self) -> list[str]:
-        return miner_summary(self.metrics, self.history, self.scenario.manifest.consensus)
+        return miner_summary(self.metrics, self.history, self.scenario.manifest.has_mining)
 
 
 def write_history(out: Path, history: list[dict]) -> None:
@@ -85,14 +87,43 @@ def write_report(result: RunResult) -> None:
     if result.failed_steps:
         lines += ["", "## Failed steps", ""]
         lines += [f"- step {f['step']} ({f['action']}): {f['reason']}" for f in result.failed_steps]
+    if result.scenario.variants:
+        lines += ["", "## Variants", "", "The same steps on other clusters: "
+                  + ", ".join(f"[{v.label}]({VARIANTS_DIR}/{v.label}/report.md)"
+                              for v in result.scenario.variants)
+                  + "; all runs side by side: [compare.md](compare.md)."]
     lines += result.miner_summary()
     lines += ["", "## Fork metrics", "", "```json",
               json.dumps(result.metrics, indent=2, default=str), "```", ""]
     (out / "report.md").write_text("\n".join(lines))
     summary = ReportSummary(result.scenario.name, result.scenario.description,
                             result.scenario.seed, result.scenario.manifest.nodes,
-                            result.scenario.manifest.consensus, result.passed, result.failed_steps)
+                            result.scenario.manifest.consensus, result.passed, result.failed_steps,
+                            tuple(v.label for v in result.scenario.variants))
     try:  # written last: a plotting error must not cost the files above
         write_report_pages(out, result.history, result.metrics, checks, summary)
     except Exception:  # noqa: BLE001  report/plots.py already isolates each picture; this is a bug
         log.exception("index.html could not be written; the rest of the report stands")
+
+
+VARIANTS_DIR = "variants"
+
+
+def variant_dir(out: Path, variant: str) -> Path:
+    """Where a variant's run writes its report, inside the scenario's folder."""
+    return out / VARIANTS_DIR / variant
+
+
+def write_variant_comparison(out: Path, results: list[RunResult]) -> None:
+    """compare.md and compare.html: the scenario's run and its variants' runs side by side."""
+    columns = []
+    for result in results:
+        scenario = result.scenario
+        page = ("index.html" if scenario.variant is None
+                else f"{VARIANTS_DIR}/{scenario.variant}/index.html")
+        checks = [{**c.to_json(), "passed": p} for c, p in zip(result.checks,
+                                                              result.passed_checks)]
+        columns.append(RunColumn(scenario.label, scenario.manifest.consensus, result.passed,
+                                 page, checks, run_facts(result.history, result.metrics)))
+    main = results[0].scenario
+    write_comparison(out, main.name, main.description, columns)

@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from consensus.chain_spec import ChainSpec
+from consensus.hybrid.spec import HybridSpec
 from consensus.pos.spec import PosSpec
 from consensus.types import sign_transaction
 from testnet.checks.events import event_matches
 from testnet.cluster import LocalCluster
+from testnet.config.manifest import ClusterManifest
 from testnet.errors import NodeAPIError, NodeUnreachable, ScenarioError, TestnetError
 from testnet.faults.actions import ActionContext, perform_action
 from testnet.faults.nemesis import Nemesis
@@ -88,8 +90,7 @@ class ScenarioRunner:
         manifest["overrides"] = {int(k): v for k, v in manifest["overrides"].items()}
         self.cluster = LocalCluster(directory=cluster_dir, backend=self.backend, **manifest)
         genesis = json.loads((cluster_dir / "genesis.json").read_text())
-        self.spec = (PosSpec.from_json(genesis) if self.scenario.manifest.consensus == "pos"
-                     else ChainSpec.from_json(genesis))
+        self.spec = spec_from_json(self.scenario.manifest, genesis)
         self.progress(f"starting {self.scenario.manifest.nodes} nodes")
         try:
             await self.cluster.__aenter__()
@@ -244,10 +245,18 @@ class ScenarioRunner:
     async def _wait_for_epochs(self, epochs: int, nodes: list[int] | None,
                                timeout: float) -> None:
         """Until the nodes' own slot clocks have advanced `epochs` epochs from the furthest of
-        them now: a wait on the nodes' slots, not a guess at how long an epoch takes here."""
+        them now: a wait on the nodes' slots, not a guess at how long an epoch takes here.
+        Hybrid epochs are counted in blocks: until the nodes' heads reach the epoch."""
+        if isinstance(self.spec, HybridSpec):
+            target = max(s["epoch"] for s in await self._answering()) + epochs
+            expected_s = epochs * self.spec.epoch_length * self.spec.target_block_interval_s
+            await self._wait_for_status(lambda s: s.get("epoch", -1) >= target, nodes,
+                                        max(timeout, expected_s * 4), f"epoch {target}",
+                                        lambda s: f"in epoch {s.get('epoch')}")
+            return
         slots_per_epoch = getattr(self.spec, "slots_per_epoch", None)
         if slots_per_epoch is None:
-            raise ScenarioError("epochs exist on PoS clusters only")
+            raise ScenarioError("epochs exist on PoS and hybrid clusters only")
         target = max(s["slot"] for s in await self._answering()) + epochs * slots_per_epoch
         await self._wait_for_status(lambda s: s.get("slot", -1) >= target, nodes,
                                     max(timeout, epochs * slots_per_epoch *
@@ -419,6 +428,14 @@ class ScenarioRunner:
 
     def _judge(self) -> RunResult:
         return judge_run(self.scenario, self.report_dir, self._history(), self.failed_steps)
+
+
+def spec_from_json(manifest: ClusterManifest, genesis: dict) -> ChainSpec | PosSpec:
+    """The chain spec a cluster's genesis.json holds, by what its consensus has."""
+    if not manifest.has_mining:
+        return PosSpec.from_json(genesis)
+    return HybridSpec.from_json(genesis) if manifest.has_validators else \
+        ChainSpec.from_json(genesis)
 
 
 def _short(args: Any) -> str:

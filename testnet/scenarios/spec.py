@@ -20,6 +20,13 @@ Each step is a mapping with exactly one action key, plus optional `at` (run no e
 offset from the start, e.g. `at: 30s`) and `label`. Errors name the step and the field:
 `step 3 (partition): node 7 does not exist (nodes are 0..3)`.
 
+`variants` run the same steps again on another cluster, to show two outcomes side by side (the
+same 51% attack on a hybrid and on a plain PoW chain): each names the cluster fields it changes
+and, when they differ, its own checks; it is validated like the scenario itself.
+
+    variants:
+      pow: {cluster: {consensus: pow}, checks: [{tx_reversed: payment}]}
+
 `chaos` steps (Blockade's chaos, Jepsen's generators) are expanded here, with the scenario seed,
 into plain steps; so the same file and seed always give the same fault schedule. Every other step
 is a verb of the action table (testnet/faults/actions.py), validated against the scenario's
@@ -60,6 +67,14 @@ class ScenarioModel(BaseModel):
     timeout: float = Field(default=600, gt=0)
     steps: list[dict] = Field(default_factory=list)
     checks: list[dict] = Field(default_factory=list)
+    variants: dict[str, dict] = Field(default_factory=dict)
+
+
+class VariantModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str = ""
+    cluster: dict = Field(default_factory=dict)
+    checks: list[dict] | None = None
 
 
 class Step(BaseModel):
@@ -86,6 +101,13 @@ class Scenario(BaseModel):
     steps: list[Step]
     checks: list[dict]
     source: str = ""
+    variant: str | None = None              # this run's variant name (None: the scenario)
+    variants: list[Scenario] = Field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """How reports name this run: the variant, else the consensus."""
+        return self.variant or self.manifest.consensus
 
     def schedule(self) -> list[dict]:
         """The planned fault schedule (deterministic for a file and seed)."""
@@ -115,6 +137,28 @@ def parse_scenario(raw: Any, seed: int | None = None) -> Scenario:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
         raise ScenarioError(f"{field}: {err['msg']}") from None
+    scenario = _parse_model(model, seed)
+    for name, variant_raw in model.variants.items():
+        try:
+            variant = VariantModel.model_validate(variant_raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise ScenarioError(f"variant {name}: {field}: {err['msg']}") from None
+        derived = model.model_copy(update={
+            "description": variant.description or model.description,
+            "cluster": {**model.cluster, **variant.cluster},
+            "checks": model.checks if variant.checks is None else variant.checks,
+            "variants": {}})
+        try:
+            run = _parse_model(derived, seed)
+        except ScenarioError as exc:
+            raise ScenarioError(f"variant {name}: {exc}") from None
+        scenario.variants.append(run.model_copy(update={"variant": name}))
+    return scenario
+
+
+def _parse_model(model: ScenarioModel, seed: int | None) -> Scenario:
     run_seed = model.seed if seed is None else seed
     cluster = {"seed": run_seed, **model.cluster}
     if seed is not None:

@@ -1,5 +1,6 @@
 """Compose networks, as a user brings them up: the repository's docker-compose.yml (PoW, and PoS
-through CONSENSUS=pos) and a generated 8-node file. Nodes must become healthy, connect and agree."""
+or hybrid through CONSENSUS=pos|hybrid) and a generated 8-node file. Nodes must become healthy,
+connect and agree."""
 
 from __future__ import annotations
 
@@ -58,11 +59,13 @@ def test_root_compose_file_gives_four_healthy_agreeing_nodes_that_survive_restar
 
 
 @pytest.mark.timeout(300)
-def test_root_compose_file_with_consensus_pos_finalizes(node_image, compose_project):
-    project = compose_project(ROOT / "docker-compose.yml", env={"CONSENSUS": "pos"})
+@pytest.mark.parametrize("consensus", ["pos", "hybrid"])
+def test_root_compose_file_with_consensus_pos_or_hybrid_finalizes(node_image, compose_project,
+                                                                   consensus):
+    project = compose_project(ROOT / "docker-compose.yml", env={"CONSENSUS": consensus})
     project("up", "-d")
     statuses = wait_for_agreement(ROOT_PORTS, 90, min_height=1)
-    assert {s["consensus"] for s in statuses} == {"pos"}
+    assert {s["consensus"] for s in statuses} == {consensus}
     log.info("Wait until every node reports the same finalized checkpoint past genesis")
 
     def finalized() -> bool:

@@ -85,10 +85,11 @@ class H:
                           total_work=str(self.heights[hash_]), previous=previous)
 
     def reorg(self, old: str, new: str, depth: int, t: float | None = None,
-              common: str = GENESIS) -> H:
+              common: str = GENESIS, reverted: list[str] | None = None,
+              applied: list[str] | None = None) -> H:
         return self.event("reorg", t, depth=depth, old_head=old, new_head=new,
                           common_ancestor=common, common_height=self.heights.get(common, 0),
-                          reverted=[], applied=[])
+                          reverted=reverted or [], applied=applied or [])
 
     def finalized(self, epoch: int, root: str, t: float | None = None) -> H:
         return self.event("finalized", t, epoch=epoch, root=root)

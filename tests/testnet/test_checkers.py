@@ -307,7 +307,8 @@ def test_every_check_has_a_spec_form():
     history = split_and_heal().build()
     specs = [{"converged_within": 30}, {"converged_within": {"seconds": 3, "after": "last_fault"}},
              {"max_reorg_depth": 3}, {"max_reorg_depth": {"k": 0, "honest_only": False}},
-             {"no_conflicting_finality": True}, {"finality_resumed_within": 40},
+             {"no_conflicting_finality": True}, {"no_finalized_block_reverted": True},
+             {"finality_resumed_within": 40},
              {"tx_final": "pay1"}, {"tx_final": {"tx": "pay1", "confirmations": 2}},
              {"tx_reversed": "pay1"}, {"chains_valid": True},
              {"event_seen": {"type": "block_rejected", "contains": "in the future"}},
