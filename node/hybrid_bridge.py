@@ -16,6 +16,7 @@ from node.hybrid_service import HybridChainService
 from node.p2p_bridge import PowBridge
 from p2p.gossip import GossipMessage, Verdict
 from p2p.host import P2PHost
+from p2p.sync import ChainStatus
 
 VOTE_TOPIC = "vote"
 SLASHING_TOPIC = "vote_slashing"
@@ -45,6 +46,18 @@ class HybridBridge(PowBridge):
     def publish_operation(self, op: Deposit | Exit) -> None:
         kind = b"D" if isinstance(op, Deposit) else b"E"
         self.host.publish(OPERATION_TOPIC, op.root, kind + op.serialize())
+
+    # ---- SyncSource ----------------------------------------------------------------------------
+    def status(self) -> ChainStatus:
+        """EIP-1011's score squeezed into the wire's 63 bits: the justified epoch above bit 40,
+        the total work (capped at 2**40, far beyond a testnet's) below, so a peer behind in
+        justification syncs from one ahead even when it has more work. Fork choice then decides
+        on the blocks themselves."""
+        head = self.public_head()
+        state = self.service.chain.state_of(head.hash)
+        justified = state.highest_justified_epoch() if state is not None else 0
+        score = (min(justified, (1 << 22) - 1) << 40) | min(head.total_work, (1 << 40) - 1)
+        return ChainStatus(tip=head.hash, score=score, height=head.height)
 
     # ---- validators ----------------------------------------------------------------------------
     async def validate_vote(self, msg: GossipMessage) -> Verdict:

@@ -10,6 +10,9 @@
 3. memory: resident memory (VmRSS) of each idle node process and of its miner process.
 4. PoS: gossip attestations validated per second against the raw Ed25519 verify rate (ratio), and
    the time from a slot's start until its block is on every node of a 4-node network (p50/p95).
+5. hybrid: gossip FFG votes validated per second against the raw Ed25519 verify rate (ratio;
+   target >= 0.8), and the time from a block being mined until a checkpoint at or above it is
+   finalized on every node of a 4-node network (p50/p95).
 
 Usage: scripts/bench.py [--json] [--quick] [--sizes 4,16] [--blocks 30]
 """
@@ -242,6 +245,86 @@ def _slot_reached(cluster: LocalCluster, slot: int) -> Callable[[], Awaitable[bo
     return check
 
 
+def bench_votes(validators: int = 1024, trials: int = 5) -> dict:
+    """Gossip votes fully validated per second (`Operations.on_vote`: epoch, signature, the
+    slashing detector, `_votable`, the pool), each vote fresh from its wire bytes, against the
+    raw Ed25519 verify rate of `cryptography` on the same signatures and messages. Best of
+    interleaved trials (a fresh node each time): the machine is shared and noisy."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from consensus.block_builder import solve
+    from consensus.hybrid.builder import build_block, make_vote
+    from consensus.hybrid.chain import HybridChain
+    from consensus.hybrid.operations import CasperPool, Operations
+    from consensus.hybrid.spec import COIN, HybridSpec
+    from consensus.hybrid.types import HybridVote
+    from consensus.keys import derive_private_key, public_key
+    keys = [derive_private_key("bench", f"v/{i}") for i in range(validators)]
+    spec = HybridSpec(genesis_bits=0x207FFFFF,
+                      validators=tuple((public_key(k), 32 * COIN) for k in keys))
+
+    def node_in_epoch_1() -> Operations:
+        chain = HybridChain(spec)
+        while chain.head.height < spec.epoch_length:     # into epoch 1: votes 0 -> 1
+            block = solve(build_block(chain, CasperPool(), bytes(32), (), chain.head.time + 1))
+            chain.on_block(block, block.header.time)
+        return Operations(chain)
+    state = node_in_epoch_1().next_state()
+    wire = [make_vote(state, i, keys[i]).serialize() for i in range(validators)]
+    pubs = [Ed25519PublicKey.from_public_bytes(pk) for pk, _deposit in spec.validators]
+    pipeline = raw = 0.0
+    accepted = 0
+    for _ in range(trials):
+        ops = node_in_epoch_1()
+        votes = [HybridVote.deserialize(raw_vote) for raw_vote in wire]
+        started = time.perf_counter()
+        accepted = sum(ops.on_vote(vote).outcome == "accept" for vote in votes)
+        pipeline = max(pipeline, len(votes) / (time.perf_counter() - started))
+        signed = [(pubs[v.validator_index], v.signature, v.signing_root) for v in votes]
+        started = time.perf_counter()
+        for pub, signature, message in signed:
+            pub.verify(signature, message)
+        raw = max(raw, len(signed) / (time.perf_counter() - started))
+    return {"votes": validators, "trials": trials, "accepted": accepted,
+            "verified_per_s": round(pipeline), "raw_ed25519_verify_per_s": round(raw),
+            "ratio": round(pipeline / raw, 3)}
+
+
+async def bench_hybrid_finality(nodes: int = 4, epochs: int = 12) -> dict:
+    """Per main-chain block: from its acceptance on the node that mined it until every node has
+    finalized a checkpoint at or above its height (one chain: the checks compare roots)."""
+    with tempfile.TemporaryDirectory(prefix="bench-hybrid-") as tmp:
+        async with LocalCluster(nodes=nodes, consensus="hybrid", directory=Path(tmp) / "c",
+                                block_interval_s=1) as c:
+            async def finalized() -> bool:
+                statuses = await c.statuses()
+                return all(s and s["finalized"]["epoch"] >= epochs for s in statuses)
+            await c.wait_until(finalized, epochs * 5 * 6 + 60, f"epoch {epochs} finalized")
+            histories = [await c.events(i) for i in range(nodes)]
+            epoch_length = c.manifest.epoch_length
+    mined: dict[int, float] = {}
+    final_at: list[list[tuple[int, float]]] = []
+    for history in histories:
+        heights = []
+        for event in history:
+            if event["type"] == "block_accepted" and event["peer"] == "local" and \
+                    event["main_chain"]:
+                mined.setdefault(event["height"], event["ts"])
+            elif event["type"] == "finalized":
+                heights.append((event["height"], event["ts"]))
+        final_at.append(heights)
+    latencies = []
+    for height, t0 in mined.items():
+        per_node = [min((ts for h, ts in node if h >= height), default=None)
+                    for node in final_at]
+        if all(t is not None for t in per_node):
+            latencies.append(max(per_node) - t0)    # type: ignore[type-var]
+    latencies.sort()
+    return {"nodes": nodes, "epoch_length": epoch_length, "blocks_measured": len(latencies),
+            "p50_s": round(percentile(latencies, 50), 2),
+            "p95_s": round(percentile(latencies, 95), 2)}
+
+
 def percentile(sorted_values: list[float], pct: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -257,7 +340,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="4,16", help="cluster sizes for propagation")
     parser.add_argument("--blocks", type=int, default=30, help="blocks per propagation run")
     parser.add_argument("--txs", type=int, default=100, help="transactions per block interval")
+    parser.add_argument("--only", choices=("hybrid",), default=None,
+                        help="run one section only")
     args = parser.parse_args()
+    if args.only == "hybrid":
+        hybrid = {"votes": bench_votes(), "mined_to_finalized": asyncio.run(
+            bench_hybrid_finality(4, 6 if args.quick else 12))}
+        print(json.dumps({"hybrid": hybrid}, indent=2))
+        return
     seconds = 1.0 if args.quick else 3.0
     blocks = 10 if args.quick else args.blocks
     result = {"mining": bench_mining(seconds), "propagation": []}
@@ -266,6 +356,9 @@ def main() -> None:
     result["pos"] = {"attestations": bench_attestations(),
                      "slot_to_all_nodes": asyncio.run(bench_pos_propagation(
                          4, 16 if args.quick else 32))}
+    result["hybrid"] = {"votes": bench_votes(),
+                        "mined_to_finalized": asyncio.run(bench_hybrid_finality(
+                            4, 6 if args.quick else 12))}
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -292,6 +385,15 @@ def main() -> None:
     p = result["pos"]["slot_to_all_nodes"]
     print(f"  slot start -> block on all {p['nodes']} nodes: p50 {p['p50_ms']} ms, "
           f"p95 {p['p95_ms']} ms ({p['blocks_measured']} blocks)")
+    v = result["hybrid"]["votes"]
+    print("hybrid (PoW + Casper FFG)")
+    print(f"  votes validated  {v['verified_per_s']:>8,}/s  vs raw Ed25519 verify "
+          f"{v['raw_ed25519_verify_per_s']:,}/s  ratio {v['ratio']}  (target >= 0.8; "
+          f"{v['votes']} votes)")
+    f = result["hybrid"]["mined_to_finalized"]
+    print(f"  block mined -> finalized on all {f['nodes']} nodes: p50 {f['p50_s']} s, "
+          f"p95 {f['p95_s']} s ({f['blocks_measured']} blocks, {f['epoch_length']}-block "
+          f"epochs, 1 s blocks)")
 
 
 if __name__ == "__main__":

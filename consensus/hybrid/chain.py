@@ -93,7 +93,7 @@ class HybridChain(PowChain):
         self.checks = VoteChecks(verify_signature, self.signatures.verify_attestation)
         self.finalized: FinalityPoint | None = genesis.fc_finalized   # local, only forward
         self.finalized_height = 0
-        self._reported: OrderedDict[bytes, None] = OrderedDict()    # refused tips announced
+        self._reported: OrderedDict[bytes, None] = OrderedDict()   # refused branches' forks
 
     # ---- queries -------------------------------------------------------------------------------
     @property
@@ -223,15 +223,17 @@ class HybridChain(PowChain):
 
     # ---- finality ------------------------------------------------------------------------------
     def _refuse(self, entry: BlockEntry, update: HybridChainUpdate) -> None:
+        """Report a branch that PoW alone would switch to: once per branch (by where it leaves
+        the head's chain), when it first outweighs the head."""
         point = self.finalized
         if point is None or entry.total_work <= self.head.total_work:
             return
-        if entry.hash in self._reported:
+        fork = common_ancestor(entry, self.head)
+        if fork.hash in self._reported:
             return
-        self._reported[entry.hash] = None
+        self._reported[fork.hash] = None
         while len(self._reported) > MAX_REFUSED_REPORTS:
             self._reported.popitem(last=False)
-        fork = common_ancestor(entry, self.head)
         update.refused.append(RefusedReorg(entry.hash, entry.height, entry.total_work,
                                            self.head.total_work, fork.height, point,
                                            self.finalized_height))

@@ -23,6 +23,8 @@ from testnet.scenarios.spec import load_scenario
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True,
               help="Run the scenario's nodes as local processes or as containers.")
+@click.option("--image", default=None,
+              help="docker/swarm: the node image (default p2p-testnet:latest).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Report folder (default: reports/<name>-seed<S>).")
 @click.option("--check-only", is_flag=True, help="Validate the file and print the schedule.")
@@ -30,8 +32,9 @@ from testnet.scenarios.spec import load_scenario
 @click.option("--dashboard", "dashboard_port", type=click.IntRange(0, 65535), default=None,
               help="Serve the live web dashboard (read-only) on this port during the run "
                    "(0: any free port; the URL is printed).")
-def run(scenario_file: Path, seed: int | None, backend: str, report_dir: Path | None,
-        check_only: bool, keep: bool, dashboard_port: int | None) -> None:
+def run(scenario_file: Path, seed: int | None, backend: str, image: str | None,
+        report_dir: Path | None, check_only: bool, keep: bool, dashboard_port: int | None
+        ) -> None:
     """Run a scenario file: faults on a timeline, then checks; exits 1 when a check fails."""
     from testnet.scenarios.runner import ScenarioRunner
     try:
@@ -58,7 +61,7 @@ def run(scenario_file: Path, seed: int | None, backend: str, report_dir: Path | 
             console.print(f"Running variant [bold]{run_scenario.variant}[/bold] "
                           f"({run_scenario.manifest.consensus}); report in {folder}")
         runner = ScenarioRunner(run_scenario, folder, progress=progress, keep_cluster=keep,
-                                backend=backend, dashboard_port=dashboard_port)
+                                backend=backend, dashboard_port=dashboard_port, image=image)
         try:
             result = asyncio.run(runner.run())
         except TestnetError as exc:   # the cluster could not start: there is no run to judge

@@ -63,10 +63,12 @@ class TxRecord:
 class ScenarioRunner:
     def __init__(self, scenario: Scenario, report_dir: Path, *,
                  progress: Callable[[str], None] | None = None, keep_cluster: bool = False,
-                 backend: str = "local", dashboard_port: int | None = None) -> None:
+                 backend: str = "local", dashboard_port: int | None = None,
+                 image: str | None = None) -> None:
         self.scenario = scenario
         self.report_dir = report_dir
         self.backend = backend  # local processes, or containers (docker, swarm)
+        self.image = image      # the containers' node image (None: the backend's default)
         self.progress = progress or (lambda message: None)
         self.keep_cluster = keep_cluster
         self.observations: list[dict] = []
@@ -88,7 +90,8 @@ class ScenarioRunner:
         cluster_dir = self.report_dir / "cluster"
         manifest = self.scenario.manifest.model_dump(mode="json")
         manifest["overrides"] = {int(k): v for k, v in manifest["overrides"].items()}
-        self.cluster = LocalCluster(directory=cluster_dir, backend=self.backend, **manifest)
+        self.cluster = LocalCluster(directory=cluster_dir, backend=self.backend,
+                                    image=self.image, **manifest)
         genesis = json.loads((cluster_dir / "genesis.json").read_text())
         self.spec = spec_from_json(self.scenario.manifest, genesis)
         self.progress(f"starting {self.scenario.manifest.nodes} nodes")
