@@ -114,3 +114,29 @@ async def test_bad_hybrid_input_is_refused_with_a_reason(hybrid_node):
     await rejected(cluster, "block_rejected", "coinbase does not commit")
     assert isinstance(HybridVote.deserialize(honest.serialize()), HybridVote)
     assert (await cluster.client(0).status())["consensus"] == "hybrid"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_checkpoints_sit_on_the_pow_block_tree_for_dashboard_and_prometheus(tmp_path):
+    """What the dashboard draws (the collector's union block tree) puts each node's justified
+    and finalized checkpoint on a mined block; Prometheus gets the epochs as gauges."""
+    import aiohttp
+
+    from testnet.observe.collector import Collector
+    async with LocalCluster(nodes=2, consensus="hybrid", validators_per_node=4,
+                            block_interval_s=1, directory=tmp_path / "cluster") as cluster:
+        async with Collector(cluster, poll_interval=0.5) as collector:
+            def on_tree(c: Collector) -> bool:
+                tree = c.tree
+                return len(tree.finalized) == 2 and all(
+                    cp["root"] in tree.blocks and cp["epoch"] >= 1
+                    for cp in (*tree.finalized.values(), *tree.justified.values()))
+            await collector.wait_for(on_tree, 120, "finalized checkpoints on mined blocks")
+            window = collector.snapshot()["tree"]
+            drawn = {b["hash"] for b in window["blocks"]}
+            assert {cp["root"] for cp in window["finalized"].values()} <= drawn
+        async with aiohttp.ClientSession() as session:
+            async with session.get(cluster.info["nodes"][0]["api"] + "/metrics") as resp:
+                text = await resp.text()
+        assert "testnet_finalized_epoch{" in text and "testnet_total_work{" in text
