@@ -260,11 +260,17 @@ class HybridChain(PowChain):
     def _prune_states(self) -> None:
         """Drop the states of blocks that can no longer be built on: below the finalized
         checkpoint, or on branches that do not contain it."""
-        keep = {}
-        for block_hash, state in self.states.items():
-            entry = self.tree.get(block_hash)
-            if entry is not None and self.is_viable(entry):
-                keep[block_hash] = state
+        point = self.finalized
+        root = self.tree.get(point.hash) if point is not None else None
+        if root is None:
+            return
+        keep, stack = {}, [root]
+        while stack:                                  # the finalized block and its descendants
+            entry = stack.pop()
+            state = self.states.get(entry.hash)
+            if state is not None:
+                keep[entry.hash] = state
+            stack.extend(entry.children)
         self.states = keep
 
     # ---- views ---------------------------------------------------------------------------------

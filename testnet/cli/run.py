@@ -75,8 +75,8 @@ def run(scenario_file: Path, seed: int | None, backend: str, image: str | None,
     failed_runs = [r for r in results if not r.passed]
     for result in failed_runs:
         failed = [c.name for c, ok in zip(result.checks, result.passed_checks) if not ok]
-        console.print(f"[red]FAILED[/red] ({result.scenario.label}): "
-                      f"{', '.join(failed) or 'steps failed'}")
+        which = f" ({result.scenario.label})" if scenario.variants else ""
+        console.print(f"[red]FAILED[/red]{which}: {', '.join(failed) or 'steps failed'}")
     if failed_runs:
         sys.exit(1)
     console.print("[green]PASSED[/green]")

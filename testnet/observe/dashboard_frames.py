@@ -13,7 +13,7 @@ from testnet.observe.collector import Collector
 DEFAULT_WINDOW_BLOCKS = 120
 MAX_WINDOW_BLOCKS = 1_000          # the page draws the window whole: keep it a few hundred
 TIMELINE_NOTABLE, TIMELINE_ROUTINE, TIMELINE_SCAN = 300, 100, 20_000
-ROUTINE_EVENTS = frozenset({"block_accepted", "head_changed", "attestation"})
+ROUTINE_EVENTS = frozenset({"block_accepted", "head_changed", "attestation", "vote"})
 
 
 def parse_window(top: Any, size: Any) -> tuple[int | None, int]:

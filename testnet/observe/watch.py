@@ -1,5 +1,6 @@
 """`testnet watch`: a live terminal view of a cluster — one row per node (height, head coloured
-by branch, peers, finality, faults) and one line per reorg as it happens.
+by branch, peers, finality, faults) and one line per reorg (or, on a hybrid cluster, per heavier
+branch refused for crossing finality) as it happens.
 
 Reorgs come from each node's `/events` stream (reconnecting when a node restarts); rows from
 `/status` polled every `interval`. With `--plain` (or when stdout is not a terminal) it prints
@@ -71,6 +72,14 @@ def status_table(cluster: Cluster, statuses: list[dict | None], colours: BranchC
     return table
 
 
+def refused_line(event: dict) -> str:
+    """A hybrid node refusing a heavier branch that would cross its finalized checkpoint."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(event["ts"]))
+    return (f"{stamp} {event['node']} refused a heavier branch to {event['tip'][:12]} at height "
+            f"{event['height']} (forks at {event['fork_height']}, below finalized epoch "
+            f"{event['finalized_epoch']})")
+
+
 async def follow_reorgs(cluster: Cluster, index: int, lines: deque, fresh: list[str]) -> None:
     """Collect reorg lines from one node until cancelled; reconnects when the node restarts."""
     since: int | None = None
@@ -81,8 +90,9 @@ async def follow_reorgs(cluster: Cluster, index: int, lines: deque, fresh: list[
                 since = status["events_seq"]
             async for event in cluster.client(index).events(since=since):
                 since = max(since, event.get("seq", since))
-                if event["type"] == "reorg":
-                    line = reorg_line(event)
+                if event["type"] in ("reorg", "reorg_refused"):
+                    line = (reorg_line(event) if event["type"] == "reorg"
+                            else refused_line(event))
                     lines.append(line)
                     fresh.append(line)
         except (NodeUnreachable, NodeAPIError):

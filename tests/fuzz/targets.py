@@ -336,4 +336,4 @@ class HttpTarget(_Watched):
 
 
 def all_targets() -> list[Target]:
-    return [WireTarget(), HttpTarget("pow"), HttpTarget("pos")]
+    return [WireTarget(), HttpTarget("pow"), HttpTarget("pos"), HttpTarget("hybrid")]

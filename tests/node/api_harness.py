@@ -23,6 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from consensus.chain_spec import ChainSpec
+from consensus.hybrid.spec import HybridSpec
 from consensus.keys import derive_private_key, public_key
 from consensus.pos.spec import PosSpec
 from node.app import Node
@@ -44,11 +45,15 @@ def write_config(directory: Path, consensus: str = "pow") -> NodeConfig:
     """A one-node network in `directory`: genesis.json with two funded accounts, and its config."""
     directory.mkdir(parents=True, exist_ok=True)
     allocations = tuple((public_key(account_key(i)), FUNDS) for i in range(2))
-    if consensus == "pos":
-        spec: ChainSpec | PosSpec = PosSpec(
+    validators = tuple((public_key(validator_key(i)), 32_0000_0000) for i in range(4))
+    if consensus == "hybrid":
+        spec: ChainSpec | PosSpec = HybridSpec(chain_id="api-harness-hybrid",
+                                               allocations=allocations, validators=validators)
+    elif consensus == "pos":
+        spec = PosSpec(
             chain_id="api-harness-pos",
             allocations=allocations,
-            validators=tuple((public_key(validator_key(i)), 32_0000_0000) for i in range(4)),
+            validators=validators,
         )
     else:
         spec = ChainSpec(chain_id="api-harness", allocations=allocations)

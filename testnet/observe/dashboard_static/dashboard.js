@@ -9,7 +9,7 @@
 
 const ROW_H = 24, BLOCK_W = 64, BLOCK_H = 16, PILL_H = 14, LEFT = 68, PAD_TOP = 14;
 const MAX_TIMELINE_ROWS = 300, MAX_TIMELINE_KEPT = 1500;
-const ROUTINE = new Set(["block_accepted", "head_changed", "attestation"]);
+const ROUTINE = new Set(["block_accepted", "head_changed", "attestation", "vote"]);
 const PALETTE = ["#2f9e44", "#e8590c", "#1c7ed6", "#ae3ec9", "#f08c00", "#0c8599", "#d6336c",
                  "#5c940d"];
 // The node-card buttons come from the server's action table (snapshot.actions.node); this is only
@@ -492,6 +492,9 @@ function describe(e) {
     case "justified":
     case "finalized":
       return `epoch ${e.epoch} root ${short(e.root)}`;
+    case "reorg_refused":
+      return `refused a heavier branch to ${short(e.tip)} at ${e.height} (forks at ` +
+             `${e.fork_height}, below the finalized checkpoint of epoch ${e.finalized_epoch})`;
     default: {
       const rest = {...e};
       for (const k of ["seq", "type", "node", "ts", "rx_ts", "source", "filled"]) delete rest[k];

@@ -126,3 +126,13 @@ def test_replaying_the_stored_blocks_gives_the_same_chain():
     assert replayed.head.hash == chain.head.hash
     assert replayed.finalized == chain.finalized
     assert replayed.ledger.balances == chain.ledger.balances
+
+
+def test_casper_states_below_the_finalized_checkpoint_are_dropped():
+    chain = new_chain(3)
+    for _ in range(6):
+        vote_in_next_epoch(chain, [0, 1, 2])
+    finalized = chain.get(chain.finalized.hash)
+    kept = [chain.get(h) for h in chain.states]
+    assert all(e is not None and e.height >= finalized.height for e in kept)
+    assert len(chain.states) <= chain.head.height - finalized.height + 1
