@@ -246,7 +246,7 @@ def _slot_reached(cluster: LocalCluster, slot: int) -> Callable[[], Awaitable[bo
     return check
 
 
-def bench_votes(validators: int = 1024, trials: int = 5) -> dict:
+def bench_votes(validators: int = 1024, trials: int = 9) -> dict:
     """Gossip votes fully validated per second (`Operations.on_vote`: epoch, signature, the
     slashing detector, `_votable`, the pool), each vote fresh from its wire bytes, against the
     raw Ed25519 verify rate of `cryptography` on the same signatures and messages, alternating
