@@ -71,7 +71,7 @@ class EventBus:
         self.log_path = log_path
         self._seq = _last_seq(log_path) if log_path else 0
         self._file = open(log_path, "a", buffering=1) if log_path else None
-        if log_path is not None and _ends_mid_line(log_path):
+        if self._file is not None and log_path is not None and _ends_mid_line(log_path):
             # A kill cut the last line short: end it, so the next event starts a line of its own
             # (and is not lost with the cut one by every reader that skips a broken line).
             self._file.write("\n")
