@@ -71,6 +71,10 @@ class EventBus:
         self.log_path = log_path
         self._seq = _last_seq(log_path) if log_path else 0
         self._file = open(log_path, "a", buffering=1) if log_path else None
+        if self._file is not None and log_path is not None and _ends_mid_line(log_path):
+            # A kill cut the last line short: end it, so the next event starts a line of its own
+            # (and is not lost with the cut one by every reader that skips a broken line).
+            self._file.write("\n")
 
     @property
     def last_seq(self) -> int:
@@ -154,6 +158,17 @@ def read_log(path: Path | None, after: int, limit: int) -> list[dict]:
     except FileNotFoundError:
         pass
     return out
+
+
+def _ends_mid_line(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            if fh.seek(0, 2) == 0:
+                return False
+            fh.seek(-1, 2)
+            return fh.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
 
 
 def _last_seq(path: Path) -> int:

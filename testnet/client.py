@@ -76,6 +76,21 @@ class NodeClient:
         """Submits a signed deposit or exit (`kind`: "deposit" or "exit")."""
         return await self._request("POST", f"/stake/{kind}", body={"raw": raw.hex()})
 
+    async def validators(self) -> list[dict]:
+        """PoS: every validator with its stake and whether it is slashed (404 on PoW)."""
+        return await self._get("/validators")
+
+    async def metrics(self) -> str:
+        """The Prometheus text the node serves at /metrics."""
+        try:
+            async with self.session.get(self.api + "/metrics", timeout=self.timeout) as resp:
+                if resp.status >= 400:
+                    await _json_or_raise(resp)
+                return await resp.text()
+        except TRANSPORT_ERRORS as exc:
+            raise NodeUnreachable(f"{self.name} did not answer GET /metrics: "
+                                  f"{_describe(exc)}") from exc
+
     async def event_log(self, after: int, limit: int = 1000) -> dict:
         """Past events with seq > after: `{"events": [...], "last_seq": N}`."""
         return await self._get("/events/log", after=after, limit=limit)

@@ -109,6 +109,10 @@ class CheckSpecError(TestnetError, ValueError):
     """A check named in a scenario that does not validate; names the check and field."""
 
 
+class CampaignError(TestnetError, ValueError):
+    """A crash campaign or soak that cannot run as asked; names the option."""
+
+
 # ---- observing -----------------------------------------------------------------------------------
 class DashboardError(TestnetError, ValueError):
     """A request the dashboard refuses; the message names the offending value."""

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from testnet.checks.chain import chains_valid, converged_within, max_reorg_depth
+from testnet.checks.durability import no_honest_slashing, stored_blocks_kept
 from testnet.checks.events import event_seen
 from testnet.checks.finality import (
     finality_during_partition,
@@ -129,6 +130,8 @@ CHECKS: dict[str, Callable[..., CheckResult]] = {
     "tx_reversed": tx_reversed,
     "chains_valid": chains_valid,
     "event_seen": event_seen,
+    "stored_blocks_kept": stored_blocks_kept,
+    "no_honest_slashing": no_honest_slashing,
 }
 
 def _nodes_args(name: str, value: Any) -> dict:
@@ -161,6 +164,8 @@ _SPEC_ARGS: dict[str, Callable[[Any], dict]] = {
     "tx_reversed": lambda v: _tx_args("tx_reversed", v, confirmations=False),
     "chains_valid": lambda v: _flag_args("chains_valid", v),
     "event_seen": _event_args,
+    "stored_blocks_kept": lambda v: _flag_args("stored_blocks_kept", v),
+    "no_honest_slashing": lambda v: _flag_args("no_honest_slashing", v),
 }
 
 

@@ -9,6 +9,9 @@ Each step is an action of the action table (testnet/faults/actions.py), performe
 runner's hooks (`RunHooks`: observe, wait, send_tx, start_load) for the verbs that exist only in a
 run.
 
+Companions (a soak's resource sampler) are async context managers made from the running cluster:
+entered once it is up and followed, left after the final observations, while the nodes still run.
+
 Errors: a step that fails on purpose (a `TestnetError`: a wait that times out, a node that does not
 answer, a fault the backend cannot apply) is recorded as `step_failed` and the run goes on, so the
 checks still judge what happened; the run as a whole is then not passed. Anything else is a bug and
@@ -24,7 +27,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,15 +43,20 @@ from testnet.errors import NodeAPIError, NodeUnreachable, ScenarioError, Testnet
 from testnet.faults.actions import ActionContext, perform_action
 from testnet.faults.nemesis import Nemesis
 from testnet.faults.run_verbs import LoadArgs, TxArgs, WaitArgs
+from testnet.history.event_log import read_event_log
 from testnet.observe.collector import Collector
 from testnet.scenarios.chain_audit import audit_headers, audit_pos_headers
 from testnet.scenarios.outcome import RunResult, judge_run
 from testnet.scenarios.spec import Scenario, Step
+from testnet.scenarios.transfer_load import send_transfers
 from testnet.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
 TX_POLL_S = 1.0
+# Something that runs beside a run on its cluster (a resource sampler in a soak): entered once
+# the cluster is up and followed, left after the final observations while the nodes still run.
+Companion = Callable[[LocalCluster], contextlib.AbstractAsyncContextManager[Any]]
 
 
 @dataclass
@@ -64,8 +72,9 @@ class ScenarioRunner:
     def __init__(self, scenario: Scenario, report_dir: Path, *,
                  progress: Callable[[str], None] | None = None, keep_cluster: bool = False,
                  backend: str = "local", dashboard_port: int | None = None,
-                 image: str | None = None) -> None:
+                 companions: Sequence[Companion] = (), image: str | None = None) -> None:
         self.scenario = scenario
+        self.companions = companions
         self.report_dir = report_dir
         self.backend = backend  # local processes, or containers (docker, swarm)
         self.image = image      # the containers' node image (None: the backend's default)
@@ -102,6 +111,8 @@ class ScenarioRunner:
             await self.collector.start()
             if self.dashboard_port is not None:
                 await self._serve_dashboard()
+            for companion in self.companions:
+                await self._exit.enter_async_context(companion(self.cluster))
             self._start = time.monotonic()
             self.observe("run_started", seed=self.scenario.seed, name=self.scenario.name)
             try:
@@ -313,34 +324,13 @@ class ScenarioRunner:
             raise ScenarioError(f"no transaction labelled {label!r} has been sent") from None
 
     async def _load(self, args: LoadArgs) -> None:
-        """Background transfers at `tps` for `duration_s`, each account through one node."""
-        accounts = self.cluster.accounts()
+        """Background transfers at `tps` for `duration_s`, from the accounts no labelled
+        transfer uses (their nonces stay the scenario's)."""
         labelled = {r.sender for r in self.txs.values()}
-        senders = [i for i in range(len(accounts)) if i not in labelled] or [0]
-        targets = args.nodes or list(range(self.cluster.size))
-        nonces: dict[int, int | None] = {i: None for i in senders}
-        deadline = time.monotonic() + args.duration_s
-        sent = failed = k = 0
-        while time.monotonic() < deadline:
-            sender = senders[k % len(senders)]
-            node = targets[sender % len(targets)]
-            k += 1
-            try:
-                client = self.cluster.client(node, timeout=2.0)
-                nonce = nonces[sender]
-                if nonce is None:
-                    nonce = (await client.account(accounts[sender]["account"]))["pending_nonce"]
-                tx = sign_transaction(bytes.fromhex(accounts[sender]["private_key"]),
-                                      bytes.fromhex(accounts[(sender + 1) % len(accounts)][
-                                          "account"]), 1, 1, nonce)
-                await client.post_tx({"raw": tx.serialize().hex()})
-                nonces[sender] = nonce + 1
-                sent += 1
-            except (NodeUnreachable, NodeAPIError):
-                nonces[sender] = None   # node down or nonce raced: ask again next time
-                failed += 1
-            await asyncio.sleep(1.0 / args.tps)
-        self.observe("load_finished", sent=sent, failed=failed)
+        senders = [i for i in range(len(self.cluster.accounts())) if i not in labelled] or [0]
+        stats = await send_transfers(self.cluster, args.tps, duration_s=args.duration_s,
+                                     nodes=args.nodes, senders=senders)
+        self.observe("load_finished", sent=stats.sent, failed=stats.failed)
 
     # ---- observations --------------------------------------------------------------------------
     async def _poll_transactions(self) -> None:
@@ -415,11 +405,7 @@ class ScenarioRunner:
         have = {(e["node"], e["seq"]) for e in collected}
         cluster_dir = self.report_dir / "cluster"
         for events_file in sorted(cluster_dir.glob("node*/data/events.jsonl")):
-            for line in events_file.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut by SIGKILL
+            for entry in read_event_log(events_file).events:   # lines cut by SIGKILL skipped
                 if (entry.get("node"), entry.get("seq")) not in have:
                     entries.append({**entry, "source": "node", "filled": True})
         nemesis_log = cluster_dir / "nemesis.jsonl"  # the record of every fault, complete

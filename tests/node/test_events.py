@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.events import EventBus
+from node.events import EventBus, read_log
 
 
 def test_sequence_numbers_continue_after_restart(tmp_path):
@@ -42,3 +42,19 @@ async def test_a_subscriber_that_drains_its_queue_hears_of_its_gap_without_waiti
     bus.emit("tick", i=12)
     assert (await sub.get())["seq"] == 13, "the gap is announced once"
     assert bus.subscriber_stats() == {"subscribers": 1, "queued_max": 0, "missed_total": 7}
+
+
+def test_an_event_after_a_line_cut_by_a_kill_is_not_lost(tmp_path):
+    """SIGKILL can cut the last line of events.jsonl short; the restarted node's first event must
+    start a line of its own, or every reader skips it together with the broken line."""
+    path = tmp_path / "events.jsonl"
+    bus = EventBus("n0", path, clock=lambda: 1.0)
+    bus.emit("block_accepted", hash="aa")
+    bus.close()
+    with open(path, "a") as fh:
+        fh.write('{"seq": 2, "type": "block_acc')          # the kill, mid-line
+    restarted = EventBus("n0", path, clock=lambda: 2.0)
+    restarted.emit("node_started", height=1)
+    restarted.close()
+    assert [(e["seq"], e["type"]) for e in read_log(path, 0, 10)] == [
+        (1, "block_accepted"), (2, "node_started")]

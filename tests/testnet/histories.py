@@ -13,7 +13,8 @@ GENESIS = "g"
 
 
 class H:
-    def __init__(self) -> None:
+    def __init__(self, consensus: str = "pow") -> None:
+        self.consensus = consensus
         self.entries: list[dict] = []
         self.now = 0.0
         self.current: str | None = None
@@ -58,8 +59,15 @@ class H:
         self.current = name
         if name not in self.seq:
             self.heads[name] = GENESIS
-            self.event("node_started", height=0, head=GENESIS, blocks_loaded=0)
+            self.event("node_started", height=0, head=GENESIS, blocks_loaded=0,
+                       consensus=self.consensus)
         return self
+
+    def restarted(self, blocks_loaded: int, t: float | None = None) -> H:
+        """The current node starts again (after a kill) with `blocks_loaded` stored blocks."""
+        head = self.heads.get(self.current, GENESIS)
+        return self.event("node_started", t, height=self.heights.get(head, 0), head=head,
+                          blocks_loaded=blocks_loaded, consensus=self.consensus)
 
     def block(self, hash_: str, parent: str, *, miner: str = "k0", main: bool = True,
               peer: str = "local", t: float | None = None) -> H:

@@ -313,7 +313,8 @@ def test_every_check_has_a_spec_form():
              {"tx_reversed": "pay1"}, {"chains_valid": True},
              {"event_seen": {"type": "block_rejected", "contains": "in the future"}},
              {"finality_during_partition": [0, 1]}, {"no_finality_during_partition": True},
-             {"slashed_everywhere": {"validator": 5, "within": 20}}]
+             {"slashed_everywhere": {"validator": 5, "within": 20}},
+             {"stored_blocks_kept": True}, {"no_honest_slashing": True}]
     assert {next(iter(s)) for s in specs} == set(CHECKS)
     for spec in specs:
         validate_check_spec(spec)
