@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench import feed_transactions, percentile, rss_kb  # noqa: E402
+
 from consensus.pow import hash_from_hex  # noqa: E402
 from p2p.errors import HandshakeError  # noqa: E402
 from p2p.handshake import ChainParams, perform_handshake  # noqa: E402
