@@ -17,6 +17,11 @@ Topics come in two kinds:
   `data` (or `notfound`). One getdata is in flight per id; if the peer does not answer in
   FETCH_TIMEOUT_S or says notfound, the next peer that announced the id is asked. Payloads are
   served from a bounded cache of recent messages, then from the topic's `fetch` (the node's store).
+
+Every peer's frames are charged to its budgets in peer_policy.py: announced and requested ids,
+duplicates and unsolicited answers; over a budget a frame is dropped (and a peer that stays over
+is banned by the host). Ids are asked of a peer only within its in-flight bound, and an id it
+announced but then did not deliver (notfound, timeout) is a broken promise that costs it score.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any, Literal
 
 from p2p.connection import Connection
 from p2p.errors import EncodeError
+from p2p.peer_policy import PeerPolicy
 from p2p.seen_cache import Key, PayloadCache, SeenCache
 from p2p.wire import MAX_ID_BYTES, MAX_NAME_CHARS, PROTOCOL_VERSION, encode_frame
 
@@ -103,8 +109,10 @@ class GossipRouter:
         seen_cache_size: int,
         max_frame_bytes: int,
         version: int = PROTOCOL_VERSION,
+        policy: PeerPolicy | None = None,
     ) -> None:
         self._max_frame_bytes = max_frame_bytes
+        self._policy = policy if policy is not None else PeerPolicy(lambda: 0.0)
         self._connections = connections
         self._penalise = penalise
         self._stats = stats
@@ -141,6 +149,7 @@ class GossipRouter:
         finally:
             self._task_group = None
             for fetch in self._fetches.values():
+                self._policy.release(fetch.peer_id)
                 if fetch.timer is not None:
                     fetch.timer.cancel()
             self._fetches.clear()
@@ -191,6 +200,7 @@ class GossipRouter:
         # [IGNORE] message not already seen
         if not self._seen.add(key, peer_id):
             self._stats["dropped"]["duplicate"] += 1
+            self._policy.charge(peer_id, "duplicate")
             return
         self._enqueue(topic, GossipMessage(topic.name, body["id"], body["payload"], peer_id))
 
@@ -200,6 +210,7 @@ class GossipRouter:
         # [IGNORE] data answers a getdata we sent to this peer
         if fetch is None or peer_id not in fetch.asked:
             self._stats["dropped"]["unsolicited data"] += 1
+            self._policy.charge(peer_id, "unsolicited")
             return
         self._end_fetch(key)
         # [IGNORE] message not already seen (it may have arrived by another path meanwhile)
@@ -212,23 +223,36 @@ class GossipRouter:
         self._enqueue(topic, GossipMessage(topic.name, body["id"], body["payload"], peer_id))
 
     def _on_inv(self, peer_id: str, conn: Connection, topic: _Topic, body: dict) -> None:
+        # [IGNORE] the peer stays within its announcement budget
+        if not self._policy.charge(peer_id, "inv_ids", len(body["ids"])):
+            return
         wanted = []
+        duplicates = 0
         for msg_id in body["ids"]:
             key = (topic.name, msg_id)
             if key in self._seen:
                 self._seen.note_holder(key, peer_id)
                 self._stats["dropped"]["duplicate inv"] += 1
+                duplicates += 1
             elif (fetch := self._fetches.get(key)) is not None:
                 if peer_id not in fetch.asked and peer_id not in fetch.candidates:
                     fetch.candidates.append(peer_id)
-            else:
+            elif self._policy.may_request(peer_id):  # [IGNORE] within the in-flight bounds
                 self._fetches[key] = _Fetch(peer_id=peer_id, asked={peer_id}, candidates=[])
+                self._policy.track(peer_id)
                 self._arm_timer(key, peer_id)
                 wanted.append(msg_id)
+            else:
+                self._stats["dropped"]["in-flight limit"] += 1
+        if duplicates:
+            self._policy.charge(peer_id, "duplicate", duplicates)
         if wanted:
             conn.send("getdata", {"topic": topic.name, "ids": wanted})
 
     def _on_getdata(self, peer_id: str, conn: Connection, topic: _Topic, body: dict) -> None:
+        # [IGNORE] the peer stays within its request budget
+        if not self._policy.charge(peer_id, "getdata_ids", len(body["ids"])):
+            return
         missing = []
         for msg_id in body["ids"]:
             payload = self._lookup(topic, msg_id)
@@ -249,7 +273,10 @@ class GossipRouter:
             key = (topic.name, msg_id)
             fetch = self._fetches.get(key)
             if fetch is not None and fetch.peer_id == peer_id:
+                self._policy.broken_promise(peer_id)
                 self._retry_fetch(key)
+            else:
+                self._policy.charge(peer_id, "unsolicited")
 
     def on_peer_closed(self, peer_id: str) -> None:
         """Ask someone else for every id we were fetching from this peer."""
@@ -278,18 +305,22 @@ class GossipRouter:
         fetch = self._fetches.get(key)
         if fetch is not None and fetch.peer_id == peer_id:
             self._stats["dropped"]["fetch timeout"] += 1
+            if peer_id in self._connections:
+                self._policy.broken_promise(peer_id)
             self._retry_fetch(key)
 
     def _retry_fetch(self, key: Key) -> None:
         fetch = self._fetches[key]
         if fetch.timer is not None:
             fetch.timer.cancel()
+        self._policy.release(fetch.peer_id)
         while fetch.candidates:
             peer_id = fetch.candidates.pop(0)
             conn = self._connections.get(peer_id)
             if conn is not None and conn.send("getdata", {"topic": key[0], "ids": [key[1]]}):
                 fetch.peer_id = peer_id
                 fetch.asked.add(peer_id)
+                self._policy.track(peer_id)
                 self._arm_timer(key, peer_id)
                 return
         del self._fetches[key]
@@ -298,8 +329,10 @@ class GossipRouter:
 
     def _end_fetch(self, key: Key) -> None:
         fetch = self._fetches.pop(key, None)
-        if fetch is not None and fetch.timer is not None:
-            fetch.timer.cancel()
+        if fetch is not None:
+            self._policy.release(fetch.peer_id)
+            if fetch.timer is not None:
+                fetch.timer.cancel()
 
     # -- validating and forwarding -------------------------------------------------------------
 
