@@ -2,7 +2,9 @@
 
 The node's pid is kept in `node<i>/pid`; a pid only counts as our node while its command line
 still names the node's config (pids get reused). Signals go to the whole process group, so the
-miner process beside a node is paused, resumed and killed with it.
+miner process beside a node is paused, resumed and killed with it. A node runs the code of the
+checkout that started it: its repository is put on PYTHONPATH (after any PYTHONPATH already set),
+so a second worktree sharing one editable-installed virtualenv does not run the first's code.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 
 from testnet.errors import WaitTimeout
 from testnet.waiting import wait_until_sync
+
+REPO_ROOT = Path(__file__).resolve().parents[2]  # testnet/backends/ -> the repository
 
 
 class LocalBackend:
@@ -79,7 +83,7 @@ class LocalBackend:
                 [sys.executable, "-m", "node", "--config", str(self.config_path(index).resolve())],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, cwd=self._node_dir(index),
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": _python_path()})
         finally:
             log.close()
         (self._node_dir(index) / "pid").write_text(str(proc.pid))
@@ -168,3 +172,8 @@ def _wait_gone(pid: int, timeout: float) -> bool:
                                interval=0.05)
     except WaitTimeout:
         return False
+
+
+def _python_path() -> str:
+    """PYTHONPATH for a node: whatever the caller set first, then this checkout."""
+    return os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO_ROOT)) if p)
