@@ -16,6 +16,9 @@ finding 5 asks for < 10% growth between the 10 and the 60 minute marks.
 A checkpoint past `--minutes` is dropped; the last checkpoint is always the end of the run. With
 `--chaos` a node may be down or restarted at a checkpoint: it is reported as missing there and
 the per-node figures say which pid was read. Progress goes to stderr, the figures to stdout.
+
+The node processes run this checkout's code: PYTHONPATH is set to it, because the shared venv's
+editable install maps the packages to whichever checkout installed it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)   # nodes run this checkout
 
 from testnet.cluster import Cluster, LocalCluster  # noqa: E402
 from testnet.observe.node_resources import proc_kb  # noqa: E402
