@@ -40,6 +40,8 @@ class Violation(Enum):
     INVALID_PARENT = "invalid parent"
     KNOWN_INVALID = "known invalid"
     INVALID_BLOCK = "invalid block"            # any other block rule (PoS transition, proposer)
+    WRONG_PRODUCER = "wrong producer"          # DPoS: not the scheduled producer of the slot
+    IRREVERSIBLE = "conflicts with irreversible"   # DPoS: off the branch of our LIB (IGNORE)
     # PoS votes and operations
     UNTIMELY = "untimely"                      # cannot be judged now: unknown block, out of window
     EQUIVOCATION = "equivocation"              # a vote that proves a slashable offence

@@ -2,9 +2,11 @@
 
 The node's pid is kept in `node<i>/pid`; a pid only counts as our node while its command line
 still names the node's config (pids get reused). Signals go to the whole process group, so the
-miner process beside a node is paused, resumed and killed with it. A node runs the code of the
-checkout that started it: its repository is put on PYTHONPATH (after any PYTHONPATH already set),
-so a second worktree sharing one editable-installed virtualenv does not run the first's code.
+miner process beside a node is paused, resumed and killed with it.
+
+A node runs the code of the checkout this orchestrator is in (SOURCE_ROOT first on PYTHONPATH):
+the node is started in its own folder, where `-m node` would otherwise resolve through the
+installed package, which in a git worktree is another checkout's code.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from testnet.errors import WaitTimeout
 from testnet.waiting import wait_until_sync
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # testnet/backends/ -> the repository
+SOURCE_ROOT = Path(__file__).resolve().parents[2]   # holds consensus/, p2p/, node/, testnet/
 
 
 class LocalBackend:
@@ -175,5 +177,6 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 
 
 def _python_path() -> str:
-    """PYTHONPATH for a node: whatever the caller set first, then this checkout."""
-    return os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO_ROOT)) if p)
+    """SOURCE_ROOT ahead of any PYTHONPATH the orchestrator was given."""
+    inherited = os.environ.get("PYTHONPATH")
+    return os.pathsep.join([str(SOURCE_ROOT), *([inherited] if inherited else [])])
