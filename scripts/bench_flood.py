@@ -375,18 +375,29 @@ async def bench_floods(kinds: list[str], seconds: float, recovery: float) -> dic
     return {"baseline": baseline, "floods": results}
 
 
-async def bench_cluster_up(nodes: int) -> dict:
-    """Seconds from starting `nodes` local PoW nodes until all are connected (full mesh) and
-    agree on a head above genesis."""
+async def bench_cluster_up(nodes: int, timeout: float = 600.0) -> dict:
+    """Seconds from starting `nodes` local PoW nodes (full mesh) until all answer /status, until
+    each has all its topology peers, and until all agree on a head above genesis. Started by hand
+    rather than `async with LocalCluster` so that a loaded machine gets more than its 30 s."""
     progress(f"cluster-up: starting {nodes} nodes")
     with tempfile.TemporaryDirectory(prefix="flood-up-") as tmp:
-        start = time.monotonic()
-        async with LocalCluster(nodes=nodes, directory=Path(tmp) / "c", block_interval_s=2,
-                                hashrate=max(500, 40_000 // nodes)) as cluster:
+        cluster = LocalCluster(nodes=nodes, directory=Path(tmp) / "c", block_interval_s=2,
+                               hashrate=max(500, 40_000 // nodes))
+        try:
+            start = time.monotonic()
+            await asyncio.to_thread(cluster.start_all)
+            await cluster.healthy(timeout=timeout)
+            healthy = time.monotonic() - start
+            await cluster.connected(timeout=timeout)
             connected = time.monotonic() - start
-            await cluster.converged(timeout=180, min_height=1)
+            await cluster.converged(timeout=timeout, min_height=1)
             agreed = time.monotonic() - start
-    return {"nodes": nodes, "connected_s": round(connected, 1), "agreed_s": round(agreed, 1)}
+        finally:
+            await cluster.__aexit__(None, None, None)
+    result = {"nodes": nodes, "healthy_s": round(healthy, 1), "connected_s": round(connected, 1),
+              "agreed_s": round(agreed, 1)}
+    progress(f"cluster-up: {result}")
+    return result
 
 
 def load_average() -> list[float]:
@@ -397,10 +408,11 @@ async def run_all(kinds: list[str], seconds: float, recovery: float,
                   cluster_up: int | None) -> dict:
     report: dict = {"host": platform.node(), "cores": os.cpu_count(),
                     "load_before": load_average(), "seconds_per_flood": seconds}
-    if cluster_up:
-        report["cluster_up"] = await bench_cluster_up(cluster_up)
     if kinds:
         report.update(await bench_floods(kinds, seconds, recovery))
+    if cluster_up:
+        report["load_before_cluster_up"] = load_average()
+        report["cluster_up"] = await bench_cluster_up(cluster_up)
     report["load_after"] = load_average()
     return report
 
