@@ -146,8 +146,9 @@ class WireTarget(_Watched):
             rng=random.Random(0),
             handshake_timeout=FUZZ_HANDSHAKE_TIMEOUT_S,
             logger=logging.getLogger("p2p.fuzz"),
-            # every case is a fresh peer id from 127.0.0.1, most of them banned: churn on purpose
-            policy_limits=PolicyLimits(admission=False),
+            # every case is a fresh peer id from 127.0.0.1, most of them banned: churn on purpose;
+            # and the probe after a valid get_blocks asks again at once: budgets are not fuzzed here
+            policy_limits=PolicyLimits(admission=False, rates=False),
         )
         store = {hashlib.sha256(item).digest(): item for item in make_items(5)}
 
