@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import feed_transactions, percentile, rss_kb  # noqa: E402
+from bench import feed_transactions, percentile  # noqa: E402
 
 from consensus.pow import hash_from_hex  # noqa: E402
 from p2p.errors import HandshakeError  # noqa: E402
@@ -49,12 +49,17 @@ from p2p.handshake import ChainParams, perform_handshake  # noqa: E402
 from p2p.identity import Identity  # noqa: E402
 from p2p.wire import PROTOCOL_VERSION, decode_envelope, encode_frame  # noqa: E402
 from testnet import LocalCluster  # noqa: E402
+from testnet.observe.node_resources import proc_kb  # noqa: E402
 
 KINDS = ("inv", "get_blocks", "duplicates", "unsolicited", "new_ids")
 BLOCK_TOPIC = "block"
 MAX_FRAMES_PER_S = 10_000
 RECOVERY_S = 60.0
 TRANSFERS_PER_S = 4
+
+
+def rss_kb(pid: int) -> int:
+    return proc_kb(pid, "status", "VmRSS") or 0
 
 
 def progress(message: str) -> None:
