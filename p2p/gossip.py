@@ -189,6 +189,8 @@ class GossipRouter:
         if topic is None:
             # [IGNORE] topic is one we registered (the peer may run a newer node)
             self._stats["dropped"]["unknown topic"] += 1
+            if conn.peer_id is not None and not self._policy.charge(conn.peer_id, "unsolicited"):
+                return
             if msg_type == "getdata":
                 conn.send("notfound", {"topic": body["topic"], "ids": body["ids"]})
             return

@@ -3,6 +3,8 @@ in flight, sync answers, admission per address, eviction and log throttling."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections import Counter
 
 from p2p.peer_policy import (
@@ -13,6 +15,7 @@ from p2p.peer_policy import (
     GENESIS_ANSWER_INTERVAL_S,
     KIND_LIMITS,
     LOG_INTERVAL_S,
+    MAX_IN_FLIGHT_PER_PEER,
     OVER_BUDGET_GRACE_S,
     SYNC_BYTES_BURST,
     SYNC_BYTES_PER_S,
@@ -24,7 +27,8 @@ from p2p.peer_policy import (
     address_of,
     choose_eviction,
 )
-from tests.p2p.p2p_harness import FakeClock
+from p2p.wire import encode_frame
+from tests.p2p.p2p_harness import FakeClock, RawPeer, wait_until
 
 
 def new_policy(clock: FakeClock, **limits) -> tuple[PeerPolicy, list[tuple[str, str]],
@@ -177,3 +181,54 @@ def test_a_bad_input_is_logged_once_per_interval():
     assert policy.should_log("p", "admission") and policy.should_log("q", "bad request")
     clock.advance(LOG_INTERVAL_S)
     assert policy.should_log("p", "bad request")
+
+
+# -- against a real host -----------------------------------------------------------------------
+
+
+async def flood_until_closed(raw: RawPeer, frame: bytes, timeout: float) -> int | None:
+    """Send `frame` over and over until the host closes the link; its close code, or None."""
+    async def send_all() -> None:
+        while True:
+            await raw.ws.send_bytes(frame)
+            await asyncio.sleep(0)
+    sender = asyncio.create_task(send_all())
+    try:
+        code, _ = await raw.wait_closed(timeout)
+        return code
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+
+
+async def test_a_flood_of_frames_on_an_unknown_topic_gets_the_peer_banned(net):
+    node = await net.start("a")
+    raw = await RawPeer.connect(node.url, name="unknown-topic")
+    try:
+        await raw.handshake()
+        frame = encode_frame("gossip", {"topic": "nobody-knows", "id": b"x", "payload": b"y"})
+        assert await flood_until_closed(raw, frame, OVER_BUDGET_GRACE_S + 5) == 1008
+    finally:
+        await raw.close()
+    assert node.host.stats["rejected"]["over budget: unsolicited"] == 1
+    assert node.host._scores.is_banned(raw.peer_id)
+
+
+async def test_an_inv_flood_is_asked_for_its_in_flight_bound_only_and_freed(net):
+    node = await net.start("a")
+    node.add_topic("blocks", announce=True)
+    raw = await RawPeer.connect(node.url, name="inv-flooder")
+    try:
+        await raw.handshake()
+        for _ in range(4):
+            await raw.send("inv", {"topic": "blocks", "ids": [os.urandom(32) for _ in range(1024)]})
+        asked = 0
+        while asked < MAX_IN_FLIGHT_PER_PEER:
+            asked += len((await raw.recv_type("getdata"))["ids"])
+        assert asked == MAX_IN_FLIGHT_PER_PEER
+        assert node.host.policy.in_flight(raw.peer_id) == MAX_IN_FLIGHT_PER_PEER
+    finally:
+        await raw.close()
+    await wait_until(lambda: node.host.peers() == [])
+    await wait_until(lambda: node.host.policy.in_flight() == 0 and len(node.host.policy) == 0,
+                     what="the flooder's fetches freed")
