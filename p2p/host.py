@@ -532,9 +532,10 @@ class P2PHost:
         self._penalise(peer_id, REJECT_PENALTY)
 
     def _penalise_bad_input(self, conn: Connection, category: str) -> None:
-        self._note_ban(conn)  # a link closed for bad input is churn its address pays for
         if conn.peer_id is not None:
             self._penalise(conn.peer_id, BAD_FRAME_PENALTY)
+        if not conn.is_closing:  # (a ban has closed it and charged the address already)
+            self._note_ban(conn)  # a link closed for bad input is churn its address pays for
 
     def _penalise(self, peer_id: str, penalty: float) -> None:
         self._scores.penalise(peer_id, penalty)
