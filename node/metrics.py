@@ -129,6 +129,13 @@ def render(node: Node) -> tuple[bytes, str]:
             for category, count in sorted(stats["rejected"].items()):
                 family.add_metric([*values, category], count)
             yield family
+            # let go without blame: duplicates, frames over a peer's budget (p2p/peer_policy.py)
+            family = CounterMetricFamily("testnet_dropped_messages",
+                                         "p2p input or output dropped, by category",
+                                         labels=[*names, "category"])
+            for category, count in sorted(stats["dropped"].items()):
+                family.add_metric([*values, category], count)
+            yield family
 
     registry = CollectorRegistry()
     registry.register(Collector())

@@ -216,6 +216,7 @@ async def test_unsolicited_answers_get_the_peer_banned(mining_node):
         await peer.close()
     assert result.closed_after_s is not None, "the flooder was never disconnected"
     assert result.bytes_back < 16 * 1024
+    assert any("over budget: unsolicited" in line for line in await budget_trips(mining_node, 0))
     assert len(log_lines(mining_node)) - before <= FEW_LOG_LINES
     await still_serves_an_honest_peer(mining_node)
 
@@ -241,3 +242,27 @@ async def test_fresh_ids_from_one_address_run_out_of_handshakes(mining_node):
         pytest.fail(f"{admitted} fresh ids were all admitted")
     assert admitted <= most
     await still_serves_an_honest_peer(mining_node)
+
+
+POLICY_SERIES = ("over budget", "broken promise", "admission")
+
+
+async def budget_trips(cluster, index: int) -> list[str]:
+    """The node's metric lines that say a peer went over a budget or broke a promise."""
+    return [line for line in (await cluster.client(index).metrics()).splitlines()
+            if not line.startswith("#") and any(s in line for s in POLICY_SERIES)]
+
+
+async def test_an_honest_cluster_under_transfers_never_trips_a_budget(cluster_dir):
+    """Honest peers are never punished: 4 PoW nodes, blocks every second, transfers flowing."""
+    async with LocalCluster(nodes=4, directory=cluster_dir, block_interval_s=1, hashrate=20_000,
+                            accounts=4) as cluster:
+        start = (await cluster.status(0))["height"]
+        log.info("Send transfers from every node while blocks are mined")
+        for round_ in range(5):
+            for i in range(4):
+                await cluster.send(i, (i + 1) % 4, 1, node=i)
+            await cluster.wait_for_height(start + round_ + 1, timeout=60)
+        await cluster.converged(timeout=60, min_height=start + 5)
+        for i in range(cluster.size):
+            assert await budget_trips(cluster, i) == [], f"node{i} punished an honest peer"
