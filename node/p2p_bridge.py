@@ -43,7 +43,8 @@ class PowBridge:
 
     # ---- publishing ----------------------------------------------------------------------------
     def publish_block(self, block: Block) -> None:
-        self.host.publish(BLOCK_TOPIC, block.hash, block.serialize())
+        # our own new block: to every peer in full, ahead of any queued transactions
+        self.host.publish(BLOCK_TOPIC, block.hash, block.serialize(), urgent=True)
 
     def publish_transaction(self, tx: Transaction) -> None:
         self.host.publish(TX_TOPIC, tx.txid, tx.serialize())

@@ -58,7 +58,8 @@ class PosBridge:
 
     # ---- publishing ----------------------------------------------------------------------------
     def publish_block(self, block: PosBlock) -> None:
-        self.host.publish(BLOCK_TOPIC, block.root, block.serialize())
+        # our own new block: to every peer in full, ahead of any queued transactions
+        self.host.publish(BLOCK_TOPIC, block.root, block.serialize(), urgent=True)
 
     def publish_attestation(self, att: Attestation) -> None:
         self.host.publish(ATTESTATION_TOPIC, att.root, att.serialize())

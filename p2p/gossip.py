@@ -145,9 +145,13 @@ class GossipRouter:
                     fetch.timer.cancel()
             self._fetches.clear()
 
-    def publish(self, topic_name: str, msg_id: bytes, payload: bytes) -> None:
+    def publish(self, topic_name: str, msg_id: bytes, payload: bytes, *,
+                urgent: bool = False) -> None:
         """Send a locally created message to all peers and mark it seen.
 
+        `urgent` (a node's own new block): the full payload to every peer, announce topic or
+        not, ahead of the frames already queued to them -- nobody has it yet, so an
+        announcement would only add a round trip to a node that is busy with other work.
         Raises ValueError for an unknown topic, EncodeError if the frame would exceed the cap.
         """
         topic = self._topics.get(topic_name)
@@ -162,6 +166,12 @@ class GossipRouter:
         self._seen.add((topic_name, msg_id))
         if topic.announce:
             self._payloads.put((topic_name, msg_id), payload)
+        if urgent:
+            msg_type, data = "gossip", encode_frame(
+                "gossip", {"topic": topic_name, "id": msg_id, "payload": payload},
+                version=self._version)
+            self._send_to_peers((topic_name, msg_id), msg_type, data, urgent=True)
+            return
         push = self._push_frame(topic, msg_id, payload)
         self._send_to_peers((topic_name, msg_id), msg_type, data, push)
 
@@ -312,12 +322,16 @@ class GossipRouter:
             self._stats["dropped"]["validation queue full"] += 1
 
     async def _validate_loop(self, topic: _Topic) -> None:
-        """Validate this topic's messages one at a time, in arrival order.
+        """Validate this topic's messages one at a time, in arrival order, yielding to the loop
+        between two messages: validators rarely wait, so without the yield a backlog of
+        transactions would hold a block (another topic's worker) until the last one is done.
 
         Returns: never; ends when cancelled. A validator that raises counts as `ignore`
         (logged, `stats["errors"]["validator error"]`): a node bug is not the peer's fault.
         """
         while True:
+            if not topic.queue.empty():
+                await asyncio.sleep(0)
             msg = await topic.queue.get()
             try:
                 verdict = await topic.validator(msg)
@@ -379,7 +393,7 @@ class GossipRouter:
         return "gossip", encode_frame("gossip", body, version=self._version), topic.push_first
 
     def _send_to_peers(self, key: Key, msg_type: str, data: bytes,
-                       push: tuple[str, bytes, int] | None = None) -> None:
+                       push: tuple[str, bytes, int] | None = None, urgent: bool = False) -> None:
         """Send to every peer not known to have the message, encoded once for all of them."""
         holders = self._seen.holders(key)
         pushes = push[2] if push else 0
@@ -390,6 +404,6 @@ class GossipRouter:
                 pushes -= 1
                 sent = conn.send_encoded(push[0], push[1])
             else:
-                sent = conn.send_encoded(msg_type, data)
+                sent = conn.send_encoded(msg_type, data, urgent=urgent)
             if sent:
                 self._seen.note_holder(key, peer_id)

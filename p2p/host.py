@@ -176,8 +176,8 @@ class P2PHost:
         self.gossip.add_topic(name, validator, announce=announce, fetch=fetch,
                               push_first=push_first)
 
-    def publish(self, topic: str, msg_id: bytes, payload: bytes) -> None:
-        self.gossip.publish(topic, msg_id, payload)
+    def publish(self, topic: str, msg_id: bytes, payload: bytes, *, urgent: bool = False) -> None:
+        self.gossip.publish(topic, msg_id, payload, urgent=urgent)
 
     def add_handler(self, method: str, handler: Handler) -> None:
         self.rpc.add_handler(method, handler)
