@@ -17,12 +17,19 @@ Topics come in two kinds:
   `data` (or `notfound`). One getdata is in flight per id; if the peer does not answer in
   FETCH_TIMEOUT_S or says notfound, the next peer that announced the id is asked. Payloads are
   served from a bounded cache of recent messages, then from the topic's `fetch` (the node's store).
+
+An announce topic may batch its announcements (`batch_s`, Bitcoin's transaction trickle): the ids
+accepted within batch_s go to each peer as one `inv`, and the peer asks for all it lacks with one
+`getdata`. For transactions in a full mesh this replaces one full frame per peer per message
+(decoded by every receiver, most of them duplicates) with one frame per peer per batch: the
+receivers' loops stay short, so a block is not held behind them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,7 +37,13 @@ from typing import Any, Literal
 from p2p.connection import Connection
 from p2p.errors import EncodeError
 from p2p.seen_cache import Key, PayloadCache, SeenCache
-from p2p.wire import MAX_ID_BYTES, MAX_NAME_CHARS, PROTOCOL_VERSION, encode_frame
+from p2p.wire import (
+    MAX_ID_BYTES,
+    MAX_IDS_PER_FRAME,
+    MAX_NAME_CHARS,
+    PROTOCOL_VERSION,
+    encode_frame,
+)
 
 VALIDATION_QUEUE_MESSAGES = 4096  # per topic
 FETCH_TIMEOUT_S = 2.0
@@ -76,6 +89,7 @@ class _Topic:
     announce: bool
     fetch: Fetch | None
     push_first: int = 0   # announce topics: push the full payload to this many peers first
+    batch_s: float = 0.0  # announce topics: gather the ids accepted within batch_s in one inv
     queue: asyncio.Queue[GossipMessage] = field(
         default_factory=lambda: asyncio.Queue(VALIDATION_QUEUE_MESSAGES)
     )
@@ -115,15 +129,22 @@ class GossipRouter:
         self._payloads = PayloadCache(RECENT_PAYLOAD_BYTES)
         self._fetches: dict[Key, _Fetch] = {}
         self._task_group: asyncio.TaskGroup | None = None
+        # batched announcements not sent yet: peer id -> topic -> ids, flushed by one timer
+        self._pending_inv: defaultdict[str, dict[str, list[bytes]]] = defaultdict(dict)
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     def add_topic(self, name: str, validator: Validator, *, announce: bool = False,
-                  fetch: Fetch | None = None, push_first: int = 0) -> None:
+                  fetch: Fetch | None = None, push_first: int = 0,
+                  batch_s: float = 0.0) -> None:
         if name in self._topics:
             raise ValueError(f"topic {name!r} already registered")
         # [REJECT] topic names fit the wire schema, or peers would drop our frames as malformed
         if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
             raise ValueError(f"topic name must be 1..{MAX_NAME_CHARS} characters, got {name!r}")
-        topic = self._topics[name] = _Topic(name, validator, announce, fetch, push_first)
+        if batch_s and not announce:
+            raise ValueError(f"topic {name!r}: only announce topics batch their announcements")
+        topic = self._topics[name] = _Topic(name, validator, announce, fetch, push_first,
+                                            batch_s)
         if self._task_group is not None:
             self._task_group.create_task(self._validate_loop(topic))
 
@@ -140,6 +161,10 @@ class GossipRouter:
                 await asyncio.Future()  # the workers run until we are cancelled
         finally:
             self._task_group = None
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+                self._flush_timer = None
+            self._pending_inv.clear()
             for fetch in self._fetches.values():
                 if fetch.timer is not None:
                     fetch.timer.cancel()
@@ -172,8 +197,7 @@ class GossipRouter:
                 version=self._version)
             self._send_to_peers((topic_name, msg_id), msg_type, data, urgent=True)
             return
-        push = self._push_frame(topic, msg_id, payload)
-        self._send_to_peers((topic_name, msg_id), msg_type, data, push)
+        self._spread(topic, msg_id, payload, msg_type, data)
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -347,8 +371,7 @@ class GossipRouter:
             if topic.announce:
                 self._payloads.put((topic.name, msg.msg_id), msg.payload)
             msg_type, data = self._encode_forward(topic, msg.msg_id, msg.payload)
-            self._send_to_peers((topic.name, msg.msg_id), msg_type, data,
-                                self._push_frame(topic, msg.msg_id, msg.payload))
+            self._spread(topic, msg.msg_id, msg.payload, msg_type, data)
         elif verdict.kind == "ignore":
             self._stats["dropped"]["ignored"] += 1
             self._log.debug("ignored %s %s: %s", topic.name, msg.msg_id.hex()[:16], verdict.reason)
@@ -372,6 +395,48 @@ class GossipRouter:
             return f"{topic.name}: other"
         topic.reject_labels.add(label)
         return label
+
+    def _spread(self, topic: _Topic, msg_id: bytes, payload: bytes, msg_type: str,
+                data: bytes) -> None:
+        """Forward an accepted or published message: pushed or announced now, or (batching
+        topics) its id added to each peer's next inv."""
+        if topic.batch_s:
+            self._announce_later(topic, msg_id)
+            return
+        self._send_to_peers((topic.name, msg_id), msg_type, data,
+                            self._push_frame(topic, msg_id, payload))
+
+    def _announce_later(self, topic: _Topic, msg_id: bytes) -> None:
+        holders = self._seen.holders((topic.name, msg_id))
+        for peer_id in self._connections:
+            if peer_id in holders:
+                continue
+            ids = self._pending_inv[peer_id].setdefault(topic.name, [])
+            ids.append(msg_id)
+            if len(ids) >= MAX_IDS_PER_FRAME:   # a full frame goes now
+                self._send_inv(peer_id, topic.name, self._pending_inv[peer_id].pop(topic.name))
+        if self._flush_timer is None and self._pending_inv:
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                topic.batch_s, self._flush_announcements)
+
+    def _flush_announcements(self) -> None:
+        """Send every peer one inv per topic with the ids gathered since the last flush."""
+        self._flush_timer = None
+        pending, self._pending_inv = self._pending_inv, defaultdict(dict)
+        for peer_id, topics in pending.items():
+            for topic_name, ids in topics.items():
+                self._send_inv(peer_id, topic_name, ids)
+
+    def _send_inv(self, peer_id: str, topic_name: str, ids: list[bytes]) -> None:
+        """One inv of the ids this peer is still not known to have (it may have announced some
+        to us meanwhile); a peer gone since is skipped."""
+        conn = self._connections.get(peer_id)
+        wanted = [m for m in ids if peer_id not in self._seen.holders((topic_name, m))]
+        if conn is None or not wanted:
+            return
+        if conn.send("inv", {"topic": topic_name, "ids": wanted}):
+            for msg_id in wanted:
+                self._seen.note_holder((topic_name, msg_id), peer_id)
 
     def _encode_forward(self, topic: _Topic, msg_id: bytes, payload: bytes) -> tuple[str, bytes]:
         """The frame that spreads a message: its id alone (announce) or the full payload (push)."""
