@@ -22,12 +22,19 @@ Every peer's frames are charged to its budgets in peer_policy.py: announced and 
 duplicates and unsolicited answers; over a budget a frame is dropped (and a peer that stays over
 is banned by the host). Ids are asked of a peer only within its in-flight bound, and an id it
 announced but then did not deliver (notfound, timeout) is a broken promise that costs it score.
+
+An announce topic may batch its announcements (`batch_s`, Bitcoin's transaction trickle): the ids
+accepted within batch_s go to each peer as one `inv`, and the peer asks for all it lacks with one
+`getdata`. For transactions in a full mesh this replaces one full frame per peer per message
+(decoded by every receiver, most of them duplicates) with one frame per peer per batch: the
+receivers' loops stay short, so a block is not held behind them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -36,7 +43,13 @@ from p2p.connection import Connection
 from p2p.errors import EncodeError
 from p2p.peer_policy import PeerPolicy
 from p2p.seen_cache import Key, PayloadCache, SeenCache
-from p2p.wire import MAX_ID_BYTES, MAX_NAME_CHARS, PROTOCOL_VERSION, encode_frame
+from p2p.wire import (
+    MAX_ID_BYTES,
+    MAX_IDS_PER_FRAME,
+    MAX_NAME_CHARS,
+    PROTOCOL_VERSION,
+    encode_frame,
+)
 
 VALIDATION_QUEUE_MESSAGES = 4096  # per topic
 FETCH_TIMEOUT_S = 2.0
@@ -82,6 +95,7 @@ class _Topic:
     announce: bool
     fetch: Fetch | None
     push_first: int = 0   # announce topics: push the full payload to this many peers first
+    batch_s: float = 0.0  # announce topics: gather the ids accepted within batch_s in one inv
     queue: asyncio.Queue[GossipMessage] = field(
         default_factory=lambda: asyncio.Queue(VALIDATION_QUEUE_MESSAGES)
     )
@@ -123,15 +137,22 @@ class GossipRouter:
         self._payloads = PayloadCache(RECENT_PAYLOAD_BYTES)
         self._fetches: dict[Key, _Fetch] = {}
         self._task_group: asyncio.TaskGroup | None = None
+        # batched announcements not sent yet: peer id -> topic -> ids, flushed by one timer
+        self._pending_inv: defaultdict[str, dict[str, list[bytes]]] = defaultdict(dict)
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     def add_topic(self, name: str, validator: Validator, *, announce: bool = False,
-                  fetch: Fetch | None = None, push_first: int = 0) -> None:
+                  fetch: Fetch | None = None, push_first: int = 0,
+                  batch_s: float = 0.0) -> None:
         if name in self._topics:
             raise ValueError(f"topic {name!r} already registered")
         # [REJECT] topic names fit the wire schema, or peers would drop our frames as malformed
         if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
             raise ValueError(f"topic name must be 1..{MAX_NAME_CHARS} characters, got {name!r}")
-        topic = self._topics[name] = _Topic(name, validator, announce, fetch, push_first)
+        if batch_s and not announce:
+            raise ValueError(f"topic {name!r}: only announce topics batch their announcements")
+        topic = self._topics[name] = _Topic(name, validator, announce, fetch, push_first,
+                                            batch_s)
         if self._task_group is not None:
             self._task_group.create_task(self._validate_loop(topic))
 
@@ -148,15 +169,23 @@ class GossipRouter:
                 await asyncio.Future()  # the workers run until we are cancelled
         finally:
             self._task_group = None
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+                self._flush_timer = None
+            self._pending_inv.clear()
             for fetch in self._fetches.values():
                 self._policy.release(fetch.peer_id)
                 if fetch.timer is not None:
                     fetch.timer.cancel()
             self._fetches.clear()
 
-    def publish(self, topic_name: str, msg_id: bytes, payload: bytes) -> None:
+    def publish(self, topic_name: str, msg_id: bytes, payload: bytes, *,
+                urgent: bool = False) -> None:
         """Send a locally created message to all peers and mark it seen.
 
+        `urgent` (a node's own new block): the full payload to every peer, announce topic or
+        not, ahead of the frames already queued to them -- nobody has it yet, so an
+        announcement would only add a round trip to a node that is busy with other work.
         Raises ValueError for an unknown topic, EncodeError if the frame would exceed the cap.
         """
         topic = self._topics.get(topic_name)
@@ -171,8 +200,13 @@ class GossipRouter:
         self._seen.add((topic_name, msg_id))
         if topic.announce:
             self._payloads.put((topic_name, msg_id), payload)
-        push = self._push_frame(topic, msg_id, payload)
-        self._send_to_peers((topic_name, msg_id), msg_type, data, push)
+        if urgent:
+            msg_type, data = "gossip", encode_frame(
+                "gossip", {"topic": topic_name, "id": msg_id, "payload": payload},
+                version=self._version)
+            self._send_to_peers((topic_name, msg_id), msg_type, data, urgent=True)
+            return
+        self._spread(topic, msg_id, payload, msg_type, data)
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -347,12 +381,16 @@ class GossipRouter:
             self._stats["dropped"]["validation queue full"] += 1
 
     async def _validate_loop(self, topic: _Topic) -> None:
-        """Validate this topic's messages one at a time, in arrival order.
+        """Validate this topic's messages one at a time, in arrival order, yielding to the loop
+        between two messages: validators rarely wait, so without the yield a backlog of
+        transactions would hold a block (another topic's worker) until the last one is done.
 
         Returns: never; ends when cancelled. A validator that raises counts as `ignore`
         (logged, `stats["errors"]["validator error"]`): a node bug is not the peer's fault.
         """
         while True:
+            if not topic.queue.empty():
+                await asyncio.sleep(0)
             msg = await topic.queue.get()
             try:
                 verdict = await topic.validator(msg)
@@ -368,8 +406,7 @@ class GossipRouter:
             if topic.announce:
                 self._payloads.put((topic.name, msg.msg_id), msg.payload)
             msg_type, data = self._encode_forward(topic, msg.msg_id, msg.payload)
-            self._send_to_peers((topic.name, msg.msg_id), msg_type, data,
-                                self._push_frame(topic, msg.msg_id, msg.payload))
+            self._spread(topic, msg.msg_id, msg.payload, msg_type, data)
         elif verdict.kind == "ignore":
             self._stats["dropped"]["ignored"] += 1
             self._log.debug("ignored %s %s: %s", topic.name, msg.msg_id.hex()[:16], verdict.reason)
@@ -394,6 +431,48 @@ class GossipRouter:
         topic.reject_labels.add(label)
         return label
 
+    def _spread(self, topic: _Topic, msg_id: bytes, payload: bytes, msg_type: str,
+                data: bytes) -> None:
+        """Forward an accepted or published message: pushed or announced now, or (batching
+        topics) its id added to each peer's next inv."""
+        if topic.batch_s:
+            self._announce_later(topic, msg_id)
+            return
+        self._send_to_peers((topic.name, msg_id), msg_type, data,
+                            self._push_frame(topic, msg_id, payload))
+
+    def _announce_later(self, topic: _Topic, msg_id: bytes) -> None:
+        holders = self._seen.holders((topic.name, msg_id))
+        for peer_id in self._connections:
+            if peer_id in holders:
+                continue
+            ids = self._pending_inv[peer_id].setdefault(topic.name, [])
+            ids.append(msg_id)
+            if len(ids) >= MAX_IDS_PER_FRAME:   # a full frame goes now
+                self._send_inv(peer_id, topic.name, self._pending_inv[peer_id].pop(topic.name))
+        if self._flush_timer is None and self._pending_inv:
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                topic.batch_s, self._flush_announcements)
+
+    def _flush_announcements(self) -> None:
+        """Send every peer one inv per topic with the ids gathered since the last flush."""
+        self._flush_timer = None
+        pending, self._pending_inv = self._pending_inv, defaultdict(dict)
+        for peer_id, topics in pending.items():
+            for topic_name, ids in topics.items():
+                self._send_inv(peer_id, topic_name, ids)
+
+    def _send_inv(self, peer_id: str, topic_name: str, ids: list[bytes]) -> None:
+        """One inv of the ids this peer is still not known to have (it may have announced some
+        to us meanwhile); a peer gone since is skipped."""
+        conn = self._connections.get(peer_id)
+        wanted = [m for m in ids if peer_id not in self._seen.holders((topic_name, m))]
+        if conn is None or not wanted:
+            return
+        if conn.send("inv", {"topic": topic_name, "ids": wanted}):
+            for msg_id in wanted:
+                self._seen.note_holder((topic_name, msg_id), peer_id)
+
     def _encode_forward(self, topic: _Topic, msg_id: bytes, payload: bytes) -> tuple[str, bytes]:
         """The frame that spreads a message: its id alone (announce) or the full payload (push)."""
         body: dict[str, Any]
@@ -414,7 +493,7 @@ class GossipRouter:
         return "gossip", encode_frame("gossip", body, version=self._version), topic.push_first
 
     def _send_to_peers(self, key: Key, msg_type: str, data: bytes,
-                       push: tuple[str, bytes, int] | None = None) -> None:
+                       push: tuple[str, bytes, int] | None = None, urgent: bool = False) -> None:
         """Send to every peer not known to have the message, encoded once for all of them."""
         holders = self._seen.holders(key)
         pushes = push[2] if push else 0
@@ -425,6 +504,6 @@ class GossipRouter:
                 pushes -= 1
                 sent = conn.send_encoded(push[0], push[1])
             else:
-                sent = conn.send_encoded(msg_type, data)
+                sent = conn.send_encoded(msg_type, data, urgent=urgent)
             if sent:
                 self._seen.note_holder(key, peer_id)

@@ -182,12 +182,13 @@ class P2PHost:
         self._url_peers.pop(url, None)
 
     def add_topic(self, name: str, validator: Validator, *, announce: bool = False,
-                  fetch: Fetch | None = None, push_first: int = 0) -> None:
+                  fetch: Fetch | None = None, push_first: int = 0,
+                  batch_s: float = 0.0) -> None:
         self.gossip.add_topic(name, validator, announce=announce, fetch=fetch,
-                              push_first=push_first)
+                              push_first=push_first, batch_s=batch_s)
 
-    def publish(self, topic: str, msg_id: bytes, payload: bytes) -> None:
-        self.gossip.publish(topic, msg_id, payload)
+    def publish(self, topic: str, msg_id: bytes, payload: bytes, *, urgent: bool = False) -> None:
+        self.gossip.publish(topic, msg_id, payload, urgent=urgent)
 
     def add_handler(self, method: str, handler: Handler) -> None:
         self.rpc.add_handler(method, handler)
