@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from p2p.connection import Connection
 from p2p.errors import EncodeError
-from p2p.seen_cache import Key, PayloadCache, SeenCache
+from p2p.seen_cache import ANNOUNCE_TTL_S, PUSH_TTL_S, Key, PayloadCache, SeenCache
 from p2p.wire import MAX_ID_BYTES, MAX_NAME_CHARS, PROTOCOL_VERSION, encode_frame
 
 VALIDATION_QUEUE_MESSAGES = 4096  # per topic
@@ -124,8 +124,14 @@ class GossipRouter:
         if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
             raise ValueError(f"topic name must be 1..{MAX_NAME_CHARS} characters, got {name!r}")
         topic = self._topics[name] = _Topic(name, validator, announce, fetch, push_first)
+        self._seen.set_ttl(name, ANNOUNCE_TTL_S if announce else PUSH_TTL_S)
         if self._task_group is not None:
             self._task_group.create_task(self._validate_loop(topic))
+
+    def memory_items(self) -> dict[str, int]:
+        """Sizes of the bounded gossip structures (for /status)."""
+        return {"seen": len(self._seen), "payloads": len(self._payloads),
+                "fetches": len(self._fetches)}
 
     def has_seen(self, topic: str, msg_id: bytes) -> bool:
         return (topic, msg_id) in self._seen
