@@ -34,7 +34,9 @@ from p2p.wire import MAX_ID_BYTES, MAX_NAME_CHARS, PROTOCOL_VERSION, encode_fram
 
 VALIDATION_QUEUE_MESSAGES = 4096  # per topic
 FETCH_TIMEOUT_S = 2.0
-RECENT_PAYLOAD_BYTES = 64 * 1024 * 1024
+# Recent announce-topic payloads kept to answer getdata without the node's store: a few hundred
+# blocks is what announcements still ask for; older ones come from the store (the topic's fetch).
+RECENT_PAYLOAD_BYTES = 4 * 1024 * 1024
 MAX_REJECT_CATEGORIES = 32  # per topic: distinct reject labels counted before "other"
 
 
