@@ -78,12 +78,14 @@ class BlockEntry:
     archive: BlockArchive[Block] | None = None
     header: BlockHeader = field(init=False)
     hash: bytes = field(init=False)
+    tx_count: int = field(init=False)
 
     def __post_init__(self) -> None:
         if self.body is None:
             raise ValueError("a block enters the tree with its body")
         self.header = self.body.header
         self.hash = self.body.hash
+        self.tx_count = len(self.body.transactions)
 
     @property
     def block(self) -> Block:

@@ -93,7 +93,7 @@ class ChainService(ChainServiceBase[ChainSpec, PowChain]):
 
     def release_memory(self) -> None:
         """Bodies and undo data deep below the head leave memory (all of this call's blocks
-        are stored by now). The hybrid chain keeps everything: it has no archive."""
+        are stored by now); the hybrid chain follows the same rule."""
         self.chain.release_deep_blocks()
 
     # ---- read-only views for the API (PoS has the same methods) --------------------------------
@@ -116,9 +116,9 @@ class ChainService(ChainServiceBase[ChainSpec, PowChain]):
         headers = []
         node = ancestor(chain.head, end) if end >= start else None
         while node is not None and node.height >= start:
-            item = node.block.header.to_json()
+            item = node.header.to_json()       # from the index: no body read back
             item["height"] = node.height
-            item["txs"] = len(node.block.transactions)
+            item["txs"] = node.tx_count
             headers.append(item)
             node = node.parent
         headers.reverse()

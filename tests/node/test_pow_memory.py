@@ -81,6 +81,9 @@ def test_old_blocks_are_served_from_the_store_by_the_api_and_sync(service):
     mine_blocks(service, HISTORY)
     entry = service.chain.get(first.hash)
     assert entry is not None and entry.body is None
+    headers = service.headers_json(0, 5)
+    assert headers[1]["hash"] == hash_hex(first.hash) and headers[1]["txs"] == 2
+    assert service.archive.reads == 0, "headers come from the in-memory index"
 
     shown = service.block_json(hash_hex(first.hash))
     assert shown is not None and shown["main_chain"] and shown["height"] == 1
