@@ -86,6 +86,15 @@ def render(node: Node) -> tuple[bytes, str]:
                 if status.get(key):
                     yield gauge(f"testnet_{key}_epoch", f"Latest {key} checkpoint epoch (PoS)",
                                 status[key]["epoch"])
+            memory = dict(status["memory"])
+            yield gauge("testnet_resident_bytes", "Resident memory of the node process (VmRSS)",
+                        memory.pop("resident_bytes"))
+            items = GaugeMetricFamily("testnet_memory_items",
+                                      "Items held in memory, by structure (docs/memory.md)",
+                                      labels=[*names, "kind"])
+            for kind, count in sorted(memory.items()):
+                items.add_metric([*values, kind], count)
+            yield items
             reorgs = CounterMetricFamily("testnet_reorgs", "Chain reorganisations", labels=names)
             reorgs.add_metric(values, status["reorgs"])
             yield reorgs

@@ -115,7 +115,7 @@ class PowBridge:
         for entry in self.service.chain.blocks_after(locator, limit):
             if entry.hash in private:
                 break  # never leak a withheld branch through sync
-            out.append(entry.block.serialize())
+            out.append(self.service.raw_block(entry))
         return out
 
     async def ingest(self, peer_id: str, payloads: list[bytes]) -> None:

@@ -42,7 +42,7 @@ from typing import Any, Literal
 from p2p.connection import Connection
 from p2p.errors import EncodeError
 from p2p.peer_policy import PeerPolicy
-from p2p.seen_cache import Key, PayloadCache, SeenCache
+from p2p.seen_cache import ANNOUNCE_TTL_S, PUSH_TTL_S, Key, PayloadCache, SeenCache
 from p2p.wire import (
     MAX_ID_BYTES,
     MAX_IDS_PER_FRAME,
@@ -53,7 +53,9 @@ from p2p.wire import (
 
 VALIDATION_QUEUE_MESSAGES = 4096  # per topic
 FETCH_TIMEOUT_S = 2.0
-RECENT_PAYLOAD_BYTES = 64 * 1024 * 1024
+# Recent announce-topic payloads kept to answer getdata without the node's store: a few hundred
+# blocks is what announcements still ask for; older ones come from the store (the topic's fetch).
+RECENT_PAYLOAD_BYTES = 4 * 1024 * 1024
 MAX_REJECT_CATEGORIES = 32  # per topic: distinct reject labels counted before "other"
 
 
@@ -153,8 +155,14 @@ class GossipRouter:
             raise ValueError(f"topic {name!r}: only announce topics batch their announcements")
         topic = self._topics[name] = _Topic(name, validator, announce, fetch, push_first,
                                             batch_s)
+        self._seen.set_ttl(name, ANNOUNCE_TTL_S if announce else PUSH_TTL_S)
         if self._task_group is not None:
             self._task_group.create_task(self._validate_loop(topic))
+
+    def memory_items(self) -> dict[str, int]:
+        """Sizes of the bounded gossip structures (for /status)."""
+        return {"seen": len(self._seen), "payloads": len(self._payloads),
+                "fetches": len(self._fetches)}
 
     def has_seen(self, topic: str, msg_id: bytes) -> bool:
         return (topic, msg_id) in self._seen
