@@ -19,6 +19,7 @@ from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
 from node.errors import NodeError
 
 if TYPE_CHECKING:
+    from consensus.dpos.spec import DposSpec
     from consensus.pos.spec import PosSpec
 
 
@@ -46,7 +47,7 @@ class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     node_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    consensus: Literal["pow", "pos", "hybrid"] = "pow"
+    consensus: Literal["pow", "pos", "hybrid", "dpos"] = "pow"
     data_dir: Path
     genesis: Path = Field(description="chain spec JSON shared by every node of the network")
     host: str = "127.0.0.1"
@@ -59,7 +60,8 @@ class NodeConfig(BaseModel):
     miner: MinerConfig = Field(default_factory=MinerConfig)
     validator_keys: list[str] = Field(
         default_factory=list,
-        description="PoS, hybrid: hex private keys of the validators run here")
+        description="PoS, hybrid: the validators run here; DPoS: the producers (hex private "
+                    "keys)")
     admin_token: str | None = None
     seed: int = 0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -89,10 +91,14 @@ class NodeConfig(BaseModel):
                 raise ValueError(f"validator_keys[{i}] must be 64 hex digits")
         return value
 
-    def chain_spec(self) -> ChainSpec | PosSpec:
-        """The ChainSpec (PoW), PosSpec (PoS) or HybridSpec (a ChainSpec) in the genesis file."""
+    def chain_spec(self) -> ChainSpec | PosSpec | DposSpec:
+        """The ChainSpec (PoW), PosSpec (PoS), HybridSpec (a ChainSpec) or DposSpec in the
+        genesis file."""
         try:
             data = json.loads(self.genesis.read_text())
+            if self.consensus == "dpos":
+                from consensus.dpos.spec import DposSpec
+                return DposSpec.from_json(data)
             if self.consensus == "hybrid":
                 from consensus.hybrid.spec import HybridSpec
                 return HybridSpec.from_json(data)
