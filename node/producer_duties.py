@@ -9,7 +9,8 @@ Producers are numbered as genesis lists them: the schedule first, then the other
 (`c0`, `c1`, ... in the orchestrator). Roles (per producer, switchable at run time):
 - `producer-offline`: skips its slots (its node stays up and relays);
 - `double-produce`: signs a second, different block for each of its slots (on the head's parent);
-- `censor:<account hex>`: leaves that account's transfers and operations out of its blocks.
+- `censor:<account hex>`: leaves that account's transfers and operations out of its blocks
+  (plain `censor`: the first funded genesis account, `accounts.json` index 0).
 
 An honest producer never signs two blocks for one slot: it remembers the last slot it produced
 and produces only for slots after its head's slot.
@@ -61,7 +62,7 @@ class ProducerDuties:
         if name not in PRODUCER_ROLES:
             raise ValueError(f"unknown producer role {role!r}; roles are "
                              f"{', '.join(PRODUCER_ROLES)} (censor:<account hex>)")
-        if name == "censor" and (len(account) != 64 or not _is_hex(account)):
+        if name == "censor" and account and (len(account) != 64 or not _is_hex(account)):
             raise ValueError("censor names an account: censor:<64 hex digits>")
         if producer not in self.keys:
             raise ValueError(f"producer {producer} is not run by this node (it runs "
@@ -102,7 +103,7 @@ class ProducerDuties:
             self.skipped += 1
             return
         key = self.keys[index]
-        censored = bytes.fromhex(role.partition(":")[2]) if role.startswith("censor:") else None
+        censored = self._censored(role)
         block = chain.build_block(slot, key, self.candidate_txs(), exclude_sender=censored)
         self._last_slot = slot
         result = self.service.submit_block(block).results[0]
@@ -113,6 +114,14 @@ class ProducerDuties:
         self.produced += 1
         if role == "double-produce":
             self._double_produce(block, key)
+
+    def _censored(self, role: str) -> bytes | None:
+        name, _, account = role.partition(":")
+        if name != "censor":
+            return None
+        if account:
+            return bytes.fromhex(account)
+        return self.spec.allocations[0][0] if self.spec.allocations else None
 
     def _double_produce(self, block: DposBlock, key: bytes) -> None:
         """A second block for the same slot, on the first one's grandparent (another branch)."""
