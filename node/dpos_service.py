@@ -6,7 +6,7 @@ through here; what the chain reports becomes events:
 - `block_accepted`, `block_rejected`, `block_orphaned`, `head_changed`, `reorg` as on PoS;
 - `lib_advanced` (height, root, slot, the head-to-LIB gap in blocks, and `irreversible_after_s`:
   our clock minus the LIB block's slot start, the time-to-irreversible);
-- `schedule_changed` (version, producers in order);
+- `schedule_changed` (version, the head's slot when it took effect, producers in order);
 - `producer_missed` (slot, producer) for each empty slot on the head chain;
 - `double_production` (producer, slot, both roots), once per piece of evidence.
 Roots are plain hex; producers are their public keys in hex.
@@ -138,7 +138,7 @@ class DposChainService(ChainServiceBase[DposSpec, DposChain]):
         if update.schedule_changed is not None:
             version, schedule = update.schedule_changed
             log.info("schedule version %d active: %d producers", version, len(schedule))
-            self.events.emit("schedule_changed", version=version,
+            self.events.emit("schedule_changed", version=version, slot=self.chain.head.slot,
                              producers=[p.hex() for p in schedule])
         if update.head_changed:
             head = self.chain.head
