@@ -124,7 +124,8 @@ class ProducerDuties:
         return self.spec.allocations[0][0] if self.spec.allocations else None
 
     def _double_produce(self, block: DposBlock, key: bytes) -> None:
-        """A second block for the same slot, on the first one's grandparent (another branch)."""
+        """A second block for the same slot, on the first one's grandparent (another branch; none
+        while the first block's parent is genesis)."""
         chain = self.service.chain
         parent = chain.get(block.parent_root)
         base = parent.parent if parent is not None and parent.parent is not None else parent
