@@ -19,6 +19,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from consensus.errors import ConsensusError, InvalidTransaction
 from consensus.pow import hash_from_hex, hash_hex
 from consensus.types import MAX_AMOUNT, TX_BYTES, Transaction
+from node.dpos_api import add_dpos_routes
 from node.errors import BadRequestBody
 from node.events import read_log
 from node.http_input import read_json_body, shown
@@ -289,3 +290,4 @@ def add_routes(app: web.Application, node: Node) -> None:
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/validators", get_validators)
     app.router.add_post("/stake/{kind:deposit|exit}", post_stake)
+    add_dpos_routes(app)

@@ -1,5 +1,6 @@
 """One node process: loads its config and chain, serves the API and the p2p websocket on one port,
-mines (PoW, hybrid) or proposes (PoS), votes (PoS, hybrid), and runs until SIGTERM/SIGINT.
+mines (PoW, hybrid), proposes (PoS) or produces in its slots (DPoS), votes (PoS, hybrid), and runs
+until SIGTERM/SIGINT.
 
 All background work is a child of one `asyncio.TaskGroup` (the p2p host's dial loop, the miner);
 `run()` ends when cancelled or when a child fails, and always closes the store and event log.
@@ -19,6 +20,9 @@ from pathlib import Path
 from aiohttp import web
 
 from consensus.block_builder import build_block
+from consensus.dpos.chain import OperationResult as DposOperationResult
+from consensus.dpos.spec import DposSpec
+from consensus.dpos.types import DposOperation
 from consensus.hybrid.builder import build_block as build_hybrid_block
 from consensus.hybrid.operations import OperationResult as HybridOperationResult
 from consensus.hybrid.spec import HybridSpec
@@ -33,6 +37,8 @@ from node.api import add_routes
 from node.chain_service import ChainService
 from node.clock import NodeClock
 from node.config import ConfigError, NodeConfig, load_config
+from node.dpos_bridge import DposBridge
+from node.dpos_service import DposChainService
 from node.events import EventBus
 from node.http_input import QuietBadRequests
 from node.hybrid_bridge import HybridBridge
@@ -47,6 +53,7 @@ from node.mining_strategy import MiningStrategy, make_strategy
 from node.p2p_bridge import PowBridge
 from node.pos_bridge import PosBridge
 from node.pos_service import PosChainService
+from node.producer_duties import ProducerDuties
 from node.signing_history import (
     DurableSlashingProtection,
     DurableVoteProtection,
@@ -85,9 +92,14 @@ class Node:
         self.strategy: MiningStrategy | None = None
         self.duties: ValidatorDuties | None = None
         self.voters: HybridValidators | None = None
+        self.producers: ProducerDuties | None = None
         self.signing_history: DurableSlashingProtection | DurableVoteProtection | None = None
-        self.service: ChainService | PosChainService     # the one of this node's consensus
-        if isinstance(self.spec, HybridSpec):
+        # the one of this node's consensus
+        self.service: ChainService | PosChainService | DposChainService
+        if isinstance(self.spec, DposSpec):
+            self.service = DposChainService(self.spec, self.store, self.events, self.mempool,
+                                            self.clock, max_orphans=config.max_orphans)
+        elif isinstance(self.spec, HybridSpec):
             self.service = HybridChainService(self.spec, self.store, self.events, self.mempool,
                                               self.clock, max_orphans=config.max_orphans)
         elif isinstance(self.spec, PosSpec):
@@ -104,9 +116,11 @@ class Node:
         self.link_faults = LinkFaults(self.host)
         self._template_dirty = False
         self.ready = asyncio.Event()
-        self.bridge: PowBridge | PosBridge
+        self.bridge: PowBridge | PosBridge | DposBridge
         if isinstance(self.service, PosChainService):
             self._init_pos(self.service)
+        elif isinstance(self.service, DposChainService):
+            self._init_dpos(self.service)
         else:
             self._init_pow(self.service)
 
@@ -151,6 +165,19 @@ class Node:
             publish_attestation=bridge.publish_attestation,
             candidate_txs=self.mempool.candidates, events=self.events, protection=protection)
 
+    def _init_dpos(self, service: DposChainService) -> None:
+        bridge = self.bridge = DposBridge(service, self.host)
+        self.producers = ProducerDuties(
+            service, [bytes.fromhex(k) for k in self.config.validator_keys],
+            publish_block=bridge.publish_block, candidate_txs=self.mempool.candidates)
+
+    def _dpos(self) -> tuple[DposChainService, DposBridge]:
+        """The service and bridge of a DPoS node."""
+        service, bridge = self.service, self.bridge
+        assert isinstance(service, DposChainService) and isinstance(bridge, DposBridge), \
+            "not a DPoS node"
+        return service, bridge
+
     def _pow(self) -> tuple[ChainService, PowBridge]:
         """The service and bridge of a PoW node (what only PoW nodes do asks for them)."""
         service, bridge = self.service, self.bridge
@@ -175,7 +202,16 @@ class Node:
 
     def set_role(self, role: str, validator: int | None = None) -> dict:
         """PoW: switch the mining strategy (what the old one held back is released first).
-        PoS: switch one local validator's behaviour. Hybrid: either, as `validator` says."""
+        PoS: switch one local validator's behaviour. Hybrid: either, as `validator` says.
+        DPoS: switch one local producer's behaviour (`validator` = its genesis index)."""
+        if self.producers is not None:
+            if validator is None:
+                raise ValueError("a DPoS role names a producer (e.g. v3)")
+            previous = self.producers.role(validator)
+            self.producers.set_role(validator, role)
+            self.events.emit("fault_applied" if role != "honest" else "fault_cleared",
+                             fault="role", role=role, previous=previous, validator=validator)
+            return {"role": role, "previous": previous, "validator": validator}
         validators = self.duties or self.voters
         if validators is not None and (validator is not None or self.duties is not None):
             if validator is None:
@@ -225,6 +261,16 @@ class Node:
             bridge.publish_operation(kind, op)
         return result
 
+    def submit_dpos_operation(self, raw: bytes) -> DposOperationResult:
+        """A stake, unstake, registration or vote for the pool (DPoS); ValueError for malformed
+        bytes."""
+        service, bridge = self._dpos()
+        op = DposOperation.deserialize(raw)
+        result = service.submit_operation(op)
+        if result.outcome == "accept":
+            bridge.publish_operation(op)
+        return result
+
     def submit_transaction(self, tx: Transaction) -> bytes:
         txid = self.service.submit_transaction(tx)
         if self.strategy is None or self.strategy.relays_own_transactions:
@@ -256,6 +302,13 @@ class Node:
                     "head": pos_chain.head.root.hex(), **service.status_fields(),
                     "blocks_known": len(pos_chain.store.blocks), "role": "validator",
                     "validators": self.duties.describe()}
+        if isinstance(service, DposChainService):
+            assert self.producers is not None, "a DPoS node has producer duties"
+            dpos_chain = service.chain
+            return {**common, "genesis": dpos_chain.genesis_root.hex(), "height": head.height,
+                    "head": dpos_chain.head.root.hex(), **service.status_fields(),
+                    "blocks_known": len(dpos_chain.blocks), "role": "producer",
+                    "local_producers": self.producers.describe()}
         assert self.miner is not None and self.strategy is not None
         pow_chain = service.chain
         out = {**common, "genesis": hash_hex(pow_chain.genesis_hash), "height": head.height,
@@ -280,6 +333,8 @@ class Node:
             validators = self.duties or self.voters
             assert validators is not None
             out["validators"] = validators.describe()
+        if self.producers is not None:
+            out["producers"] = self.producers.describe()
         if self.miner is not None and self.strategy is not None:
             out["role"] = self.strategy.name
             out["miner"] = {"enabled": self.miner.enabled,
@@ -333,7 +388,7 @@ class Node:
     # ---- lifecycle -----------------------------------------------------------------------------
     def head_hex(self) -> str:
         service = self.service
-        if isinstance(service, PosChainService):
+        if isinstance(service, PosChainService | DposChainService):
             return service.chain.head.root.hex()
         return hash_hex(service.chain.head.hash)
 
@@ -360,6 +415,8 @@ class Node:
                     tg.create_task(self.duties.run())
                 if self.voters is not None:
                     tg.create_task(self.voters.run())
+                if self.producers is not None:
+                    tg.create_task(self.producers.run())
                 self.ready.set()
                 release_free_memory()
         finally:

@@ -1,11 +1,12 @@
-"""What the PoW and the PoS chain services share: how one is built, how a refused block is
-recorded, and the read-only views the API serves alike for both.
+"""What the PoW, PoS and DPoS chain services share: how one is built, how a refused block is
+recorded, and the read-only views the API serves alike for all.
 
-A service owns its consensus chain (`PowChain` or `PosChain`, made by `_new_chain`), the block
-store, the mempool (kept in step with the head by `HeadTidy`), the event bus, the counters that
-/status reports, and the archive that reads old bodies back from the store; the index of which
-blocks hold a transaction is in the store (SQLite), not in memory. node/chain_service.py and
-node/pos_service.py add what differs: how blocks come in and which events they raise.
+A service owns its consensus chain (`PowChain`, `PosChain` or `DposChain`, made by `_new_chain`),
+the block store, the mempool (kept in step with the head by `HeadTidy`), the event bus, the
+counters that /status reports, and the archive that reads old bodies back from the store; the
+index of which blocks hold a transaction is in the store (SQLite), not in memory.
+node/chain_service.py, node/pos_service.py and node/dpos_service.py add what differs: how blocks
+come in and which events they raise.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from consensus.chain_spec import ChainSpec
+from consensus.dpos.chain import DposChain
+from consensus.dpos.spec import DposSpec
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
 from consensus.pos.chain import PosChain
 from consensus.pos.spec import PosSpec
@@ -32,8 +35,8 @@ log = logging.getLogger(__name__)
 
 LOCAL = "local"     # the `peer` of what this node made itself
 
-SpecT = TypeVar("SpecT", bound=ChainSpec | PosSpec)
-ChainT = TypeVar("ChainT", bound=PowChain | PosChain)
+SpecT = TypeVar("SpecT", bound=ChainSpec | PosSpec | DposSpec)
+ChainT = TypeVar("ChainT", bound=PowChain | PosChain | DposChain)
 
 
 class ChainServiceBase(ABC, Generic[SpecT, ChainT]):

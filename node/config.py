@@ -33,6 +33,7 @@ from node.schema import (
 )
 
 if TYPE_CHECKING:
+    from consensus.dpos.spec import DposSpec
     from consensus.pos.spec import PosSpec
 
 
@@ -62,7 +63,7 @@ MINER_FIELDS = {
 @dataclass(kw_only=True)
 class NodeConfig:
     node_id: str
-    consensus: Literal["pow", "pos", "hybrid"] = "pow"
+    consensus: Literal["pow", "pos", "hybrid", "dpos"] = "pow"
     data_dir: Path
     genesis: Path                      # chain spec JSON shared by every node of the network
     host: str = "127.0.0.1"
@@ -72,17 +73,22 @@ class NodeConfig:
     peer_ids: list[str] = field(default_factory=list)  # hex ids of the cluster's nodes (faults)
     node_key: str                      # 64-digit hex Ed25519 private key of the node identity
     miner: MinerConfig = field(default_factory=MinerConfig)
-    validator_keys: list[str] = field(default_factory=list)  # PoS, hybrid: validators run here
+    # PoS, hybrid: the validators run here; DPoS: the producers (hex private keys)
+    validator_keys: list[str] = field(default_factory=list)
     admin_token: str | None = None
     seed: int = 0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_orphans: int = DEFAULT_MAX_ORPHANS
     mempool_max: int = 10_000
 
-    def chain_spec(self) -> ChainSpec | PosSpec:
-        """The ChainSpec (PoW), PosSpec (PoS) or HybridSpec (a ChainSpec) in the genesis file."""
+    def chain_spec(self) -> ChainSpec | PosSpec | DposSpec:
+        """The ChainSpec (PoW), PosSpec (PoS), HybridSpec (a ChainSpec) or DposSpec in the
+        genesis file."""
         try:
             data = json.loads(self.genesis.read_text())
+            if self.consensus == "dpos":
+                from consensus.dpos.spec import DposSpec
+                return DposSpec.from_json(data)
             if self.consensus == "hybrid":
                 from consensus.hybrid.spec import HybridSpec
                 return HybridSpec.from_json(data)
@@ -98,7 +104,7 @@ class NodeConfig:
 
 NODE_FIELDS = {
     "node_id": Field(text(1, 64, r"^[A-Za-z0-9_.-]+$", "letters, digits, '_', '.' or '-'")),
-    "consensus": Field(choice("pow", "pos", "hybrid"), "pow"),
+    "consensus": Field(choice("pow", "pos", "hybrid", "dpos"), "pow"),
     "data_dir": Field(file_path),
     "genesis": Field(file_path),
     "host": Field(text(), "127.0.0.1"),

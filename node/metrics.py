@@ -83,7 +83,7 @@ def render(node: Node) -> tuple[bytes, str]:
                 yield gauge("testnet_hashrate", "Measured miner hashes per second (PoW)",
                             status["miner"]["hashrate"])
             for key in ("justified", "finalized"):
-                if status.get(key):
+                if status.get(key) and "epoch" in status[key]:
                     yield gauge(f"testnet_{key}_epoch", f"Latest {key} checkpoint epoch (PoS)",
                                 status[key]["epoch"])
             memory = dict(status["memory"])
@@ -95,6 +95,15 @@ def render(node: Node) -> tuple[bytes, str]:
             for kind, count in sorted(memory.items()):
                 items.add_metric([*values, kind], count)
             yield items
+            if "lib_gap" in status:
+                yield gauge("testnet_lib_height", "Height of the last irreversible block (DPoS)",
+                            status["finalized"]["height"])
+                yield gauge("testnet_lib_gap_blocks", "Head height minus LIB height (DPoS)",
+                            status["lib_gap"])
+                yield gauge("testnet_schedule_version", "Active producer schedule (DPoS)",
+                            status["schedule_version"])
+                yield gauge("testnet_missed_slots", "Empty slots seen on the head chain (DPoS)",
+                            status["missed_slots"])
             reorgs = CounterMetricFamily("testnet_reorgs", "Chain reorganisations", labels=names)
             reorgs.add_metric(values, status["reorgs"])
             yield reorgs

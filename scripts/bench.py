@@ -15,8 +15,11 @@
 5. hybrid: gossip FFG votes validated per second against the raw Ed25519 verify rate (ratio;
    target >= 0.8), and the time from a block being mined until a checkpoint at or above it is
    finalized on every node of a 4-node network (p50/p95).
+6. DPoS (`--only dpos`, scripts/bench_dpos.py): slot start -> block on all nodes (p50/p95), the
+   head-to-LIB gap against the rule's prediction, and time-to-irreversible, for the eosio preset
+   (21 producers x 12) on 4 and 16 nodes (`--sizes`).
 
-Usage: scripts/bench.py [--json] [--quick] [--sizes 4,16] [--blocks 30]
+Usage: scripts/bench.py [--json] [--quick] [--sizes 4,16] [--blocks 30] [--only hybrid|dpos]
        scripts/bench.py --only propagation --sizes 16 --trials 5   (each trial and the medians)
        scripts/bench.py --only memory [--nodes 4]                  (idle VmRSS and PSS per node)
 
@@ -44,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from consensus.types import sign_transaction  # noqa: E402
+from scripts.bench_dpos import bench_dpos, print_dpos  # noqa: E402
 from testnet import LocalCluster  # noqa: E402
 from testnet.observe.node_resources import process_figures  # noqa: E402
 from testnet.waiting import wait_until  # noqa: E402
@@ -381,11 +385,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="4,16", help="cluster sizes for propagation")
     parser.add_argument("--blocks", type=int, default=30, help="blocks per propagation run")
     parser.add_argument("--txs", type=int, default=100, help="transactions per block interval")
-    parser.add_argument("--only", choices=("hybrid", "propagation", "memory"), default=None,
-                        help="run one section only")
+    parser.add_argument("--only", choices=("hybrid", "propagation", "memory", "dpos"),
+                        default=None, help="run one section only")
     parser.add_argument("--trials", type=int, default=1,
                         help="--only propagation: fresh clusters per size (median and range)")
     parser.add_argument("--nodes", type=int, default=4, help="--only memory: cluster size")
+    parser.add_argument("--preset", default="eosio", help="dpos: the preset to measure")
     args = parser.parse_args()
     if args.only == "propagation":
         sizes = [int(s) for s in args.sizes.split(",")]
@@ -395,6 +400,14 @@ def main() -> None:
         return
     if args.only == "memory":
         print(json.dumps({"idle_memory": asyncio.run(bench_idle_memory(args.nodes))}, indent=2))
+        return
+    if args.only == "dpos":
+        dpos = [asyncio.run(bench_dpos(int(n), args.preset, 2 if args.quick else 4))
+                for n in args.sizes.split(",")]
+        if args.json:
+            print(json.dumps({"dpos": dpos}, indent=2))
+        else:
+            print_dpos(dpos)
         return
     if args.only == "hybrid":
         hybrid = {"votes": bench_votes(), "mined_to_finalized": asyncio.run(

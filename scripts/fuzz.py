@@ -79,14 +79,15 @@ def describe_failures(exc: BaseException) -> list[dict]:
     "--target",
     "names",
     multiple=True,
-    type=click.Choice(["p2p", "http-pow", "http-pos", "http-hybrid"]),
+    type=click.Choice(["p2p", "http-pow", "http-pos", "http-hybrid", "http-dpos"]),
     help="Only these targets (repeatable).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def main(seed: int | None, minutes: float, names: tuple[str, ...], as_json: bool) -> None:
     seed = random.randrange(2**32) if seed is None else seed
     logging.basicConfig(level=logging.CRITICAL)  # the targets watch the log themselves
-    chosen = dict(zip(["p2p", "http-pow", "http-pos", "http-hybrid"], all_targets()))
+    chosen = dict(zip(["p2p", "http-pow", "http-pos", "http-hybrid", "http-dpos"],
+                      all_targets()))
     targets = [t for key, t in chosen.items() if not names or key in names]
     rng = random.Random(seed)
     deadline = time.monotonic() + minutes * 60

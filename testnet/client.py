@@ -76,6 +76,14 @@ class NodeClient:
         """Submits a signed deposit or exit (`kind`: "deposit" or "exit")."""
         return await self._request("POST", f"/stake/{kind}", body={"raw": raw.hex()})
 
+    async def post_dpos_operation(self, raw: bytes) -> dict:
+        """Submits a signed DPoS stake, unstake, registration or vote."""
+        return await self._request("POST", "/dpos/operation", body={"raw": raw.hex()})
+
+    async def producers(self) -> dict:
+        """DPoS: the schedule and every candidate's votes, produced and missed blocks."""
+        return await self._get("/producers")
+
     async def validators(self) -> list[dict]:
         """PoS: every validator with its stake and whether it is slashed (404 on PoW)."""
         return await self._get("/validators")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import cached_property
 
+from consensus import keys
 from consensus.pos.encoding import (
     PUBKEY,
     ROOT,
@@ -41,8 +42,8 @@ from consensus.types import ZERO_HASH, ZERO_SIG, Transaction
 DOMAIN_BLOCK = b"p2p-testnet/dpos/block"
 DOMAIN_OPERATION = b"p2p-testnet/dpos/operation"
 
-__all__ = ["OpKind", "DposOperation", "DposBlockHeader", "SignedDposHeader", "DoubleProduction",
-           "DposBody", "DposBlock", "ZERO_HASH", "ZERO_SIG", "sha256", "encode"]
+__all__ = ["OpKind", "DposOperation", "sign_operation", "DposBlockHeader", "SignedDposHeader",
+           "DoubleProduction", "DposBody", "DposBlock", "ZERO_HASH", "ZERO_SIG", "sha256", "encode"]
 
 
 class OpKind(IntEnum):
@@ -82,6 +83,15 @@ class DposOperation(Signable):
         return {"root": self.root.hex(), "kind": self.kind_label, "account": self.account.hex(),
                 "nonce": self.nonce, "amount": self.amount,
                 "candidates": [c.hex() for c in self.candidates]}
+
+
+def sign_operation(private_key: bytes, kind: OpKind, nonce: int, *, amount: int = 0,
+                   candidates: tuple[bytes, ...] = ()) -> DposOperation:
+    """An operation of the account of `private_key`, signed over its signing root."""
+    account = keys.public_key(private_key)
+    unsigned = DposOperation(int(kind), account, nonce, amount, tuple(candidates))
+    return DposOperation(int(kind), account, nonce, amount, tuple(candidates),
+                         keys.sign(private_key, unsigned.signing_root))
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,14 @@ them each derives, with the same code as `testnet up` (testnet/config/cluster_fi
 genesis, accounts, node keys, peer ids and validator keys: no file has to be shared. It writes
 DATA_DIR/node.yaml and DATA_DIR/genesis.json, then becomes the node (`exec_node`).
 
-    cluster-wide  NODES (required), CONSENSUS=pow|pos|hybrid, SEED=0, TOPOLOGY=full,
+    cluster-wide  NODES (required), CONSENSUS=pow|pos|hybrid|dpos, SEED=0, TOPOLOGY=full,
                   BLOCK_INTERVAL=2, HASHRATE=20000 (per node, hashes/s),
                   HASHRATES="2=40000,3=off" (per node),
                   STAKES="1=6400000000" (PoS, hybrid: stake of each of that node's validators),
                   VALIDATORS="3=0" (PoS: validators a node runs),
                   MANIFEST_<FIELD>=value (any other field of the cluster manifest, e.g.
-                  MANIFEST_SLOTS_PER_EPOCH=8), GENESIS_TIME (unix seconds)
+                  MANIFEST_SLOTS_PER_EPOCH=8, MANIFEST_PRESET=eosio), GENESIS_TIME (unix
+                  seconds)
     per node      NODE_INDEX (required), ROLE (e.g. selfish-miner), ADMIN_TOKEN (enables /admin),
                   PORT=18444, PEER_HOST=node{index} (how peers are named), PEERS (comma-separated
                   ws:// URLs instead of the topology's), DATA_DIR=/data, GENESIS_DIR=/genesis,
@@ -246,8 +247,10 @@ async def _apply_role(port: int, token: str, role: str, timeout: float) -> None:
             except (NodeUnreachable, NodeAPIError):
                 return None
         status = await wait_until(answering, timeout, "the node to answer /status", interval=0.5)
-        validators = ((status.get("validators") or {}).get("validators") or [None]
-                      if role not in MINER_ROLES else [None])   # a hybrid node has both kinds
+        # a hybrid node has both kinds; a DPoS node lists its producers under local_producers
+        signers = ((status.get("validators") or {}).get("validators")
+                   or (status.get("local_producers") or {}).get("producers"))
+        validators = (signers or [None]) if role not in MINER_ROLES else [None]
         for validator in validators:
             body = {"role": role} if validator is None else {"role": role, "validator": validator}
             await client.admin("POST", "/admin/role", body)

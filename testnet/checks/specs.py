@@ -25,6 +25,13 @@ from testnet.checks.finality import (
     no_finalized_block_reverted,
     slashed_everywhere,
 )
+from testnet.checks.irreversibility import (
+    lib_during_partition,
+    lib_resumed_within,
+    missed_after_schedule_change,
+    no_conflicting_lib,
+    no_irreversible_block_reverted,
+)
 from testnet.checks.result import VERDICTS, CheckResult, Verdict
 from testnet.checks.transactions import tx_final, tx_reversed
 from testnet.errors import CheckSpecError
@@ -132,6 +139,12 @@ CHECKS: dict[str, Callable[..., CheckResult]] = {
     "event_seen": event_seen,
     "stored_blocks_kept": stored_blocks_kept,
     "no_honest_slashing": no_honest_slashing,
+    "no_conflicting_lib": no_conflicting_lib,
+    "no_irreversible_block_reverted": no_irreversible_block_reverted,
+    "lib_advanced_during_partition": lambda h, **kw: lib_during_partition(h, expect=True, **kw),
+    "lib_stalled_during_partition": lambda h, **kw: lib_during_partition(h, expect=False, **kw),
+    "lib_resumed_within": lib_resumed_within,
+    "missed_after_schedule_change": missed_after_schedule_change,
 }
 
 def _nodes_args(name: str, value: Any) -> dict:
@@ -166,6 +179,13 @@ _SPEC_ARGS: dict[str, Callable[[Any], dict]] = {
     "event_seen": _event_args,
     "stored_blocks_kept": lambda v: _flag_args("stored_blocks_kept", v),
     "no_honest_slashing": lambda v: _flag_args("no_honest_slashing", v),
+    "no_conflicting_lib": lambda v: _flag_args("no_conflicting_lib", v),
+    "no_irreversible_block_reverted": lambda v: _flag_args("no_irreversible_block_reverted", v),
+    "lib_advanced_during_partition": lambda v: _nodes_args("lib_advanced_during_partition", v),
+    "lib_stalled_during_partition": lambda v: _nodes_args("lib_stalled_during_partition", v),
+    "lib_resumed_within": lambda v: _timed_args("lib_resumed_within", v),
+    "missed_after_schedule_change": lambda v: {
+        "at_most": _int_at_least("missed_after_schedule_change", v, 0)},
 }
 
 

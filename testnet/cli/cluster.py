@@ -17,7 +17,7 @@ from testnet.cli.common import DIR_OPTION, console, fail, open_cluster, run_asyn
 from testnet.cli.observe import serve_dashboard_cli
 from testnet.cluster import Cluster, wait_for_tx_everywhere
 from testnet.config.cluster_files import CLUSTER_FILE
-from testnet.config.manifest import CONSENSUS, validate_manifest
+from testnet.config.manifest import CONSENSUS, DPOS_PRESETS, validate_manifest
 from testnet.errors import TestnetError
 from testnet.observe.dashboard import DEFAULT_HOST, DEFAULT_PORT
 from testnet.observe.dashboard_frames import DEFAULT_WINDOW_BLOCKS
@@ -27,11 +27,18 @@ from testnet.observe.dashboard_frames import DEFAULT_WINDOW_BLOCKS
 @click.command()
 @click.option("--nodes", "-n", default=4, show_default=True, help="Number of nodes.")
 @click.option("--consensus", type=click.Choice(CONSENSUS), default="pow", show_default=True,
-              help="pow (Bitcoin), pos (Gasper) or hybrid (PoW + Casper FFG, EIP-1011).")
+              help="pow (Bitcoin), pos (Gasper), hybrid (PoW + Casper FFG, EIP-1011) or dpos "
+                   "(EOSIO/Graphene delegated proof of stake).")
 @click.option("--validators", "validators_per_node", default=8, show_default=True,
               help="PoS, hybrid: validator keys each node runs.")
 @click.option("--epoch-length", default=5, show_default=True,
               help="Hybrid: blocks per Casper epoch.")
+@click.option("--producers", type=int, default=None,
+              help="DPoS: producers in the schedule (default: the preset's, 7 or 21).")
+@click.option("--candidates", default=0, show_default=True,
+              help="DPoS: genesis candidates besides the schedule (their keys run too).")
+@click.option("--preset", type=click.Choice(DPOS_PRESETS), default="default", show_default=True,
+              help="DPoS: default 7x2x0.5s, eosio 21x12x0.5s, graphene 21x1x3s, tron 27x1x3s.")
 @click.option("--topology", default="full", show_default=True,
               help="full, ring, line, star or random:K.")
 @click.option("--seed", default=0, show_default=True, help="Seed for keys, accounts and topology.")
@@ -54,8 +61,9 @@ from testnet.observe.dashboard_frames import DEFAULT_WINDOW_BLOCKS
 @click.option("--dashboard-port", default=DEFAULT_PORT, show_default=True,
               type=click.IntRange(0, 65535), help="Port of the dashboard (on 127.0.0.1).")
 @DIR_OPTION
-def up(nodes: int, consensus: str, validators_per_node: int, epoch_length: int, topology: str,
-       seed: int, block_interval: int, hashrate: float,
+def up(nodes: int, consensus: str, validators_per_node: int, epoch_length: int,
+       producers: int | None, candidates: int, preset: str, topology: str, seed: int,
+       block_interval: int, hashrate: float,
        base_port: int | None, fresh: bool, timeout: float, backend: str, image: str, build: bool,
        with_dashboard: bool, dashboard_port: int, directory: Path) -> None:
     """Start a cluster of N nodes: local processes on 127.0.0.1, or containers (--backend docker
@@ -76,7 +84,8 @@ def up(nodes: int, consensus: str, validators_per_node: int, epoch_length: int, 
             manifest = validate_manifest({
                 "nodes": nodes, "consensus": consensus, "topology": topology, "seed": seed,
                 "block_interval_s": block_interval, "hashrate": hashrate,
-                "validators_per_node": validators_per_node, "epoch_length": epoch_length})
+                "validators_per_node": validators_per_node, "epoch_length": epoch_length,
+                "producers": producers, "candidates": candidates, "preset": preset})
         except TestnetError as exc:
             fail(str(exc))
         options = {"image": image, "build": build} if backend != "local" else {}
@@ -146,11 +155,14 @@ def _status_rows(cluster: Cluster, statuses: list[dict | None]) -> list[dict]:
             row["role"] = st.get("role", "honest")
             row["consensus"] = st.get("consensus", "pow")
             for key in ("slot", "epoch", "justified", "finalized", "active_validators",
-                        "total_stake", "total_deposits"):
+                        "total_stake", "total_deposits", "round", "producer", "lib_gap",
+                        "schedule_version", "missed_slots"):
                 if key in st:
                     row[key] = st[key]
             if "validators" in st:
                 row["validator_roles"] = st["validators"].get("roles", {})
+            if "local_producers" in st:
+                row["validator_roles"] = st["local_producers"].get("roles", {})
             row["faults"] = st.get("faults", {})
         rows.append(row)
     return rows
@@ -158,7 +170,7 @@ def _status_rows(cluster: Cluster, statuses: list[dict | None]) -> list[dict]:
 
 def _fault_summary(row: dict) -> str:
     parts = []
-    if row.get("role", "honest") not in ("honest", "validator"):
+    if row.get("role", "honest") not in ("honest", "validator", "producer"):
         parts.append(f"[magenta]{row['role']}[/magenta]")
     for validator, role in (row.get("validator_roles") or {}).items():
         parts.append(f"[magenta]v{validator} {role}[/magenta]")
@@ -186,7 +198,8 @@ def _print_status_table(cluster: Cluster, statuses: list[dict | None]) -> None:
     table = Table(title=f"cluster {cluster.directory}")
     manifest = cluster.manifest
     progress_cols = (["hashrate"] if manifest.has_mining else []) + \
-        (["finalized"] if manifest.has_finality else [])
+        (["finalized"] if manifest.has_finality else []) + \
+        (["slot", "lib", "schedule"] if manifest.has_irreversibility else [])
     for col in ("node", "api", "height", "head", "peers", "mempool", *progress_cols, "state",
                 "faults"):
         table.add_column(col, justify="right" if col in ("height", "peers", "mempool",
@@ -201,7 +214,11 @@ def _print_status_table(cluster: Cluster, statuses: list[dict | None]) -> None:
         state = "syncing" if r["syncing"] else "ok"
         progress = {"hashrate": f"{r['hashrate'] or 0:,.0f}",
                     "finalized": f"{(r.get('finalized') or {}).get('epoch', '-')} "
-                                 f"(j {(r.get('justified') or {}).get('epoch', '-')})"}
+                                 f"(j {(r.get('justified') or {}).get('epoch', '-')})",
+                    "slot": str(r.get("slot", "-")),
+                    "lib": f"{(r.get('finalized') or {}).get('height', '-')} "
+                           f"(gap {r.get('lib_gap', '-')})",
+                    "schedule": f"v{r.get('schedule_version', '-')}"}
         table.add_row(r["name"], r["api"], str(r["height"]),
                       f"[{colour}]{r['head'][:16]}[/{colour}]", str(r["peers"]), str(r["mempool"]),
                       *(progress[c] for c in progress_cols), state, _fault_summary(r))

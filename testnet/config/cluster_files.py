@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from consensus.chain_spec import REGTEST_POW_LIMIT, ChainSpec, bits_for_hashrate
+from consensus.dpos.spec import DposSpec, spec_for_preset
 from consensus.hybrid.spec import HybridSpec
 from consensus.keys import derive_private_key, public_key
 from consensus.pos.spec import PosSpec, get_genesis_block
@@ -77,6 +78,28 @@ def pos_spec(manifest: ClusterManifest, accounts: list[bytes], now_ms: int) -> P
                    inactivity_leak_rate=Fraction(manifest.inactivity_leak_rate))
 
 
+def dpos_spec(manifest: ClusterManifest, accounts: list[bytes], now_ms: int) -> DposSpec:
+    """The preset's DPoS chain: the first `schedule_size` producer keys form the genesis schedule
+    (in key order), the rest are candidates; every genesis account has `stake` staked (its vote
+    weight) besides its balance."""
+    keys = [public_key(k) for node_keys in validator_keys(manifest) for k in node_keys]
+    size = manifest.schedule_size
+    overrides: dict = {}
+    if manifest.repetitions:
+        overrides["repetitions"] = manifest.repetitions
+    if manifest.dpos_slot_ms:
+        overrides["slot_duration_ms"] = manifest.dpos_slot_ms
+    return spec_for_preset(
+        manifest.preset, chain_id=f"p2p-testnet-dpos-{manifest.seed}",
+        genesis_time_ms=now_ms + manifest.genesis_delay_ms, producers=size,
+        schedule=tuple(keys[:size]), candidates=tuple(keys[size:]),
+        stakes=tuple((public_key(k), manifest.stake) for k in accounts),
+        allocations=tuple((public_key(k), manifest.balance) for k in accounts),
+        update_interval_blocks=manifest.update_interval_blocks,
+        unstake_delay_slots=manifest.unstake_delay_slots,
+        slash_double_production=manifest.slash_double_production, **overrides)
+
+
 def _pow_fields(manifest: ClusterManifest, accounts: list[bytes]) -> dict:
     return dict(
         genesis_time=int(time.time()) - 60,
@@ -112,15 +135,18 @@ def write_cluster(directory: Path, manifest: ClusterManifest, *, ports: list[int
     directory.mkdir(parents=True, exist_ok=True)
     seed = manifest.seed
     accounts = account_keys(seed, manifest.account_count)
-    spec: ChainSpec | PosSpec
-    if not manifest.has_mining:
+    spec: ChainSpec | PosSpec | DposSpec
+    if manifest.has_producers:
+        spec = dpos_spec(manifest, accounts, int(time.time() * 1000))
+        genesis_hex = spec.genesis_block().root.hex()
+    elif not manifest.has_mining:
         spec = pos_spec(manifest, accounts, int(time.time() * 1000))
         genesis_hex = get_genesis_block(spec).root.hex()
     else:
         spec = (hybrid_spec(manifest, accounts) if manifest.has_validators
                 else pow_spec(manifest, accounts))
         genesis_hex = hash_hex(spec.genesis_block().hash)
-    vkeys = (validator_keys(manifest) if manifest.has_validators
+    vkeys = (validator_keys(manifest) if manifest.has_validators or manifest.has_producers
              else [[] for _ in range(manifest.nodes)])
     (directory / "genesis.json").write_text(json.dumps(spec.to_json(), indent=2) + "\n")
     (directory / "accounts.json").write_text(json.dumps(

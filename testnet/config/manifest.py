@@ -9,19 +9,23 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from consensus.dpos.spec import PRESETS
 from testnet.config.topology import parse_topology
 from testnet.errors import ManifestError
 
 COIN = 100_000_000
-CONSENSUS = ("pow", "pos", "hybrid")
-Consensus = Literal["pow", "pos", "hybrid"]
+CONSENSUS = ("pow", "pos", "hybrid", "dpos")
+Consensus = Literal["pow", "pos", "hybrid", "dpos"]
+DPOS_PRESETS = ("default", "eosio", "graphene", "tron")     # consensus/dpos/spec.py PRESETS
 # What a node can be told to play (`testnet role`, scenario `role` steps, compose `--role`): the
-# names node/mining_strategy.py (PoW miners), node/validator_duties.py (PoS validators) and
-# node/hybrid_validators.py (hybrid validators) know.
+# names node/mining_strategy.py (PoW miners), node/validator_duties.py (PoS validators),
+# node/hybrid_validators.py (hybrid validators) and node/producer_duties.py (DPoS producers,
+# addressed like validators: `v3`) know.
 MINER_ROLES = ("honest", "selfish-miner", "withhold")
 VALIDATOR_ROLES: dict[str, tuple[str, ...]] = {
     "pos": ("honest", "silent", "double-propose", "double-vote", "surround-vote"),
     "hybrid": ("honest", "silent", "double-vote", "surround-vote"),
+    "dpos": ("honest", "producer-offline", "double-produce", "censor"),
 }
 # What each consensus has: the one place the orchestrator decides by consensus. Everything else
 # asks a capability (`manifest.has_mining`, ...), never `consensus == "pos"`.
@@ -29,6 +33,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "pow": frozenset({"mining"}),
     "pos": frozenset({"validators", "finality", "slots"}),
     "hybrid": frozenset({"mining", "validators", "finality"}),
+    "dpos": frozenset({"producers", "slots", "irreversibility"}),
 }
 ROLES: dict[str, tuple[str, ...]] = {
     consensus: tuple(dict.fromkeys(
@@ -39,7 +44,8 @@ ROLES: dict[str, tuple[str, ...]] = {
 
 
 def has(consensus: str, capability: str) -> bool:
-    """Whether a consensus has a capability: "mining", "validators", "finality", "slots"."""
+    """Whether a consensus has a capability: "mining", "validators", "finality", "slots",
+    "producers", "irreversibility"."""
     return capability in CAPABILITIES.get(consensus, frozenset())
 
 
@@ -79,6 +85,19 @@ class ClusterManifest(BaseModel):
     genesis_delay_ms: int = Field(default=3000, ge=0, description="PoS genesis after generation")
     # Hybrid (PoW + Casper FFG, EIP-1011)
     epoch_length: int = Field(default=5, ge=2, le=1000, description="hybrid: blocks per epoch")
+    # Delegated proof of stake (EOSIO / Graphene); `stake` is each genesis account's stake
+    preset: Literal["default", "eosio", "graphene", "tron"] = "default"
+    producers: int | None = Field(default=None, ge=1, le=101,
+                                  description="dpos: schedule size (default: the preset's)")
+    candidates: int = Field(default=0, ge=0, le=200,
+                            description="dpos: genesis candidates besides the schedule")
+    repetitions: int | None = Field(default=None, ge=1, le=100,
+                                    description="dpos: blocks per turn (default: the preset's)")
+    dpos_slot_ms: int | None = Field(default=None, ge=100, le=60_000,
+                                     description="dpos: slot time (default: the preset's)")
+    update_interval_blocks: int = Field(default=0, ge=0, description="dpos: 0 = every round")
+    unstake_delay_slots: int = Field(default=120, ge=0)
+    slash_double_production: bool = False
 
     @field_validator("topology")
     @classmethod
@@ -97,6 +116,11 @@ class ClusterManifest(BaseModel):
         return self
 
     def node_validators(self, index: int) -> int:
+        """PoS, hybrid: validator keys node `index` runs. DPoS: producer keys (schedule and
+        candidates, spread evenly over the nodes in genesis order, a node's keys adjacent)."""
+        if self.has_producers:
+            total, nodes = self.producer_keys, self.nodes
+            return total // nodes + (1 if index < total % nodes else 0)
         override = self.overrides.get(index)
         if override and override.validators is not None:
             return override.validators
@@ -105,6 +129,16 @@ class ClusterManifest(BaseModel):
     def node_stake(self, index: int) -> int:
         override = self.overrides.get(index)
         return override.stake if override and override.stake else self.stake
+
+    @property
+    def schedule_size(self) -> int:
+        """DPoS: producers in the schedule (the preset's unless `producers` says)."""
+        return self.producers or PRESETS[self.preset]["producers"]
+
+    @property
+    def producer_keys(self) -> int:
+        """DPoS: genesis producer keys, the schedule first, then the other candidates."""
+        return self.schedule_size + self.candidates
 
     @property
     def account_count(self) -> int:
@@ -148,6 +182,16 @@ class ClusterManifest(BaseModel):
     def has_finality(self) -> bool:
         """Checkpoints are justified and finalized (PoS, hybrid): epochs, finality waits."""
         return has(self.consensus, "finality")
+
+    @property
+    def has_producers(self) -> bool:
+        """Elected producers take turns (DPoS): producer roles (`v3`), `testnet dpos`."""
+        return has(self.consensus, "producers")
+
+    @property
+    def has_irreversibility(self) -> bool:
+        """Blocks become irreversible by height (DPoS LIB): `finalized {height, root}`."""
+        return has(self.consensus, "irreversibility")
 
     @property
     def has_slots(self) -> bool:

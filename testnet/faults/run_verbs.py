@@ -17,9 +17,11 @@ from testnet.faults.targets import node_list, non_negative_int, number, require,
 from testnet.units import parse_duration_s
 
 WAIT_KEYS = {"height", "converged", "nodes", "timeout", "finalized_epoch", "finalized_epochs",
-             "tx", "confirmations", "blocks", "epochs", "event"}
+             "tx", "confirmations", "blocks", "epochs", "event", "lib_height", "lib_blocks",
+             "rounds"}
 WAIT_GOALS = ("height", "blocks", "converged", "finalized_epoch", "finalized_epochs", "epochs",
-              "tx", "event")
+              "tx", "event", "lib_height", "lib_blocks", "rounds")
+DPOS_WAITS = ("lib_height", "lib_blocks", "rounds")
 
 
 class SleepArgs(ActionArgs):
@@ -67,6 +69,9 @@ class WaitArgs(ActionArgs):
     tx: str | None = None
     confirmations: int | None = None
     event: dict[str, str] | None = None
+    lib_height: int | None = None      # DPoS: every node's LIB at this height or above
+    lib_blocks: int | None = None      # DPoS: ... this many blocks above the highest LIB now
+    rounds: int | None = None          # DPoS: the nodes' slot clocks this many rounds on
 
     @model_validator(mode="before")
     @classmethod
@@ -93,6 +98,11 @@ class WaitArgs(ActionArgs):
                     raise ActionError(f"{key}: epochs and finality exist on PoS and hybrid "
                                       f"clusters only")
                 out[key] = non_negative_int(raw[key], key)
+        for key in DPOS_WAITS:
+            if key in raw:
+                if not target.manifest.has_irreversibility:
+                    raise ActionError(f"{key}: the LIB and rounds exist on DPoS clusters only")
+                out[key] = non_negative_int(raw[key], key)
         if "tx" in raw:
             out["tx"] = str(raw["tx"])
             out["confirmations"] = non_negative_int(raw.get("confirmations", 1),
@@ -102,7 +112,7 @@ class WaitArgs(ActionArgs):
         out["nodes"] = node_list(raw.get("nodes"), target, "nodes")
         if not set(WAIT_GOALS) & set(out):
             raise ActionError("wait needs one of height, blocks, converged, finalized_epoch(s), "
-                             "epochs, tx, event")
+                             "epochs, tx, event, lib_height, lib_blocks, rounds")
         return out
 
 
@@ -157,6 +167,39 @@ async def _tx(ctx: ActionContext, args: TxArgs) -> None:
     await ctx.runner("tx").send_tx(args, ctx.label or f"tx{ctx.step}")
 
 
+class VoteArgs(ActionArgs):
+    """DPoS: genesis account `from` votes with its stake for genesis candidates (`for`: indices,
+    as `c3` / `v3` name them), replacing its previous vote; `from` may list several accounts."""
+    accounts: list[int]
+    candidates: list[int]
+    node: int
+
+    @model_validator(mode="before")
+    @classmethod
+    def _raw(cls, raw: Any, info: ValidationInfo) -> dict:
+        target = target_of(info)
+        if not target.manifest.has_producers:
+            raise ActionError("vote: votes exist on DPoS clusters only")
+        require(raw, {"from", "for"}, {"node"})
+        senders = raw["from"] if isinstance(raw["from"], list) else [raw["from"]]
+        candidates = raw["for"]
+        if not isinstance(candidates, list):
+            raise ActionError(f"for: a list of candidate indices, got {candidates!r}")
+        for c in candidates:
+            if non_negative_int(c, "for") >= target.validators:
+                raise ActionError(f"for: candidate {c} does not exist (0..{target.validators - 1})")
+        return {"accounts": [non_negative_int(a, "from") for a in senders],
+                "candidates": [int(c) for c in candidates],
+                "node": target.node(raw.get("node", 0))}
+
+    def plain(self) -> Any:
+        return {"from": self.accounts, "for": self.candidates, "node": self.node}
+
+
+async def _vote(ctx: ActionContext, args: VoteArgs) -> None:
+    await ctx.runner("vote").send_votes(args)
+
+
 class LoadArgs(ActionArgs):
     """Background transfers at `tps` for `duration`, each account through one node."""
     tps: float
@@ -185,3 +228,5 @@ register(Action("log", "Write a note into the run's history.", LogArgs, _log, sc
 register(Action("tx", "Send a signed transfer (label it to check it later).", TxArgs, _tx,
                 scope="run"))
 register(Action("load", "Send transfers in the background.", LoadArgs, _load, scope="run"))
+register(Action("vote", "DPoS: genesis accounts vote for candidates.", VoteArgs, _vote,
+                scope="run"))

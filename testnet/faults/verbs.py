@@ -297,7 +297,8 @@ register(Action("skew", "Offset a node's clock: `testnet skew 1 +30s` (0 to rese
 
 class RoleArgs(ActionArgs):
     """A node's mining role (PoW, hybrid: `{node: 3, role: selfish-miner}`), or one validator's
-    role (PoS, hybrid: `{validator: 7, role: double-vote}`, `v7` on the command line)."""
+    role (PoS, hybrid: `{validator: 7, role: double-vote}`, `v7` on the command line), or one
+    DPoS producer's (`{validator: 3, role: producer-offline}`, `v3`)."""
     role: str
     node: int | None = None
     validator: int | None = None
@@ -308,19 +309,22 @@ class RoleArgs(ActionArgs):
         target = target_of(info)
         manifest = target.manifest
         if isinstance(raw, dict) and "target" in raw:   # the CLI: `role v7 double-vote`
-            raw = _role_target(raw, manifest.has_mining, manifest.has_validators)
+            raw = _role_target(raw, manifest.has_mining,
+                               manifest.has_validators or manifest.has_producers)
         if not isinstance(raw, dict):
             raise ActionError("role takes {node: N, role: R} or {validator: N, role: R}")
         of_validator = "validator" in raw or not manifest.has_mining
         roles = manifest.validator_roles() if of_validator else manifest.miner_roles()
         require(raw, {"validator" if of_validator else "node", "role"})
-        if raw["role"] not in roles:
+        # a censor names its account: `censor:<64 hex>` (DPoS producers)
+        if str(raw["role"]).partition(":")[0] not in roles:
             raise ActionError(f"role: unknown {'validator' if of_validator else 'miner'} role "
                              f"{raw['role']!r} (roles: {', '.join(roles)})")
         if not of_validator:
             return {"node": target.node(raw["node"]), "role": raw["role"]}
-        if not manifest.has_validators:
-            raise ActionError("validators exist on PoS and hybrid clusters only")
+        if not (manifest.has_validators or manifest.has_producers):
+            raise ActionError("validators exist on PoS and hybrid clusters only (producers on "
+                              "DPoS)")
         validator = non_negative_int(raw["validator"], "validator")
         if validator >= target.validators:
             raise ActionError(f"validator: v{validator} does not exist (validators are "
@@ -350,12 +354,14 @@ async def _role(ctx: ActionContext, args: RoleArgs) -> dict | None:
 
 ALL_ROLES = tuple(sorted({role for roles in ROLES.values() for role in roles}))
 register(Action(
-    "role", "Switch a miner's or validator's behaviour.", RoleArgs, _role, scope="node",
+    "role", "Switch a miner's, validator's or producer's behaviour.", RoleArgs, _role, scope="node",
     cli=(CliParam("target", ("target",)), CliParam("role", ("role",), choices=ALL_ROLES)),
     cli_help="Switch behaviour. PoW and hybrid miners: `testnet role 4 selfish-miner` (honest, "
              "selfish-miner, withhold; back to honest releases withheld blocks). PoS and hybrid "
              "validators: `testnet role v7 double-vote` (honest, silent, double-vote, "
-             "surround-vote; PoS also double-propose) for validator 7."))
+             "surround-vote; PoS also double-propose) for validator 7. DPoS producers: "
+             "`testnet role v3 producer-offline` (honest, producer-offline, double-produce, "
+             "censor: leaves genesis account 0 out of its blocks; `censor:<hex>` in scenarios)."))
 
 
 class MinerArgs(ActionArgs):

@@ -29,7 +29,7 @@ class TreeBlock:
     height: int
     first_seen: float                       # host-receive or node time of the first report
     seen_by: dict[str, float] = field(default_factory=dict)
-    producer: str | None = None             # PoW payout key or PoS proposer index
+    producer: str | None = None             # PoW payout key, PoS proposer index, DPoS producer
     slot: int | None = None
 
     def to_json(self) -> dict:
@@ -135,6 +135,9 @@ class UnionTree:
         elif kind in ("justified", "finalized"):
             target = self.justified if kind == "justified" else self.finalized
             target[node] = {"epoch": event["epoch"], "root": event["root"]}
+        elif kind == "lib_advanced":       # DPoS: the LIB, drawn like a finalized checkpoint
+            self.finalized[node] = {"epoch": None, "height": event["height"],
+                                    "root": event["root"]}
         else:
             return False
         self.version += 1
@@ -145,7 +148,7 @@ class UnionTree:
         ts = event.get("rx_ts", event["ts"])
         block = self.blocks.get(block_hash)
         if block is None:
-            producer = event.get("miner", event.get("proposer"))
+            producer = event.get("miner", event.get("proposer", event.get("producer")))
             block = TreeBlock(block_hash, event.get("parent"), int(event["height"]), ts,
                               producer=None if producer is None else str(producer),
                               slot=event.get("slot"))

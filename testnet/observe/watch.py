@@ -65,7 +65,7 @@ def status_table(cluster: Cluster, statuses: list[dict | None], colours: BranchC
         if faults.get("clock_offset_s"):
             notes.append(f"clock {faults['clock_offset_s']:+g}s")
         table.add_row(node["name"], str(st["height"]), Text(st["head"][:16], style=colour),
-                      str(st["peers"]), str(finalized.get("epoch", "-")),
+                      str(st["peers"]), str(finalized.get("epoch", finalized.get("height", "-"))),
                       st.get("role", "honest"), ", ".join(notes))
     table.caption = ("all nodes agree" if len(heads) == 1 and all(statuses)
                      else f"{len(heads)} branch head(s)")

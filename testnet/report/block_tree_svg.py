@@ -134,17 +134,21 @@ def _tick_step(dx: float) -> int:
 
 def _checkpoint_marks(history: list[dict], pos: dict, w: float) -> list[str]:
     marks = []
-    for kind in ("justified", "finalized"):
+    # a DPoS LIB (`lib_advanced`, no epoch) is drawn as a finalized checkpoint
+    for kind, types in (("justified", ("justified",)), ("finalized", ("finalized",
+                                                                      "lib_advanced"))):
         done = set()
-        for e in node_events(history, kind):
+        for e in node_events(history, *types):
             key = (e.get("epoch"), e.get("root"))
             if e.get("root") not in pos or key in done:
                 continue
             done.add(key)
             x, y = pos[e["root"]]
+            label = (f"epoch {e['epoch']}" if e.get("epoch") is not None
+                     else f"LIB at height {e.get('height')}")
             marks.append(f'<g class="checkpoint {kind}" data-hash="{escape(e["root"])}" '
-                         f'data-epoch="{escape(str(e.get("epoch")))}"><title>{kind} epoch '
-                         f'{escape(str(e.get("epoch")))}: {escape(short(e["root"]))}</title>'
+                         f'data-epoch="{escape(str(e.get("epoch")))}"><title>{kind} '
+                         f'{escape(label)}: {escape(short(e["root"]))}</title>'
                          f'<rect x="{x - 2:.1f}" y="{y - 8:.1f}" width="{w + 4:.1f}" '
                          f'height="16"/></g>')
     return marks

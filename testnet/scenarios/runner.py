@@ -33,16 +33,19 @@ from pathlib import Path
 from typing import Any
 
 from consensus.chain_spec import ChainSpec
+from consensus.dpos.spec import DposSpec
+from consensus.dpos.types import OpKind, sign_operation
 from consensus.hybrid.spec import HybridSpec
 from consensus.pos.spec import PosSpec
 from consensus.types import sign_transaction
 from testnet.checks.events import event_matches
 from testnet.cluster import LocalCluster
+from testnet.config.cluster_files import validator_keys
 from testnet.config.manifest import ClusterManifest
 from testnet.errors import NodeAPIError, NodeUnreachable, ScenarioError, TestnetError
 from testnet.faults.actions import ActionContext, perform_action
 from testnet.faults.nemesis import Nemesis
-from testnet.faults.run_verbs import LoadArgs, TxArgs, WaitArgs
+from testnet.faults.run_verbs import LoadArgs, TxArgs, VoteArgs, WaitArgs
 from testnet.history.event_log import read_event_log
 from testnet.observe.collector import Collector
 from testnet.scenarios.chain_audit import audit_headers, audit_pos_headers
@@ -206,6 +209,48 @@ class ScenarioRunner:
                 lambda s: (s.get("finalized") or {}).get("epoch", -1) >= target, nodes, timeout,
                 f"finalized epoch {target}",
                 lambda s: f"finalized {(s.get('finalized') or {}).get('epoch')}")
+        if args.lib_height is not None or args.lib_blocks is not None:
+            await self._wait_for_lib(args, nodes, timeout)
+        if args.rounds is not None:
+            await self._wait_for_rounds(args.rounds, nodes, timeout)
+
+    async def _wait_for_lib(self, args: WaitArgs, nodes: list[int] | None,
+                            timeout: float) -> None:
+        lib = args.lib_height or 0
+        if args.lib_blocks is not None:
+            statuses = await self._answering()
+            lib = max(s["finalized"]["height"] for s in statuses) + args.lib_blocks
+        await self._wait_for_status(
+            lambda s: s["finalized"]["height"] >= lib, nodes, timeout, f"LIB at height {lib}",
+            lambda s: f"LIB {s['finalized']['height']} (head {s['height']})")
+
+    async def _wait_for_rounds(self, rounds: int, nodes: list[int] | None,
+                               timeout: float) -> None:
+        """Until the nodes' own slot clocks are `rounds` DPoS rounds past the furthest now."""
+        assert isinstance(self.spec, DposSpec), "rounds exist on DPoS clusters only"
+        spec = self.spec
+        target = max(s["slot"] for s in await self._answering()) + rounds * spec.round_slots
+        await self._wait_for_status(lambda s: s.get("slot", -1) >= target, nodes,
+                                    max(timeout, rounds * spec.round_slots *
+                                        spec.slot_duration_ms / 1000 * 3),
+                                    f"slot {target} ({rounds} round(s) on)",
+                                    lambda s: f"at slot {s.get('slot')}")
+
+    async def send_votes(self, args: VoteArgs) -> None:
+        """Each account signs a vote for the candidates (genesis producer keys) and posts it."""
+        from consensus.keys import public_key
+        keys = [public_key(k) for node_keys in validator_keys(self.scenario.manifest)
+                for k in node_keys]
+        candidates = tuple(keys[i] for i in args.candidates)
+        client = self.cluster.client(args.node)
+        for index in args.accounts:
+            account = self.cluster.genesis_account(index)
+            nonce = (await client.account(account["account"]))["pending_nonce"]
+            op = sign_operation(bytes.fromhex(account["private_key"]), OpKind.VOTE, nonce,
+                                candidates=candidates)
+            result = await client.post_dpos_operation(op.serialize())
+            self.observe("vote_sent", account=index, candidates=args.candidates,
+                         node=self.cluster.name(args.node), outcome=result["outcome"])
 
     async def send_tx(self, args: TxArgs, label: str) -> None:
         sender = self.cluster.genesis_account(args.sender)
@@ -390,7 +435,7 @@ class ScenarioRunner:
             chunk = await client.chain(start, min(height, start + 1999))
             headers.extend(chunk["headers"])
             start += 2000
-        if isinstance(self.spec, PosSpec):
+        if isinstance(self.spec, PosSpec | DposSpec):
             return audit_pos_headers(headers[: height + 1], self.cluster.info["genesis"])
         return audit_headers(headers[: height + 1], self.spec)
 
@@ -419,8 +464,10 @@ class ScenarioRunner:
         return judge_run(self.scenario, self.report_dir, self._history(), self.failed_steps)
 
 
-def spec_from_json(manifest: ClusterManifest, genesis: dict) -> ChainSpec | PosSpec:
+def spec_from_json(manifest: ClusterManifest, genesis: dict) -> ChainSpec | PosSpec | DposSpec:
     """The chain spec a cluster's genesis.json holds, by what its consensus has."""
+    if manifest.has_producers:
+        return DposSpec.from_json(genesis)
     if not manifest.has_mining:
         return PosSpec.from_json(genesis)
     return HybridSpec.from_json(genesis) if manifest.has_validators else \

@@ -35,6 +35,8 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | None] = {
     ("GET", "/metrics"): None,
     ("GET", "/validators"): None,
     ("POST", "/stake/{kind}"): ("raw",),
+    ("GET", "/producers"): None,
+    ("POST", "/dpos/operation"): ("raw",),
     ("POST", "/admin/peers"): ("url",),
     ("DELETE", "/admin/peers"): ("url",),
     ("POST", "/admin/miner"): ("enabled", "hashrate", "unlimited"),

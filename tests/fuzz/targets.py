@@ -340,4 +340,5 @@ class HttpTarget(_Watched):
 
 
 def all_targets() -> list[Target]:
-    return [WireTarget(), HttpTarget("pow"), HttpTarget("pos"), HttpTarget("hybrid")]
+    return [WireTarget(), HttpTarget("pow"), HttpTarget("pos"), HttpTarget("hybrid"),
+            HttpTarget("dpos")]

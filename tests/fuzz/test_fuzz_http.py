@@ -18,7 +18,7 @@ from tests.fuzz.http_cases import HttpCase, bodies, http_cases
 from tests.fuzz.targets import HttpTarget, SyncTarget
 
 
-@pytest.fixture(scope="module", params=["pow", "pos", "hybrid"])
+@pytest.fixture(scope="module", params=["pow", "pos", "hybrid", "dpos"])
 def http(request):
     with SyncTarget(HttpTarget(request.param)) as target:
         yield target

@@ -23,6 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from consensus.chain_spec import ChainSpec
+from consensus.dpos.spec import DposSpec
 from consensus.hybrid.spec import HybridSpec
 from consensus.keys import derive_private_key, public_key
 from consensus.pos.spec import PosSpec
@@ -42,13 +43,19 @@ def validator_key(i: int) -> bytes:
 
 
 def write_config(directory: Path, consensus: str = "pow") -> NodeConfig:
-    """A one-node network in `directory`: genesis.json with two funded accounts, and its config."""
+    """A one-node network in `directory`: genesis.json with two funded accounts, and its config.
+    (DPoS: the four validator keys form the schedule; account 0 also has stake, so it may vote.)"""
     directory.mkdir(parents=True, exist_ok=True)
     allocations = tuple((public_key(account_key(i)), FUNDS) for i in range(2))
     validators = tuple((public_key(validator_key(i)), 32_0000_0000) for i in range(4))
-    if consensus == "hybrid":
-        spec: ChainSpec | PosSpec = HybridSpec(chain_id="api-harness-hybrid",
-                                               allocations=allocations, validators=validators)
+    spec: ChainSpec | PosSpec | DposSpec
+    if consensus == "dpos":
+        spec = DposSpec(chain_id="api-harness-dpos", producers=4, allocations=allocations,
+                        schedule=tuple(pk for pk, _stake in validators),
+                        stakes=((allocations[0][0], FUNDS),))
+    elif consensus == "hybrid":
+        spec = HybridSpec(chain_id="api-harness-hybrid", allocations=allocations,
+                          validators=validators)
     elif consensus == "pos":
         spec = PosSpec(
             chain_id="api-harness-pos",

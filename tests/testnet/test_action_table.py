@@ -52,4 +52,4 @@ def test_every_verb_has_a_summary_and_the_table_names_the_node_roles():
     assert all(a.summary.strip() for a in table.values())
     from node.mining_strategy import ROLES as MINER_ROLES
     assert ROLES["pow"] == MINER_ROLES
-    assert set(verbs.ALL_ROLES) == set(ROLES["pow"]) | set(ROLES["pos"])
+    assert set(verbs.ALL_ROLES) == set(ROLES["pow"]) | set(ROLES["pos"]) | set(ROLES["dpos"])

@@ -314,7 +314,10 @@ def test_every_check_has_a_spec_form():
              {"event_seen": {"type": "block_rejected", "contains": "in the future"}},
              {"finality_during_partition": [0, 1]}, {"no_finality_during_partition": True},
              {"slashed_everywhere": {"validator": 5, "within": 20}},
-             {"stored_blocks_kept": True}, {"no_honest_slashing": True}]
+             {"stored_blocks_kept": True}, {"no_honest_slashing": True},
+             {"no_conflicting_lib": True}, {"no_irreversible_block_reverted": True},
+             {"lib_advanced_during_partition": [0]}, {"lib_stalled_during_partition": True},
+             {"lib_resumed_within": 30}, {"missed_after_schedule_change": 2}]
     assert {next(iter(s)) for s in specs} == set(CHECKS)
     for spec in specs:
         validate_check_spec(spec)

@@ -418,7 +418,8 @@ function renderNodes() {
     q(".mempool").textContent = n.mempool ?? "–";
     const extra = [];
     if (n.hashrate) extra.push(`${Math.round(n.hashrate)} H/s`);
-    if (n.finalized) extra.push(`finalized ${n.finalized.epoch ?? n.finalized}`);
+    if (n.finalized) extra.push(n.finalized.epoch !== undefined
+      ? `finalized ${n.finalized.epoch}` : `LIB ${n.finalized.height ?? n.finalized}`);
     if (n.reorgs) extra.push(`${n.reorgs} reorg(s)`);
     q(".extra").textContent = extra.join(", ") || "–";
   }
