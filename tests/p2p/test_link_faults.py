@@ -101,7 +101,8 @@ async def test_duplicates_reach_the_peer_twice_and_its_seen_cache_drops_them(net
     ids = [publish(a, "t", f"dup-{i}".encode()) for i in range(20)]
     await wait_until(lambda: b.host.stats["messages_in"]["gossip"] == 40)
     await wait_until(lambda: b.host.stats["dropped"]["duplicate"] == 20)
-    assert all(b.count("t", m) == 1 for m in ids)
+    # the second copies are dropped on arrival; the first ones may still be in validation
+    await wait_until(lambda: all(b.count("t", m) == 1 for m in ids))
     assert a.host.stats["shaped"]["out duplicated"] == 20
 
 
