@@ -60,7 +60,7 @@ def common_ancestor(a: N, b: N) -> N:
     return a
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class BlockEntry:
     """A block in the tree. The entry itself (header, height, work, links) is the per-block
     index kept for every known block; `body` (the block) may leave memory once the block is deep

@@ -19,7 +19,10 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE_EVENTS = 2_000
-HISTORY_EVENTS = 10_000
+# Bound of the in-memory history (about 1 KB an event): replays for `/events?since=` and fast
+# `/events/log` reads; older events are read from events.jsonl. 4,096 is minutes of a busy PoS
+# node, so it is full -- and flat -- early in a run.
+HISTORY_EVENTS = 4_096
 MAX_READ_EVENTS = 5_000
 
 

@@ -22,10 +22,11 @@ class MempoolFull(InvalidTransaction):
 
 
 class VerifiedCache:
-    """Set of txids whose signatures are known good. Bound: `max_items` txids, oldest out
-    (32,768: three mempools' worth; an evicted one costs one more verification)."""
+    """Set of txids whose signatures are known good, so a transaction checked on admission is
+    not checked again when its block arrives. Bound: `max_items` txids, oldest out (4,096: the
+    transactions of the next few blocks; an evicted one costs one more verification)."""
 
-    def __init__(self, max_items: int = 32_768) -> None:
+    def __init__(self, max_items: int = 4_096) -> None:
         self.max_items = max_items
         self._ids: OrderedDict[bytes, None] = OrderedDict()
 

@@ -51,6 +51,8 @@ from testnet.scenarios.soak import CLUSTER, soak_scenario  # noqa: E402
 from testnet.scenarios.transfer_load import LoadStats, send_transfers  # noqa: E402
 
 err = Console(stderr=True, soft_wrap=True)
+# The soak's cluster settings; hybrid mines like PoW (the soak itself plays PoW and PoS only).
+CLUSTER_SETTINGS = {**CLUSTER, "hybrid": {"block_interval_s": 1, "hashrate": 20_000}}
 
 
 def parse_checkpoints(text: str, minutes: float) -> list[float]:
@@ -124,7 +126,7 @@ async def plain_run(consensus: str, nodes: int, marks: list[float], tps: float,
     """The cluster under a steady transfer load, sampled at the marks."""
     stats = LoadStats()
     async with LocalCluster(nodes=nodes, consensus=consensus, accounts=2 * nodes, seed=seed,
-                            **CLUSTER[consensus]) as cluster:
+                            **CLUSTER_SETTINGS[consensus]) as cluster:
         await cluster.wait_for_height(2, timeout=120)
         started = time.monotonic()
         err.print(f"[dim]{consensus}[/dim] cluster up, load {tps:g} tx/s")
@@ -192,8 +194,9 @@ def main(minutes: float, consensus: str, nodes: int, checkpoints: str, tps: floa
          seed: int, report_root: Path, as_json: bool) -> None:
     """Sample every node's RSS at checkpoints of a loaded cluster; report growth and KB/block."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if consensus == "hybrid" and consensus not in CLUSTER:
-        CLUSTER["hybrid"] = {"block_interval_s": 1, "hashrate": 20_000}
+    if chaos and consensus not in CLUSTER:
+        raise click.BadParameter(f"--chaos plays the soak, which has no {consensus} cluster",
+                                 param_hint="--consensus")
     marks = parse_checkpoints(checkpoints, minutes)
     load_before = os.getloadavg()
     if chaos:

@@ -71,9 +71,14 @@ from consensus.types import Transaction, verify_transaction_signature
 
 Verdict = Literal["accept", "ignore", "reject"]
 MAX_INVALID_ROOTS = 4096
-# Votes older than an epoch are ignored by slot before this set is consulted, so it need only
-# cover about two epochs of every validator's votes (16,384 covers 8,192 validators).
-MAX_SEEN_ATTESTATIONS = 16_384
+MIN_VOTE_WINDOW = 1024
+
+
+def vote_window(spec: PosSpec) -> int:
+    """How many votes the seen-set and the signature cache keep: votes older than an epoch are
+    ignored by slot before either is consulted, and each validator votes once an epoch, so four
+    votes per genesis validator (two epochs, and room for deposits) cover what can still come."""
+    return max(MIN_VOTE_WINDOW, 4 * len(spec.validators))
 Op = TypeVar("Op", Deposit, Exit)
 
 __all__ = ["PosChain", "PosChainUpdate", "AttestationResult", "OperationResult",
@@ -151,12 +156,12 @@ class PosChain:
         self.head: BlockNode = self.store.blocks[genesis.root]
         self.orphans: OrphanPool[PosBlock] = OrphanPool(max_orphans)
         self.pool = OperationPool()
-        self.signatures = signature_cache or SignatureCache()
+        self.signatures = signature_cache or SignatureCache(vote_window(spec))
         self.checks = SignatureChecks(verify_signature, self.signatures.verify_attestation,
                                       verify_tx)
         self.detector = SlashingDetector()
         self._invalid = _RootSet(MAX_INVALID_ROOTS)
-        self._seen_attestations = _RootSet(MAX_SEEN_ATTESTATIONS)
+        self._seen_attestations = _RootSet(vote_window(spec))
         self._main: list[BlockNode] = [self.head]       # the head's chain, by height
 
     # ---- queries -------------------------------------------------------------------------------

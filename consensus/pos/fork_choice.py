@@ -53,7 +53,7 @@ from consensus.pos.types import Attestation, Checkpoint, PosBlock
 MAX_CHECKPOINT_STATES = 64
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class BlockNode:
     """A block in the store: what node/ sees as `chain.head` (.root, .slot, .block, .parent).
 
