@@ -244,10 +244,6 @@ class Connection:
     def queued_frames(self) -> int:
         return len(self._urgent) + len(self._outbox)
 
-    def queued_types(self) -> list[str]:
-        """The types of the frames waiting in the send queue, in the order they will be sent."""
-        return [frame_type for frame_type, _ in (*self._urgent, *self._outbox)]
-
     def _enqueue(self, frame_type: str, data: bytes, urgent: bool = False) -> None:
         (self._urgent if urgent else self._outbox).append((frame_type, data))
         self._outbox_bytes += len(data)
