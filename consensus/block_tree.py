@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, Self, TypeVar
 
+from consensus.block_archive import BlockArchive, BodyUnavailable
 from consensus.errors import Violation
-from consensus.types import Block
+from consensus.types import Block, BlockHeader
 
 Status = Literal["valid", "unvalidated", "invalid"]
 
@@ -61,7 +62,11 @@ def common_ancestor(a: N, b: N) -> N:
 
 @dataclass(eq=False)
 class BlockEntry:
-    block: Block
+    """A block in the tree. The entry itself (header, height, work, links) is the per-block
+    index kept for every known block; `body` (the block) may leave memory once the block is deep
+    enough that the rules no longer need it (`PowChain` with an archive), and `.block` then reads
+    it back from `archive`."""
+    body: Block | None
     height: int
     total_work: int
     seq: int                      # arrival order: equal work keeps the tip seen first
@@ -70,22 +75,39 @@ class BlockEntry:
     invalid_reason: str = ""
     invalid_violation: Violation | None = None
     children: list[BlockEntry] = field(default_factory=list)
+    archive: BlockArchive[Block] | None = None
+    header: BlockHeader = field(init=False)
+    hash: bytes = field(init=False)
+    tx_count: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.body is None:
+            raise ValueError("a block enters the tree with its body")
+        self.header = self.body.header
+        self.hash = self.body.hash
+        self.tx_count = len(self.body.transactions)
 
     @property
-    def hash(self) -> bytes:
-        return self.block.hash
+    def block(self) -> Block:
+        if self.body is not None:
+            return self.body
+        if self.archive is None:
+            raise BodyUnavailable(f"block {self.hash[::-1].hex()[:16]} left memory, no archive")
+        return self.archive.load_block(self.hash)
 
     @property
     def time(self) -> int:
-        return self.block.header.time
+        return self.header.time
 
     @property
     def bits(self) -> int:
-        return self.block.header.bits
+        return self.header.bits
 
 
 class BlockTree:
-    def __init__(self, genesis: Block, genesis_work: int) -> None:
+    def __init__(self, genesis: Block, genesis_work: int,
+                 archive: BlockArchive[Block] | None = None) -> None:
+        self.archive = archive
         self.genesis = BlockEntry(genesis, 0, genesis_work, 0, None, "valid")
         self._entries: dict[bytes, BlockEntry] = {genesis.hash: self.genesis}
         self._next_seq = 1
@@ -104,7 +126,7 @@ class BlockTree:
 
     def add(self, block: Block, parent: BlockEntry, work: int) -> BlockEntry:
         entry = BlockEntry(block, parent.height + 1, parent.total_work + work, self._next_seq,
-                           parent)
+                           parent, archive=self.archive)
         self._next_seq += 1
         parent.children.append(entry)
         self._entries[block.hash] = entry

@@ -15,11 +15,13 @@ nothing else, so both run the same Bitcoin rules.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from consensus import pow
+from consensus.block_archive import PowArchive
 from consensus.block_tree import BlockEntry, BlockTree, ancestor, parent_of
 from consensus.chain_spec import ChainSpec
 from consensus.errors import InvalidBlock, TimeTooNew, Violation
@@ -28,6 +30,7 @@ from consensus.ledger import BlockUndo, Ledger
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS, OrphanPool
 from consensus.types import Block, Transaction, verify_transaction_signature
 
+KEEP_BODIES_DEPTH = 64   # bodies and undo data this far below the head stay in memory
 Outcome = Literal["connected", "side", "orphan", "duplicate", "rejected", "invalidated"]
 
 
@@ -76,11 +79,18 @@ class ChainUpdate:
 class PowChain:
     def __init__(self, spec: ChainSpec, *,
                  verify_tx: Callable[[Transaction], bool] = verify_transaction_signature,
-                 max_orphans: int = DEFAULT_MAX_ORPHANS) -> None:
+                 max_orphans: int = DEFAULT_MAX_ORPHANS,
+                 archive: PowArchive[Block] | None = None,
+                 keep_depth: int = KEEP_BODIES_DEPTH) -> None:
+        """`archive`: where bodies and undo data more than `keep_depth` blocks below the head go
+        (`release_deep_blocks`); without one, every body and undo record stays in memory."""
         self.spec = spec
         self.verify_tx = verify_tx
+        self.archive = archive
+        self.keep_depth = keep_depth
+        self._with_body: list[tuple[int, int, BlockEntry]] = []   # heap: (height, seq, entry)
         genesis = spec.genesis_block()
-        self.tree = BlockTree(genesis, pow.block_work(genesis.header.bits))
+        self.tree = BlockTree(genesis, pow.block_work(genesis.header.bits), archive)
         self.orphans: OrphanPool[Block] = OrphanPool(max_orphans)
         self.ledger = Ledger()
         self.ledger.apply_genesis(genesis)
@@ -148,6 +158,33 @@ class PowChain:
         """The timestamp a miner should use now: the clock, but above the median time past."""
         return max(now, BlockTree.median_time_past(self.head, self.spec.median_time_span) + 1)
 
+    def release_deep_blocks(self) -> int:
+        """Let bodies more than `keep_depth` below the head leave memory (every branch), and move
+        the undo data of main-chain blocks that deep to the archive. Call it once the blocks are
+        stored (the archive reads them back from there). A reorg deeper than the window still
+        works: `.block` and `_disconnect` read back what left. Returns how many bodies left."""
+        if self.archive is None:
+            return 0
+        cutoff = self.head.height - self.keep_depth
+        released = 0
+        while self._with_body and self._with_body[0][0] < cutoff:
+            _height, _seq, entry = heapq.heappop(self._with_body)
+            if entry.body is not None:
+                entry.body = None
+                released += 1
+        if cutoff > 0:
+            node: BlockEntry | None = ancestor(self.head, cutoff - 1)
+            while node is not None and node.hash in self._undo:
+                self.archive.put_undo(node.hash, self._undo.pop(node.hash))
+                node = node.parent
+        return released
+
+    def memory_items(self) -> dict[str, int]:
+        """What the chain holds in memory, by kind (for /status)."""
+        return {"blocks_indexed": len(self.tree),
+                "bodies": sum(1 for e in self.tree.entries() if e.body is not None),
+                "undo": len(self._undo), "orphans": len(self.orphans)}
+
     # ---- the handler ---------------------------------------------------------------------------
     def on_block(self, block: Block, now: int, *, trusted: bool = False) -> ChainUpdate:
         """Handle one block (and any orphans it unlocks). `now` is the node's clock in seconds.
@@ -195,6 +232,8 @@ class PowChain:
         except InvalidBlock as exc:
             return BlockResult(block_hash, "rejected", str(exc), violation=exc.violation)
         entry = self.tree.add(block, parent, pow.block_work(block.header.bits))
+        if self.archive is not None:
+            heapq.heappush(self._with_body, (entry.height, entry.seq, entry))
         return self._place(entry, update)
 
     # ---- hooks (the hybrid chain overrides these) ----------------------------------------------
@@ -320,7 +359,11 @@ class PowChain:
         update.applied_txs.extend(entry.block.transactions[1:])
 
     def _disconnect(self, entry: BlockEntry, update: ChainUpdate) -> None:
-        self._revert(entry, self._undo.pop(entry.hash))
+        undo = self._undo.pop(entry.hash, None)
+        if undo is None:
+            assert self.archive is not None, "undo data leaves memory only into an archive"
+            undo = self.archive.load_undo(entry.hash)
+        self._revert(entry, undo)
         self.head = parent_of(entry)
         update.reverted_txs.extend(entry.block.transactions[1:])
 

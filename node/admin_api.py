@@ -9,18 +9,32 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from node.errors import BadRequestBody
-from node.http_input import read_json_body, validation_message
+from node.http_input import read_json_body
+from node.schema import (
+    Field,
+    SchemaError,
+    boolean,
+    choice,
+    integer,
+    list_of,
+    mapping,
+    number,
+    optional,
+    text,
+    validate,
+)
 from p2p.link_shaper import LinkRule
 
 # A link fault names a peer id (64 lowercase hex digits) or "*" for every peer (p2p.link_shaper).
-PeerSelector = Annotated[str, Field(pattern=r"^(\*|[0-9a-f]{64})$")]
+PEER_SELECTOR = text(pattern=r"^(\*|[0-9a-f]{64})$",
+                     means="a peer id (64 lowercase hex digits) or '*'")
+DIRECTION = choice("in", "out", "both")
 MAX_PARTITION_PEERS = 1024
 MIN_HASHRATE = 0.001  # hashes/s: a slower cap is "off" (enabled: false), and overflows timers
 MAX_HASHRATE = 1e15
@@ -30,19 +44,27 @@ if TYPE_CHECKING:
     from node.app import Node
 
 NODE_KEY: web.AppKey[Node] = web.AppKey("admin_node")
-M = TypeVar("M", bound=BaseModel)
 
-
-class PeerRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: str = Field(pattern=r"^wss?://")
-
-
-class MinerRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    enabled: bool | None = None
-    hashrate: float | None = Field(default=None, ge=MIN_HASHRATE, le=MAX_HASHRATE)
-    unlimited: bool = False
+PEER_FIELDS = {"url": Field(text(pattern=r"^wss?://", means="a ws:// or wss:// URL"))}
+MINER_FIELDS = {
+    "enabled": Field(optional(boolean), None),
+    "hashrate": Field(optional(number(ge=MIN_HASHRATE, le=MAX_HASHRATE)), None),
+    "unlimited": Field(boolean, False),
+}
+LINK_FIELDS = {
+    "peer": Field(PEER_SELECTOR, "*"),
+    "direction": Field(DIRECTION, "out"),
+    "rule": Field(mapping),
+}
+PARTITION_FIELDS = {
+    "peers": Field(list_of(PEER_SELECTOR, max_items=MAX_PARTITION_PEERS)),
+    "direction": Field(DIRECTION, "both"),
+}
+CLOCK_FIELDS = {"offset_s": Field(number(ge=-86_400, le=86_400))}
+ROLE_FIELDS = {
+    "role": Field(text(max_chars=MAX_ROLE_CHARS)),
+    "validator": Field(optional(integer(ge=0, le=(1 << 32) - 1)), None),  # PoS: its index
+}
 
 
 @web.middleware
@@ -65,71 +87,45 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     return await handler(request)
 
 
-async def _body(request: web.Request, model: type[M]) -> M:
+async def _body(request: web.Request, fields: dict[str, Field]) -> dict[str, Any]:
+    """The request's JSON body checked by `fields`; a 400 naming the problems otherwise."""
     try:
-        return model.model_validate(await read_json_body(request))
-    except BadRequestBody as exc:
+        return validate(fields, await read_json_body(request))
+    except (BadRequestBody, SchemaError) as exc:
         raise _bad(str(exc)) from None
-    except ValidationError as exc:
-        raise _bad(validation_message(exc)) from None
 
 
 async def add_peer(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    body = await _body(request, PeerRequest)
-    node.host.add_peer(body.url)
-    node.events.emit("admin", action="add_peer", url=body.url)
-    return web.json_response({"ok": True, "dialing": body.url})
+    body = await _body(request, PEER_FIELDS)
+    node.host.add_peer(body["url"])
+    node.events.emit("admin", action="add_peer", url=body["url"])
+    return web.json_response({"ok": True, "dialing": body["url"]})
 
 
 async def remove_peer(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    body = await _body(request, PeerRequest)
-    node.host.remove_peer(body.url)
-    node.events.emit("admin", action="remove_peer", url=body.url)
-    return web.json_response({"ok": True, "removed": body.url})
+    body = await _body(request, PEER_FIELDS)
+    node.host.remove_peer(body["url"])
+    node.events.emit("admin", action="remove_peer", url=body["url"])
+    return web.json_response({"ok": True, "removed": body["url"]})
 
 
 async def set_miner(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     if node.miner is None:
         raise _bad("this is a PoS node: it has validators, not a miner")
-    body = await _body(request, MinerRequest)
-    if body.unlimited:
-        node.miner.configure(enabled=body.enabled, hashrate=None)
-    elif body.hashrate is not None:
-        node.miner.configure(enabled=body.enabled, hashrate=body.hashrate)
+    body = await _body(request, MINER_FIELDS)
+    if body["unlimited"]:
+        node.miner.configure(enabled=body["enabled"], hashrate=None)
+    elif body["hashrate"] is not None:
+        node.miner.configure(enabled=body["enabled"], hashrate=body["hashrate"])
     else:
-        node.miner.configure(enabled=body.enabled)
+        node.miner.configure(enabled=body["enabled"])
     node.events.emit("fault_applied", fault="miner", enabled=node.miner.enabled,
                      hashrate_cap=node.miner.hashrate_cap)
     return web.json_response({"enabled": node.miner.enabled,
                               "hashrate_cap": node.miner.hashrate_cap})
-
-
-class LinkRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    peer: PeerSelector = Field(default="*", description="peer id (hex) or * for every peer")
-    direction: Literal["in", "out", "both"] = "out"
-    rule: dict
-
-
-class PartitionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    peers: list[PeerSelector] = Field(max_length=MAX_PARTITION_PEERS)
-    direction: Literal["in", "out", "both"] = "both"
-
-
-class ClockRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    offset_s: float = Field(ge=-86_400, le=86_400)
-
-
-class RoleRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    role: str = Field(max_length=MAX_ROLE_CHARS)
-    validator: int | None = Field(default=None, ge=0, lt=1 << 32,
-                                  description="PoS: the validator index")
 
 
 def _bad(reason: str) -> web.HTTPBadRequest:
@@ -138,15 +134,16 @@ def _bad(reason: str) -> web.HTTPBadRequest:
 
 async def set_link(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    body = await _body(request, LinkRequest)
+    body = await _body(request, LINK_FIELDS)
     try:
-        rule = LinkRule.from_json(body.rule)
+        rule = LinkRule.from_json(body["rule"])
     except (ValueError, TypeError) as exc:
         raise _bad(f"rule: {exc}") from None
-    if body.peer != "*" and body.peer not in node.known_peer_ids():
-        raise _bad(f"peer: unknown peer id {body.peer}")
-    node.link_faults.shape(body.peer, body.direction, rule)
-    node.events.emit("fault_applied", fault="link", peer=body.peer, direction=body.direction,
+    if body["peer"] != "*" and body["peer"] not in node.known_peer_ids():
+        raise _bad(f"peer: unknown peer id {body['peer']}")
+    node.link_faults.shape(body["peer"], body["direction"], rule)
+    node.events.emit("fault_applied", fault="link", peer=body["peer"],
+                     direction=body["direction"],
                      rule=rule.to_json())
     return web.json_response(node.link_faults.describe())
 
@@ -162,11 +159,11 @@ async def clear_link(request: web.Request) -> web.Response:
 
 async def set_partition(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    body = await _body(request, PartitionRequest)
-    for peer in body.peers:
-        node.link_faults.block(peer, body.direction)
-    node.events.emit("fault_applied", fault="partition", peers=body.peers,
-                     direction=body.direction)
+    body = await _body(request, PARTITION_FIELDS)
+    for peer in body["peers"]:
+        node.link_faults.block(peer, body["direction"])
+    node.events.emit("fault_applied", fault="partition", peers=body["peers"],
+                     direction=body["direction"])
     return web.json_response(node.link_faults.describe())
 
 
@@ -180,21 +177,21 @@ async def clear_partition(request: web.Request) -> web.Response:
 
 async def set_clock(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    body = await _body(request, ClockRequest)
+    body = await _body(request, CLOCK_FIELDS)
     previous = node.clock.offset_s
-    node.clock.offset_s = body.offset_s
-    node.events.emit("fault_applied" if body.offset_s else "fault_cleared", fault="skew",
-                     offset_s=body.offset_s, previous_s=previous)
+    node.clock.offset_s = body["offset_s"]
+    node.events.emit("fault_applied" if body["offset_s"] else "fault_cleared", fault="skew",
+                     offset_s=body["offset_s"], previous_s=previous)
     if node.miner is not None:
         node.miner.refresh()
-    return web.json_response({"offset_s": body.offset_s, "previous_s": previous})
+    return web.json_response({"offset_s": body["offset_s"], "previous_s": previous})
 
 
 async def set_role(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    body = await _body(request, RoleRequest)
+    body = await _body(request, ROLE_FIELDS)
     try:
-        result = node.set_role(body.role, body.validator)
+        result = node.set_role(body["role"], body["validator"])
     except ValueError as exc:
         raise _bad(f"role: {exc}") from None
     return web.json_response(result)

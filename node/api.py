@@ -15,7 +15,6 @@ import weakref
 from typing import TYPE_CHECKING
 
 from aiohttp import WSCloseCode, WSMsgType, web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from consensus.errors import ConsensusError, InvalidTransaction
 from consensus.pow import hash_from_hex, hash_hex
@@ -23,9 +22,10 @@ from consensus.types import MAX_AMOUNT, TX_BYTES, Transaction
 from node.dpos_api import add_dpos_routes
 from node.errors import BadRequestBody
 from node.events import read_log
-from node.http_input import read_json_body, shown, validation_message
+from node.http_input import read_json_body, shown
 from node.hybrid_service import HybridChainService
 from node.pos_service import PosChainService
+from node.schema import Field, integer, optional, text, validate
 
 if TYPE_CHECKING:
     from node.app import Node
@@ -39,31 +39,31 @@ NODE_KEY: web.AppKey[Node] = web.AppKey("node")
 EVENT_STREAMS: web.AppKey[weakref.WeakSet] = web.AppKey("event_streams")
 
 
-class TxRequest(BaseModel):
-    """`POST /tx` body: either `raw` (hex of the 152-byte encoding) or the fields."""
-    model_config = ConfigDict(extra="forbid")
+U64 = integer(ge=0, le=MAX_AMOUNT)
+# `POST /tx` body: either `raw` (hex of the 152-byte encoding) or the fields.
+TX_FIELDS = {
+    "raw": Field(optional(text()), None),
+    "sender": Field(optional(text()), None),
+    "recipient": Field(optional(text()), None),
+    "amount": Field(optional(U64), None),
+    "fee": Field(optional(U64), None),
+    "nonce": Field(optional(U64), None),
+    "signature": Field(optional(text()), None),
+}
 
-    raw: str | None = None
-    sender: str | None = None
-    recipient: str | None = None
-    amount: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
-    fee: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
-    nonce: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
-    signature: str | None = None
 
-    def to_transaction(self) -> Transaction:
-        if self.raw is not None:
-            raw = _hex_field("raw", self.raw, TX_BYTES)
-            return Transaction.deserialize(raw)
-        missing = [f for f in ("sender", "recipient", "amount", "fee", "nonce", "signature")
-                   if getattr(self, f) is None]
-        if missing:
-            raise ValueError(f"missing field(s): {', '.join(missing)} (or give 'raw')")
-        assert self.amount is not None and self.fee is not None and self.nonce is not None, \
-            "refused above as missing"
-        return Transaction(_hex_field("sender", self.sender, 32),
-                           _hex_field("recipient", self.recipient, 32), self.amount, self.fee,
-                           self.nonce, _hex_field("signature", self.signature, 64))
+def transaction_from_body(body: dict) -> Transaction:
+    """The transaction a `POST /tx` body (checked by TX_FIELDS) describes. Raises ValueError
+    (a field missing, not hex or of the wrong length) or ConsensusError (a bad encoding)."""
+    if body["raw"] is not None:
+        return Transaction.deserialize(_hex_field("raw", body["raw"], TX_BYTES))
+    missing = [f for f in ("sender", "recipient", "amount", "fee", "nonce", "signature")
+               if body[f] is None]
+    if missing:
+        raise ValueError(f"missing field(s): {', '.join(missing)} (or give 'raw')")
+    return Transaction(_hex_field("sender", body["sender"], 32),
+                       _hex_field("recipient", body["recipient"], 32), body["amount"],
+                       body["fee"], body["nonce"], _hex_field("signature", body["signature"], 64))
 
 
 def _hex_field(name: str, value: str | None, length: int) -> bytes:
@@ -154,10 +154,8 @@ async def post_tx(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         return _bad_request("body must be a JSON object")
     try:
-        tx = TxRequest.model_validate(body).to_transaction()
-    except ValidationError as exc:
-        return _bad_request(validation_message(exc))
-    except (ValueError, ConsensusError) as exc:
+        tx = transaction_from_body(validate(TX_FIELDS, body))
+    except (ValueError, ConsensusError) as exc:    # SchemaError is a ValueError
         return _bad_request(str(exc))
     try:
         txid = node.submit_transaction(tx)

@@ -45,6 +45,7 @@ from node.hybrid_bridge import HybridBridge
 from node.hybrid_service import HybridChainService
 from node.hybrid_validators import HybridValidators
 from node.link_faults import LinkFaults
+from node.memory_report import memory_items, resident_bytes
 from node.mempool import Mempool
 from node.metrics import NodeMetrics
 from node.miner import Miner
@@ -291,6 +292,7 @@ class Node:
             "faults": {"blocked_peers": len(self.link_faults.blocks),
                        "shaped_links": len(self.link_faults.shaping),
                        "clock_offset_s": self.clock.offset_s},
+            "memory": {**memory_items(self), "resident_bytes": resident_bytes()},
         }
         service = self.service
         if isinstance(service, PosChainService):

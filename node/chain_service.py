@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 class ChainService(ChainServiceBase[ChainSpec, PowChain]):
     def _new_chain(self, verify_tx: Callable[[Transaction], bool], max_orphans: int) -> PowChain:
-        return PowChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans)
+        return PowChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans,
+                        archive=self.archive)
 
     def decode_block(self, raw: bytes) -> Block:
         """A block from the wire or the store (the hybrid service decodes its own kind)."""
@@ -38,11 +39,14 @@ class ChainService(ChainServiceBase[ChainSpec, PowChain]):
         """Replay the stored blocks; returns how many. Runs before the node joins the network."""
         self.store.check_network(self.spec.chain_id, hash_hex(self.chain.genesis_hash))
         count = 0
+        indexed: list[tuple[bytes, bytes]] = []
         for raw, _received in self.store.iter_blocks():
             block = self.decode_block(raw)
             self.chain.on_block(block, int(self.clock()), trusted=True)
-            self._index_transactions(block)
+            indexed.extend((tx.txid, block.hash) for tx in block.transactions[1:])
+            self.chain.release_deep_blocks()
             count += 1
+        self.store.index_transactions(indexed)   # a store written before the index had one
         self.mempool.on_new_head(self.chain.ledger, [])
         return count
 
@@ -54,8 +58,8 @@ class ChainService(ChainServiceBase[ChainSpec, PowChain]):
             if result.outcome in ("connected", "side"):
                 entry = self.chain.get(result.block_hash)
                 assert entry is not None
-                self._index_transactions(entry.block)
-                self.store.put_block(result.block_hash, entry.height, entry.block.serialize(), now)
+                self.store.put_block(result.block_hash, entry.height, entry.block.serialize(), now,
+                                     [tx.txid for tx in entry.block.transactions[1:]])
                 self.events.emit("block_accepted", hash=hex_hash, height=entry.height,
                                  parent=hash_hex(entry.block.header.prev_hash),
                                  peer=source, main_chain=result.outcome == "connected",
@@ -67,6 +71,7 @@ class ChainService(ChainServiceBase[ChainSpec, PowChain]):
             elif result.outcome == "orphan":
                 self.events.emit("block_orphaned", hash=hex_hash, peer=source,
                                  parent=hash_hex(block.header.prev_hash))
+        self.release_memory()
         for reorg in update.reorgs:
             self.reorgs_total += 1
             log.info("reorg depth %d: %s -> %s (common ancestor %s at height %d)", reorg.depth,
@@ -86,9 +91,10 @@ class ChainService(ChainServiceBase[ChainSpec, PowChain]):
             self.tidy.schedule(update.reverted_txs)
         return update
 
-    def _index_transactions(self, block: Block) -> None:
-        for tx in block.transactions[1:]:
-            self.tx_index.setdefault(tx.txid, []).append(block.hash)
+    def release_memory(self) -> None:
+        """Bodies and undo data deep below the head leave memory (all of this call's blocks
+        are stored by now); the hybrid chain follows the same rule."""
+        self.chain.release_deep_blocks()
 
     # ---- read-only views for the API (PoS has the same methods) --------------------------------
     def block_json(self, text: str) -> dict | None:
@@ -110,9 +116,9 @@ class ChainService(ChainServiceBase[ChainSpec, PowChain]):
         headers = []
         node = ancestor(chain.head, end) if end >= start else None
         while node is not None and node.height >= start:
-            item = node.block.header.to_json()
+            item = node.header.to_json()       # from the index: no body read back
             item["height"] = node.height
-            item["txs"] = len(node.block.transactions)
+            item["txs"] = node.tx_count
             headers.append(item)
             node = node.parent
         headers.reverse()

@@ -3,7 +3,8 @@ recorded, and the read-only views the API serves alike for all.
 
 A service owns its consensus chain (`PowChain`, `PosChain` or `DposChain`, made by `_new_chain`),
 the block store, the mempool (kept in step with the head by `HeadTidy`), the event bus, the
-counters that /status reports, and the index of which blocks hold a transaction.
+counters that /status reports, and the archive that reads old bodies back from the store; the
+index of which blocks hold a transaction is in the store (SQLite), not in memory.
 node/chain_service.py, node/pos_service.py and node/dpos_service.py add what differs: how blocks
 come in and which events they raise.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from consensus.chain_spec import ChainSpec
 from consensus.dpos.chain import DposChain
@@ -23,6 +24,7 @@ from consensus.pos.chain import PosChain
 from consensus.pos.spec import PosSpec
 from consensus.pow_chain import PowChain
 from consensus.types import Transaction
+from node.block_archive import StoreArchive
 from node.chain_views import account_view, transaction_view
 from node.events import EventBus
 from node.head_tidy import HeadTidy
@@ -45,16 +47,20 @@ class ChainServiceBase(ABC, Generic[SpecT, ChainT]):
         self.events = events
         self.mempool = mempool
         self.clock = clock
+        self.archive: StoreArchive = StoreArchive(store, self.decode_block)
         self.chain: ChainT = self._new_chain(mempool.verified.verify, max_orphans)
         self.tidy = HeadTidy(mempool, lambda: self.chain.ledger)
         self.head_listeners = self.tidy.listeners   # called after each head change
         self.rejected_total = 0
         self.reorgs_total = 0
-        self.tx_index: dict[bytes, list[bytes]] = {}   # txid -> ids of the blocks holding it
 
     @abstractmethod
     def _new_chain(self, verify_tx: Callable[[Transaction], bool], max_orphans: int) -> ChainT:
         """The consensus chain at genesis of `self.spec`."""
+
+    @abstractmethod
+    def decode_block(self, raw: bytes) -> Any:
+        """A block of this chain's kind from the wire or the store."""
 
     @staticmethod
     @abstractmethod
@@ -81,4 +87,17 @@ class ChainServiceBase(ABC, Generic[SpecT, ChainT]):
         return account_view(self.chain, self.mempool, account)
 
     def transaction_status(self, txid: bytes) -> dict:
-        return transaction_view(self.chain, self.mempool, self.tx_index, txid, self.show_id)
+        return transaction_view(self.chain, self.mempool, self.store.blocks_with_tx, txid,
+                                self.show_id)
+
+    def raw_block(self, entry: Any) -> bytes:
+        """A known block's bytes for sync: from memory when its body is there, else from the
+        store as it was written (no decode, no cache churn)."""
+        if not hasattr(entry, "body"):
+            return entry.block.serialize()   # a chain that keeps every body
+        if entry.body is not None:
+            return entry.body.serialize()
+        raw = self.store.get_raw(entry.hash)
+        if raw is None:
+            return entry.block.serialize()   # raises BodyUnavailable if truly gone
+        return raw

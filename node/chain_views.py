@@ -18,11 +18,12 @@ def account_view(chain: Any, mempool: Mempool, account: bytes) -> dict:
             "height": chain.head.height}
 
 
-def transaction_view(chain: Any, mempool: Mempool, tx_index: dict[bytes, list[bytes]],
+def transaction_view(chain: Any, mempool: Mempool, blocks_with_tx: Callable[[bytes], list[bytes]],
                      txid: bytes, show_block: Callable[[bytes], str]) -> dict:
-    """In the mempool, in main-chain or side-branch blocks (txids shown as Bitcoin shows them)."""
+    """In the mempool, in main-chain or side-branch blocks (txids shown as Bitcoin shows them).
+    `blocks_with_tx` is the store's transaction index."""
     blocks, main = [], None
-    for block_id in tx_index.get(txid, []):
+    for block_id in blocks_with_tx(txid):
         entry = chain.get(block_id)
         if entry is None:
             continue

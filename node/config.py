@@ -1,4 +1,4 @@
-"""A node's configuration file, validated whole by pydantic before anything starts.
+"""A node's configuration file, validated whole (node/schema.py) before anything starts.
 
 The file is YAML (JSON is valid YAML too). Relative paths are resolved against the file's folder.
 `load_config` raises `ConfigError` whose message names each bad field and why, so
@@ -8,15 +8,29 @@ The file is YAML (JSON is valid YAML too). Relative paths are resolved against t
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from consensus.chain_spec import ChainSpec
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
 from node.errors import NodeError
+from node.schema import (
+    Field,
+    SchemaError,
+    boolean,
+    choice,
+    file_path,
+    integer,
+    list_of,
+    nested,
+    number,
+    optional,
+    text,
+    validate,
+)
 
 if TYPE_CHECKING:
     from consensus.dpos.spec import DposSpec
@@ -27,69 +41,45 @@ class ConfigError(NodeError, ValueError):
     """A configuration file that cannot be used; the message names the field and the reason."""
 
 
-class MinerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+HEX_KEY = r"^[0-9a-fA-F]{64}$"
 
+
+@dataclass
+class MinerConfig:
     enabled: bool = True
-    hashrate: float | None = Field(default=None, gt=0, description="cap in hashes/s; None = no cap")
-    payout: str | None = Field(default=None, description="hex public key paid by the coinbase")
-    chunk: int = Field(default=4096, ge=64, le=1 << 20, description="nonces per scheduling slice")
-
-    @field_validator("payout")
-    @classmethod
-    def _hex_key(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) != 64 or not _is_hex(value)):
-            raise ValueError("must be a 64-digit hex public key")
-        return value
+    hashrate: float | None = None      # cap in hashes/s; None = no cap
+    payout: str | None = None          # hex public key paid by the coinbase
+    chunk: int = 4096                  # nonces per scheduling slice
 
 
-class NodeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+MINER_FIELDS = {
+    "enabled": Field(boolean, True),
+    "hashrate": Field(optional(number(gt=0)), None),
+    "payout": Field(optional(text(pattern=HEX_KEY, means="a 64-digit hex public key")), None),
+    "chunk": Field(integer(ge=64, le=1 << 20), 4096),
+}
 
-    node_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+
+@dataclass(kw_only=True)
+class NodeConfig:
+    node_id: str
     consensus: Literal["pow", "pos", "hybrid", "dpos"] = "pow"
     data_dir: Path
-    genesis: Path = Field(description="chain spec JSON shared by every node of the network")
+    genesis: Path                      # chain spec JSON shared by every node of the network
     host: str = "127.0.0.1"
-    port: int = Field(ge=1, le=65535)
+    port: int
     advertise_url: str | None = None
-    peers: list[str] = Field(default_factory=list)
-    peer_ids: list[str] = Field(default_factory=list,
-                                description="hex ids of every node of the cluster (for faults)")
-    node_key: str = Field(description="64-digit hex Ed25519 private key of the node identity")
-    miner: MinerConfig = Field(default_factory=MinerConfig)
-    validator_keys: list[str] = Field(
-        default_factory=list,
-        description="PoS, hybrid: the validators run here; DPoS: the producers (hex private "
-                    "keys)")
+    peers: list[str] = field(default_factory=list)
+    peer_ids: list[str] = field(default_factory=list)  # hex ids of the cluster's nodes (faults)
+    node_key: str                      # 64-digit hex Ed25519 private key of the node identity
+    miner: MinerConfig = field(default_factory=MinerConfig)
+    # PoS, hybrid: the validators run here; DPoS: the producers (hex private keys)
+    validator_keys: list[str] = field(default_factory=list)
     admin_token: str | None = None
     seed: int = 0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    max_orphans: int = Field(default=DEFAULT_MAX_ORPHANS, ge=1)
-    mempool_max: int = Field(default=10_000, ge=1)
-
-    @field_validator("node_key")
-    @classmethod
-    def _key(cls, value: str) -> str:
-        if len(value) != 64 or not _is_hex(value):
-            raise ValueError("must be 64 hex digits (a 32-byte Ed25519 private key)")
-        return value
-
-    @field_validator("peers")
-    @classmethod
-    def _peer_urls(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not url.startswith(("ws://", "wss://")):
-                raise ValueError(f"peer {url!r} must be a ws:// or wss:// URL")
-        return value
-
-    @field_validator("validator_keys")
-    @classmethod
-    def _validator_keys(cls, value: list[str]) -> list[str]:
-        for i, key in enumerate(value):
-            if len(key) != 64 or not _is_hex(key):
-                raise ValueError(f"validator_keys[{i}] must be 64 hex digits")
-        return value
+    max_orphans: int = DEFAULT_MAX_ORPHANS
+    mempool_max: int = 10_000
 
     def chain_spec(self) -> ChainSpec | PosSpec | DposSpec:
         """The ChainSpec (PoW), PosSpec (PoS), HybridSpec (a ChainSpec) or DposSpec in the
@@ -112,6 +102,28 @@ class NodeConfig(BaseModel):
             raise ConfigError(f"genesis: {self.genesis}: {exc}") from None
 
 
+NODE_FIELDS = {
+    "node_id": Field(text(1, 64, r"^[A-Za-z0-9_.-]+$", "letters, digits, '_', '.' or '-'")),
+    "consensus": Field(choice("pow", "pos", "hybrid", "dpos"), "pow"),
+    "data_dir": Field(file_path),
+    "genesis": Field(file_path),
+    "host": Field(text(), "127.0.0.1"),
+    "port": Field(integer(ge=1, le=65535)),
+    "advertise_url": Field(optional(text()), None),
+    "peers": Field(list_of(text(pattern=r"^wss?://", means="a ws:// or wss:// URL")), list),
+    "peer_ids": Field(list_of(text()), list),
+    "node_key": Field(text(pattern=HEX_KEY,
+                           means="64 hex digits (a 32-byte Ed25519 private key)")),
+    "miner": Field(nested(MINER_FIELDS, MinerConfig), MinerConfig),
+    "validator_keys": Field(list_of(text(pattern=HEX_KEY, means="64 hex digits")), list),
+    "admin_token": Field(optional(text()), None),
+    "seed": Field(integer(), 0),
+    "log_level": Field(choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+    "max_orphans": Field(integer(ge=1), DEFAULT_MAX_ORPHANS),
+    "mempool_max": Field(integer(ge=1), 10_000),
+}
+
+
 def load_config(path: Path | str) -> NodeConfig:
     path = Path(path)
     try:
@@ -126,24 +138,8 @@ def load_config(path: Path | str) -> NodeConfig:
         if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
             raw[key] = str(path.parent / raw[key])
     try:
-        config = NodeConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from None
+        config = NodeConfig(**validate(NODE_FIELDS, raw))
+    except SchemaError as exc:
+        raise ConfigError("\n  ".join([f"invalid config {path}:", *exc.lines()])) from None
     config.chain_spec()  # fail now, not after the node has started
     return config
-
-
-def format_validation_error(path: Path, exc: ValidationError) -> str:
-    lines = [f"invalid config {path}:"]
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "(root)"
-        lines.append(f"  {field}: {err['msg']}")
-    return "\n".join(lines)
-
-
-def _is_hex(value: str) -> bool:
-    try:
-        bytes.fromhex(value)
-    except ValueError:
-        return False
-    return True

@@ -44,6 +44,9 @@ class DposChainService(ChainServiceBase[DposSpec, DposChain]):
                    ) -> DposChain:
         return DposChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans)
 
+    def decode_block(self, raw: bytes) -> DposBlock:
+        return DposBlock.deserialize(raw)
+
     @staticmethod
     def show_id(block_id: bytes) -> str:
         return block_id.hex()
@@ -55,11 +58,13 @@ class DposChainService(ChainServiceBase[DposSpec, DposChain]):
     def load(self) -> int:
         self.store.check_network(self.spec.chain_id, self.chain.genesis_root.hex())
         count = 0
+        indexed: list[tuple[bytes, bytes]] = []
         for raw, _received in self.store.iter_blocks():
             block = DposBlock.deserialize(raw)
             self.chain.on_block(block, self.now_ms(), trusted=True)
-            self._index_transactions(block)
+            indexed.extend((tx.txid, block.root) for tx in block.body.transactions)
             count += 1
+        self.store.index_transactions(indexed)   # a store written before the index had one
         self.mempool.on_new_head(self.chain.ledger, [])
         return count
 
@@ -72,9 +77,9 @@ class DposChainService(ChainServiceBase[DposSpec, DposChain]):
             if result.outcome in ("connected", "side"):
                 node = self.chain.get(result.block_hash)
                 assert node is not None
-                self._index_transactions(node.block)
                 self.store.put_block(result.block_hash, node.height, node.block.serialize(),
-                                     now_ms / 1000)
+                                     now_ms / 1000,
+                                     [tx.txid for tx in node.block.body.transactions])
                 self.events.emit("block_accepted", hash=root_hex, height=node.height,
                                  slot=node.slot, parent=node.block.parent_root.hex(),
                                  peer=source, main_chain=result.outcome == "connected",
@@ -154,10 +159,6 @@ class DposChainService(ChainServiceBase[DposSpec, DposChain]):
                          irreversible_after_s=round(self.clock() - slot_start_s, 3))
 
     # ---- read-only views for the API -----------------------------------------------------------
-    def _index_transactions(self, block: DposBlock) -> None:
-        for tx in block.body.transactions:
-            self.tx_index.setdefault(tx.txid, []).append(block.root)
-
     def block_json(self, text: str) -> dict | None:
         root = bytes.fromhex(text)
         if len(root) != 32:

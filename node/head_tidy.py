@@ -1,7 +1,9 @@
 """Work that follows a new head but must not delay gossip: re-validating the mempool (taking back
-reverted transactions) and telling listeners (the miner's next template). It runs on the next
-loop iteration, after the block that caused it has been forwarded; several head changes in one
-step are tidied once."""
+reverted transactions) and telling listeners (the miner's next template). It runs after the
+block that caused it has been written to the peers: the block is forwarded in the same step that
+accepted it, which wakes the connections' writers; the tidy-up is scheduled one loop iteration
+later than those wake-ups, so it never runs between a block's acceptance and its sending.
+Several head changes in one step are tidied once."""
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ class HeadTidy:
             self.run()
             return
         self._scheduled = True
-        loop.call_soon(self.run)
+        # two hops: behind the writers that this step's sends are about to wake
+        loop.call_soon(loop.call_soon, self.run)
 
     def run(self) -> None:
         self._scheduled = False

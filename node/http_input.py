@@ -26,23 +26,19 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from pydantic import ValidationError
 
 from node.errors import BadRequestBody
 from p2p.errors import MAX_SHOWN_CHARS, shown
 
-__all__ = ["read_json_body", "parse_json_body", "json_depth", "shown", "validation_message",
-           "QuietBadRequests"]
+__all__ = ["read_json_body", "parse_json_body", "json_depth", "shown", "QuietBadRequests"]
 
 MAX_JSON_DEPTH = 32  # our bodies nest 3 levels; room for tools that wrap them
 MAX_JSON_INT_DIGITS = 64  # amounts are u64 (20 digits); longer numbers are noise or an attack
-
 
 async def read_json_body(request: web.Request) -> Any:
     """The request's body as JSON. Raises BadRequestBody saying what is wrong; a body over the
     app's `client_max_size` is answered 413 by aiohttp (HTTPRequestEntityTooLarge)."""
     return parse_json_body(await request.read())
-
 
 def parse_json_body(raw: bytes) -> Any:
     """Strict JSON in UTF-8: finite numbers of at most MAX_JSON_INT_DIGITS digits, nested at most
@@ -63,7 +59,6 @@ def parse_json_body(raw: bytes) -> Any:
         raise BadRequestBody(f"body is not valid JSON: nested deeper than {MAX_JSON_DEPTH} levels")
     return value
 
-
 def _parse_int(text: str) -> int:
     digits = len(text.lstrip("-"))
     if digits > MAX_JSON_INT_DIGITS:
@@ -71,17 +66,14 @@ def _parse_int(text: str) -> int:
                              f"{MAX_JSON_INT_DIGITS}")
     return int(text)
 
-
 def _parse_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise BadRequestBody(f"number {shown(text)} is out of range")
     return value
 
-
 def _refuse_constant(name: str) -> Any:
     raise BadRequestBody(f"body is not valid JSON: {name} is not a JSON value")
-
 
 def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
     """How deep lists and objects nest in `value` (0 for a scalar), counted up to `limit` + 1:
@@ -97,16 +89,6 @@ def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
         stack.extend((child, depth + 1) for child in children if isinstance(child, (list, dict)))
     return deepest
 
-
-def validation_message(exc: ValidationError) -> str:
-    """The first problem pydantic found, as `field: message`. Field names may be a client's keys
-    (an unknown field), so each part of the path is shown bounded."""
-    err = exc.errors()[0]
-    field = ".".join(str(p) if isinstance(p, int) or len(str(p)) <= 40 else shown(p)
-                     for p in err["loc"])
-    return f"{field or 'body'}: {err['msg']}"
-
-
 class QuietBadRequests(logging.LoggerAdapter):
     """aiohttp's server logger for the node: a request aiohttp refused itself (malformed request
     line, header or body framing) is logged as one WARNING line with the client's address,
@@ -118,7 +100,6 @@ class QuietBadRequests(logging.LoggerAdapter):
             self.logger.warning(f"{msg}: %s", *args, _one_line(exc))
             return
         self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
-
 
 def _one_line(exc: HttpProcessingError) -> str:
     text = " ".join(str(exc).split())

@@ -46,7 +46,8 @@ class HybridChainService(ChainService):
     def _new_chain(self, verify_tx: Callable[[Transaction], bool], max_orphans: int
                    ) -> HybridChain:
         assert isinstance(self.spec, HybridSpec)
-        return HybridChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans)
+        return HybridChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans,
+                           archive=self.archive)   # the PoW rule: bodies 64 deep leave memory
 
     def decode_block(self, raw: bytes) -> HybridBlock:
         return HybridBlock.deserialize(raw, self.spec.max_block_bytes, self.spec.max_casper_bytes)

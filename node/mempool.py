@@ -22,14 +22,18 @@ class MempoolFull(InvalidTransaction):
 
 
 class VerifiedCache:
-    """Bounded set of txids whose signatures are known good."""
+    """Set of txids whose signatures are known good. Bound: `max_items` txids, oldest out
+    (32,768: three mempools' worth; an evicted one costs one more verification)."""
 
-    def __init__(self, max_items: int = 200_000) -> None:
+    def __init__(self, max_items: int = 32_768) -> None:
         self.max_items = max_items
         self._ids: OrderedDict[bytes, None] = OrderedDict()
 
     def __contains__(self, txid: bytes) -> bool:
         return txid in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
     def add(self, txid: bytes) -> None:
         self._ids[txid] = None

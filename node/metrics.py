@@ -86,6 +86,15 @@ def render(node: Node) -> tuple[bytes, str]:
                 if status.get(key) and "epoch" in status[key]:
                     yield gauge(f"testnet_{key}_epoch", f"Latest {key} checkpoint epoch (PoS)",
                                 status[key]["epoch"])
+            memory = dict(status["memory"])
+            yield gauge("testnet_resident_bytes", "Resident memory of the node process (VmRSS)",
+                        memory.pop("resident_bytes"))
+            items = GaugeMetricFamily("testnet_memory_items",
+                                      "Items held in memory, by structure (docs/memory.md)",
+                                      labels=[*names, "kind"])
+            for kind, count in sorted(memory.items()):
+                items.add_metric([*values, kind], count)
+            yield items
             if "lib_gap" in status:
                 yield gauge("testnet_lib_height", "Height of the last irreversible block (DPoS)",
                             status["finalized"]["height"])
@@ -136,6 +145,13 @@ def render(node: Node) -> tuple[bytes, str]:
                                          "p2p input refused, by category",
                                          labels=[*names, "category"])
             for category, count in sorted(stats["rejected"].items()):
+                family.add_metric([*values, category], count)
+            yield family
+            # let go without blame: duplicates, frames over a peer's budget (p2p/peer_policy.py)
+            family = CounterMetricFamily("testnet_dropped_messages",
+                                         "p2p input or output dropped, by category",
+                                         labels=[*names, "category"])
+            for category, count in sorted(stats["dropped"].items()):
                 family.add_metric([*values, category], count)
             yield family
 

@@ -18,7 +18,7 @@ from consensus.types import Block, Transaction
 from node.chain_service import ChainService
 from node.gossip_verdicts import block_verdict, reject_block
 from node.mining_strategy import MiningStrategy
-from node.tx_gossip import TX_TOPIC, validate_transaction_message
+from node.tx_gossip import TX_ANNOUNCE_BATCH_S, TX_TOPIC, validate_transaction_message
 from p2p.gossip import GossipMessage, Verdict
 from p2p.host import P2PHost
 from p2p.sync import ChainStatus
@@ -38,12 +38,14 @@ class PowBridge:
         self.held_blocks: list[tuple[Block, str]] = []  # peer blocks a withholder ignores
         host.add_topic(BLOCK_TOPIC, self.validate_block, announce=True, fetch=service.store.get_raw,
                        push_first=BLOCK_PUSH_PEERS)
-        host.add_topic(TX_TOPIC, self.validate_transaction)
+        host.add_topic(TX_TOPIC, self.validate_transaction, announce=True,
+                       batch_s=TX_ANNOUNCE_BATCH_S)
         host.set_sync_source(self)
 
     # ---- publishing ----------------------------------------------------------------------------
     def publish_block(self, block: Block) -> None:
-        self.host.publish(BLOCK_TOPIC, block.hash, block.serialize())
+        # our own new block: to every peer in full, ahead of any queued transactions
+        self.host.publish(BLOCK_TOPIC, block.hash, block.serialize(), urgent=True)
 
     def publish_transaction(self, tx: Transaction) -> None:
         self.host.publish(TX_TOPIC, tx.txid, tx.serialize())
@@ -113,7 +115,7 @@ class PowBridge:
         for entry in self.service.chain.blocks_after(locator, limit):
             if entry.hash in private:
                 break  # never leak a withheld branch through sync
-            out.append(entry.block.serialize())
+            out.append(self.service.raw_block(entry))
         return out
 
     async def ingest(self, peer_id: str, payloads: list[bytes]) -> None:

@@ -29,7 +29,7 @@ from node.gossip_verdicts import (
     rule_verdict,
 )
 from node.pos_service import PosChainService
-from node.tx_gossip import TX_TOPIC, validate_transaction_message
+from node.tx_gossip import TX_ANNOUNCE_BATCH_S, TX_TOPIC, validate_transaction_message
 from p2p.gossip import GossipMessage, Verdict
 from p2p.host import P2PHost
 from p2p.sync import ChainStatus
@@ -51,14 +51,16 @@ class PosBridge:
                        fetch=service.store.get_raw, push_first=BLOCK_PUSH_PEERS)
         host.add_topic(ATTESTATION_TOPIC, self.validate_attestation)
         host.add_topic(SLASHING_TOPIC, self.validate_evidence)
-        host.add_topic(TX_TOPIC, self.validate_transaction)
+        host.add_topic(TX_TOPIC, self.validate_transaction, announce=True,
+                       batch_s=TX_ANNOUNCE_BATCH_S)
         host.add_topic(OPERATION_TOPIC, self.validate_operation)
         host.set_sync_source(self)
         service.evidence_listeners.append(self.publish_evidence)
 
     # ---- publishing ----------------------------------------------------------------------------
     def publish_block(self, block: PosBlock) -> None:
-        self.host.publish(BLOCK_TOPIC, block.root, block.serialize())
+        # our own new block: to every peer in full, ahead of any queued transactions
+        self.host.publish(BLOCK_TOPIC, block.root, block.serialize(), urgent=True)
 
     def publish_attestation(self, att: Attestation) -> None:
         self.host.publish(ATTESTATION_TOPIC, att.root, att.serialize())
@@ -143,7 +145,8 @@ class PosBridge:
         return self.service.chain.locator()
 
     def blocks_after(self, locator: list[bytes], limit: int) -> list[bytes]:
-        return [n.block.serialize() for n in self.service.chain.blocks_after(locator, limit)]
+        return [self.service.raw_block(n)
+                for n in self.service.chain.blocks_after(locator, limit)]
 
     async def ingest(self, peer_id: str, payloads: list[bytes]) -> None:
         for raw in payloads:

@@ -38,7 +38,11 @@ class PosChainService(ChainServiceBase[PosSpec, PosChain]):
         self._leak_reported_epoch = -1
 
     def _new_chain(self, verify_tx: Callable[[Transaction], bool], max_orphans: int) -> PosChain:
-        return PosChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans)
+        return PosChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans,
+                        archive=self.archive)
+
+    def decode_block(self, raw: bytes) -> PosBlock:
+        return PosBlock.deserialize(raw)
 
     @staticmethod
     def show_id(block_id: bytes) -> str:
@@ -51,11 +55,14 @@ class PosChainService(ChainServiceBase[PosSpec, PosChain]):
     def load(self) -> int:
         self.store.check_network(self.spec.chain_id, self.chain.genesis_root.hex())
         count = 0
+        indexed: list[tuple[bytes, bytes]] = []
         for raw, _received in self.store.iter_blocks():
             block = PosBlock.deserialize(raw)
             self.chain.on_block(block, self.now_ms(), trusted=True)
-            self._index_transactions(block)
+            indexed.extend((tx.txid, block.root) for tx in block.body.transactions)
+            self.chain.release_finalized_bodies()
             count += 1
+        self.store.index_transactions(indexed)   # a store written before the index had one
         self.mempool.on_new_head(self.chain.ledger, [])
         return count
 
@@ -68,9 +75,9 @@ class PosChainService(ChainServiceBase[PosSpec, PosChain]):
             if result.outcome in ("connected", "side"):
                 node = self.chain.get(result.block_hash)
                 assert node is not None
-                self._index_transactions(node.block)
                 self.store.put_block(result.block_hash, node.height, node.block.serialize(),
-                                     now_ms / 1000)
+                                     now_ms / 1000,
+                                     [tx.txid for tx in node.block.body.transactions])
                 slot_start = self.spec.slot_start_ms(node.slot)
                 self.events.emit("block_accepted", hash=root_hex, height=node.height,
                                  slot=node.slot, parent=node.block.parent_root.hex(),
@@ -84,6 +91,7 @@ class PosChainService(ChainServiceBase[PosSpec, PosChain]):
             elif result.outcome == "orphan":
                 self.events.emit("block_orphaned", hash=root_hex, peer=source,
                                  parent=block.parent_root.hex())
+        self.chain.release_finalized_bodies()   # this call's blocks are stored by now
         self._report(update)
         return update
 
@@ -169,10 +177,6 @@ class PosChainService(ChainServiceBase[PosSpec, PosChain]):
                              finalized_epoch=state.finalized_checkpoint.epoch)
 
     # ---- read-only views for the API (same methods as the PoW ChainService) ---------------------
-    def _index_transactions(self, block: PosBlock) -> None:
-        for tx in block.body.transactions:
-            self.tx_index.setdefault(tx.txid, []).append(block.root)
-
     def block_json(self, text: str) -> dict | None:
         root = bytes.fromhex(text)
         if len(root) != 32:

@@ -70,7 +70,10 @@ class SigningRecord:
             "SELECT raw FROM signed_votes ORDER BY target_epoch")]
 
     def blocks(self) -> list[tuple[int, int]]:
-        return list(self._db.execute("SELECT validator, slot FROM signed_blocks"))
+        """Each validator's highest proposed slot: all that protection keeps in memory (the
+        rows stay on disk as the history)."""
+        return list(self._db.execute(
+            "SELECT validator, MAX(slot) FROM signed_blocks GROUP BY validator"))
 
     def put_vote(self, validator: int, target_epoch: int, raw: bytes) -> None:
         self._db.execute("INSERT OR IGNORE INTO signed_votes VALUES (?, ?, ?)",

@@ -1,7 +1,13 @@
 """The `tx` gossip topic, the same for both consensuses: decode, check the id, admit to the
 mempool. Nonce and balance races around new blocks are normal (IGNORE); a bad signature, a
 coinbase or a bad amount is the sender's fault (REJECT). The mempool's error says which by its
-`Violation` (node/gossip_verdicts.py), never by its text."""
+`Violation` (node/gossip_verdicts.py), never by its text.
+
+Transactions are announced, not pushed, in batches of TX_ANNOUNCE_BATCH_S (p2p/gossip.py; as
+Bitcoin trickles its `inv`s): in a full mesh, pushing made every node decode each transaction
+from every peer, and the blocks waited behind those frames (issue 11). A transaction takes a
+batch and a getdata round trip longer to spread; blocks take two seconds or more to come.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from node.gossip_verdicts import rejected, rule_verdict
 from p2p.gossip import GossipMessage, Verdict
 
 TX_TOPIC = "tx"
+TX_ANNOUNCE_BATCH_S = 0.1
 
 
 def validate_transaction_message(msg: GossipMessage,

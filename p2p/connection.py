@@ -5,7 +5,9 @@ A Connection wraps an aiohttp websocket (server `WebSocketResponse` or client
 kinds of task, all children of the TaskGroup in `run()`:
 
 - a writer that drains the send queue, so a slow peer only fills its own queue; when the queue
-  is full further frames are dropped and counted (`stats["dropped"]["send queue full"]`);
+  is full further frames are dropped and counted (`stats["dropped"]["send queue full"]`). An
+  urgent frame (a node's own new block) goes out before the frames already queued, in the order
+  urgent frames were queued: a block must not wait behind a backlog of transactions;
 - a reader that hands every binary message to `_ingress` (the link rule), then to `_receive`,
   which decodes it (wire.py) and passes it to the handshake while that runs, then to the host's
   frame handler;
@@ -107,6 +109,7 @@ class Connection:
         self._send_queue_frames = send_queue_frames
         self._send_queue_bytes = send_queue_bytes
         self._outbox: deque[tuple[str, bytes]] = deque()
+        self._urgent: deque[tuple[str, bytes]] = deque()   # sent before _outbox
         self._outbox_bytes = 0
         self._shaper = shaper
         # Frames a link rule holds back; the outgoing ones count against the send queue limits.
@@ -179,14 +182,15 @@ class Connection:
         """
         return self.send_encoded(msg_type, encode_frame(msg_type, body, version=self.version))
 
-    def send_encoded(self, msg_type: str, data: bytes) -> bool:
-        """Queue a frame already encoded with `encode_frame` (to encode once for many peers)."""
+    def send_encoded(self, msg_type: str, data: bytes, *, urgent: bool = False) -> bool:
+        """Queue a frame already encoded with `encode_frame` (to encode once for many peers);
+        an `urgent` one ahead of every frame queued that is not urgent."""
         if len(data) > self.max_frame_bytes:
             raise EncodeError(f"{msg_type!r} frame of {len(data)} bytes exceeds "
                               f"{self.max_frame_bytes}")
-        return self._egress(msg_type, data)
+        return self._egress(msg_type, data, urgent)
 
-    def _egress(self, frame_type: str, data: bytes) -> bool:
+    def _egress(self, frame_type: str, data: bytes, urgent: bool = False) -> bool:
         """Every outgoing frame passes here, then through the link rule for direction "out".
 
         A frame the link rule drops still counts as sent (True): the network lost it.
@@ -194,7 +198,7 @@ class Connection:
         if self.is_closing:
             self._stats["dropped"]["connection closing"] += 1
             return False
-        full = len(self._outbox) + len(self._delayed_out) >= self._send_queue_frames
+        full = self.queued_frames + len(self._delayed_out) >= self._send_queue_frames
         queued_bytes = self._outbox_bytes + self._delayed_out.bytes
         if full or queued_bytes + len(data) > self._send_queue_bytes:
             self._stats["dropped"]["send queue full"] += 1
@@ -202,7 +206,7 @@ class Connection:
             return False
         delays = self._shape("out", len(data))
         if delays is None:
-            self._enqueue(frame_type, data)
+            self._enqueue(frame_type, data, urgent)
             return True
         for delay in delays:
             if delay <= 0:
@@ -236,16 +240,25 @@ class Connection:
             counters[f"{direction} delayed"] += 1
         return delays
 
-    def _enqueue(self, frame_type: str, data: bytes) -> None:
-        self._outbox.append((frame_type, data))
+    @property
+    def queued_frames(self) -> int:
+        return len(self._urgent) + len(self._outbox)
+
+    def queued_types(self) -> list[str]:
+        """The types of the frames waiting in the send queue, in the order they will be sent."""
+        return [frame_type for frame_type, _ in (*self._urgent, *self._outbox)]
+
+    def _enqueue(self, frame_type: str, data: bytes, urgent: bool = False) -> None:
+        (self._urgent if urgent else self._outbox).append((frame_type, data))
         self._outbox_bytes += len(data)
         self._wakeup.set()
 
     async def _write_loop(self) -> None:
-        """Drain the send queue. Ends when closing and drained, or when a send fails."""
+        """Drain the send queue, urgent frames first. Ends when closing and drained, or when a
+        send fails."""
         while True:
-            while self._outbox:
-                frame_type, data = self._outbox.popleft()
+            while self._urgent or self._outbox:
+                frame_type, data = (self._urgent or self._outbox).popleft()
                 self._outbox_bytes -= len(data)
                 try:
                     await self.ws.send_bytes(data)

@@ -64,5 +64,10 @@ class BadRequest(P2PError, ValueError):
     raises it; the peer gets an error response and a penalty, and it is logged in one line."""
 
 
+class OverBudget(P2PError):
+    """A request the peer may make, but not now: it is over its budget (peer_policy.py). The peer
+    gets a "busy" error response and no penalty; staying over the budget is what gets it banned."""
+
+
 class RequestError(P2PError):
     """A request failed: the remote handler raised, it timed out, or the peer is gone."""

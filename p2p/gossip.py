@@ -17,24 +17,45 @@ Topics come in two kinds:
   `data` (or `notfound`). One getdata is in flight per id; if the peer does not answer in
   FETCH_TIMEOUT_S or says notfound, the next peer that announced the id is asked. Payloads are
   served from a bounded cache of recent messages, then from the topic's `fetch` (the node's store).
+
+Every peer's frames are charged to its budgets in peer_policy.py: announced and requested ids,
+duplicates and unsolicited answers; over a budget a frame is dropped (and a peer that stays over
+is banned by the host). Ids are asked of a peer only within its in-flight bound, and an id it
+announced but then did not deliver (notfound, timeout) is a broken promise that costs it score.
+
+An announce topic may batch its announcements (`batch_s`, Bitcoin's transaction trickle): the ids
+accepted within batch_s go to each peer as one `inv`, and the peer asks for all it lacks with one
+`getdata`. For transactions in a full mesh this replaces one full frame per peer per message
+(decoded by every receiver, most of them duplicates) with one frame per peer per batch: the
+receivers' loops stay short, so a block is not held behind them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from p2p.connection import Connection
 from p2p.errors import EncodeError
-from p2p.seen_cache import Key, PayloadCache, SeenCache
-from p2p.wire import MAX_ID_BYTES, MAX_NAME_CHARS, PROTOCOL_VERSION, encode_frame
+from p2p.peer_policy import PeerPolicy
+from p2p.seen_cache import ANNOUNCE_TTL_S, PUSH_TTL_S, Key, PayloadCache, SeenCache
+from p2p.wire import (
+    MAX_ID_BYTES,
+    MAX_IDS_PER_FRAME,
+    MAX_NAME_CHARS,
+    PROTOCOL_VERSION,
+    encode_frame,
+)
 
 VALIDATION_QUEUE_MESSAGES = 4096  # per topic
 FETCH_TIMEOUT_S = 2.0
-RECENT_PAYLOAD_BYTES = 64 * 1024 * 1024
+# Recent announce-topic payloads kept to answer getdata without the node's store: a few hundred
+# blocks is what announcements still ask for; older ones come from the store (the topic's fetch).
+RECENT_PAYLOAD_BYTES = 4 * 1024 * 1024
 MAX_REJECT_CATEGORIES = 32  # per topic: distinct reject labels counted before "other"
 
 
@@ -76,6 +97,7 @@ class _Topic:
     announce: bool
     fetch: Fetch | None
     push_first: int = 0   # announce topics: push the full payload to this many peers first
+    batch_s: float = 0.0  # announce topics: gather the ids accepted within batch_s in one inv
     queue: asyncio.Queue[GossipMessage] = field(
         default_factory=lambda: asyncio.Queue(VALIDATION_QUEUE_MESSAGES)
     )
@@ -103,8 +125,10 @@ class GossipRouter:
         seen_cache_size: int,
         max_frame_bytes: int,
         version: int = PROTOCOL_VERSION,
+        policy: PeerPolicy | None = None,
     ) -> None:
         self._max_frame_bytes = max_frame_bytes
+        self._policy = policy if policy is not None else PeerPolicy(lambda: 0.0)
         self._connections = connections
         self._penalise = penalise
         self._stats = stats
@@ -115,17 +139,30 @@ class GossipRouter:
         self._payloads = PayloadCache(RECENT_PAYLOAD_BYTES)
         self._fetches: dict[Key, _Fetch] = {}
         self._task_group: asyncio.TaskGroup | None = None
+        # batched announcements not sent yet: peer id -> topic -> ids, flushed by one timer
+        self._pending_inv: defaultdict[str, dict[str, list[bytes]]] = defaultdict(dict)
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     def add_topic(self, name: str, validator: Validator, *, announce: bool = False,
-                  fetch: Fetch | None = None, push_first: int = 0) -> None:
+                  fetch: Fetch | None = None, push_first: int = 0,
+                  batch_s: float = 0.0) -> None:
         if name in self._topics:
             raise ValueError(f"topic {name!r} already registered")
         # [REJECT] topic names fit the wire schema, or peers would drop our frames as malformed
         if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
             raise ValueError(f"topic name must be 1..{MAX_NAME_CHARS} characters, got {name!r}")
-        topic = self._topics[name] = _Topic(name, validator, announce, fetch, push_first)
+        if batch_s and not announce:
+            raise ValueError(f"topic {name!r}: only announce topics batch their announcements")
+        topic = self._topics[name] = _Topic(name, validator, announce, fetch, push_first,
+                                            batch_s)
+        self._seen.set_ttl(name, ANNOUNCE_TTL_S if announce else PUSH_TTL_S)
         if self._task_group is not None:
             self._task_group.create_task(self._validate_loop(topic))
+
+    def memory_items(self) -> dict[str, int]:
+        """Sizes of the bounded gossip structures (for /status)."""
+        return {"seen": len(self._seen), "payloads": len(self._payloads),
+                "fetches": len(self._fetches)}
 
     def has_seen(self, topic: str, msg_id: bytes) -> bool:
         return (topic, msg_id) in self._seen
@@ -140,14 +177,23 @@ class GossipRouter:
                 await asyncio.Future()  # the workers run until we are cancelled
         finally:
             self._task_group = None
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+                self._flush_timer = None
+            self._pending_inv.clear()
             for fetch in self._fetches.values():
+                self._policy.release(fetch.peer_id)
                 if fetch.timer is not None:
                     fetch.timer.cancel()
             self._fetches.clear()
 
-    def publish(self, topic_name: str, msg_id: bytes, payload: bytes) -> None:
+    def publish(self, topic_name: str, msg_id: bytes, payload: bytes, *,
+                urgent: bool = False) -> None:
         """Send a locally created message to all peers and mark it seen.
 
+        `urgent` (a node's own new block): the full payload to every peer, announce topic or
+        not, ahead of the frames already queued to them -- nobody has it yet, so an
+        announcement would only add a round trip to a node that is busy with other work.
         Raises ValueError for an unknown topic, EncodeError if the frame would exceed the cap.
         """
         topic = self._topics.get(topic_name)
@@ -162,8 +208,13 @@ class GossipRouter:
         self._seen.add((topic_name, msg_id))
         if topic.announce:
             self._payloads.put((topic_name, msg_id), payload)
-        push = self._push_frame(topic, msg_id, payload)
-        self._send_to_peers((topic_name, msg_id), msg_type, data, push)
+        if urgent:
+            msg_type, data = "gossip", encode_frame(
+                "gossip", {"topic": topic_name, "id": msg_id, "payload": payload},
+                version=self._version)
+            self._send_to_peers((topic_name, msg_id), msg_type, data, urgent=True)
+            return
+        self._spread(topic, msg_id, payload, msg_type, data)
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -180,6 +231,8 @@ class GossipRouter:
         if topic is None:
             # [IGNORE] topic is one we registered (the peer may run a newer node)
             self._stats["dropped"]["unknown topic"] += 1
+            if conn.peer_id is not None and not self._policy.charge(conn.peer_id, "unsolicited"):
+                return
             if msg_type == "getdata":
                 conn.send("notfound", {"topic": body["topic"], "ids": body["ids"]})
             return
@@ -191,6 +244,7 @@ class GossipRouter:
         # [IGNORE] message not already seen
         if not self._seen.add(key, peer_id):
             self._stats["dropped"]["duplicate"] += 1
+            self._policy.charge(peer_id, "duplicate")
             return
         self._enqueue(topic, GossipMessage(topic.name, body["id"], body["payload"], peer_id))
 
@@ -200,6 +254,7 @@ class GossipRouter:
         # [IGNORE] data answers a getdata we sent to this peer
         if fetch is None or peer_id not in fetch.asked:
             self._stats["dropped"]["unsolicited data"] += 1
+            self._policy.charge(peer_id, "unsolicited")
             return
         self._end_fetch(key)
         # [IGNORE] message not already seen (it may have arrived by another path meanwhile)
@@ -212,23 +267,36 @@ class GossipRouter:
         self._enqueue(topic, GossipMessage(topic.name, body["id"], body["payload"], peer_id))
 
     def _on_inv(self, peer_id: str, conn: Connection, topic: _Topic, body: dict) -> None:
+        # [IGNORE] the peer stays within its announcement budget
+        if not self._policy.charge(peer_id, "inv_ids", len(body["ids"])):
+            return
         wanted = []
+        duplicates = 0
         for msg_id in body["ids"]:
             key = (topic.name, msg_id)
             if key in self._seen:
                 self._seen.note_holder(key, peer_id)
                 self._stats["dropped"]["duplicate inv"] += 1
+                duplicates += 1
             elif (fetch := self._fetches.get(key)) is not None:
                 if peer_id not in fetch.asked and peer_id not in fetch.candidates:
                     fetch.candidates.append(peer_id)
-            else:
+            elif self._policy.may_request(peer_id):  # [IGNORE] within the in-flight bounds
                 self._fetches[key] = _Fetch(peer_id=peer_id, asked={peer_id}, candidates=[])
+                self._policy.track(peer_id)
                 self._arm_timer(key, peer_id)
                 wanted.append(msg_id)
+            else:
+                self._stats["dropped"]["in-flight limit"] += 1
+        if duplicates:
+            self._policy.charge(peer_id, "duplicate", duplicates)
         if wanted:
             conn.send("getdata", {"topic": topic.name, "ids": wanted})
 
     def _on_getdata(self, peer_id: str, conn: Connection, topic: _Topic, body: dict) -> None:
+        # [IGNORE] the peer stays within its request budget
+        if not self._policy.charge(peer_id, "getdata_ids", len(body["ids"])):
+            return
         missing = []
         for msg_id in body["ids"]:
             payload = self._lookup(topic, msg_id)
@@ -249,7 +317,10 @@ class GossipRouter:
             key = (topic.name, msg_id)
             fetch = self._fetches.get(key)
             if fetch is not None and fetch.peer_id == peer_id:
+                self._policy.broken_promise(peer_id)
                 self._retry_fetch(key)
+            else:
+                self._policy.charge(peer_id, "unsolicited")
 
     def on_peer_closed(self, peer_id: str) -> None:
         """Ask someone else for every id we were fetching from this peer."""
@@ -278,18 +349,22 @@ class GossipRouter:
         fetch = self._fetches.get(key)
         if fetch is not None and fetch.peer_id == peer_id:
             self._stats["dropped"]["fetch timeout"] += 1
+            if peer_id in self._connections:
+                self._policy.broken_promise(peer_id)
             self._retry_fetch(key)
 
     def _retry_fetch(self, key: Key) -> None:
         fetch = self._fetches[key]
         if fetch.timer is not None:
             fetch.timer.cancel()
+        self._policy.release(fetch.peer_id)
         while fetch.candidates:
             peer_id = fetch.candidates.pop(0)
             conn = self._connections.get(peer_id)
             if conn is not None and conn.send("getdata", {"topic": key[0], "ids": [key[1]]}):
                 fetch.peer_id = peer_id
                 fetch.asked.add(peer_id)
+                self._policy.track(peer_id)
                 self._arm_timer(key, peer_id)
                 return
         del self._fetches[key]
@@ -298,8 +373,10 @@ class GossipRouter:
 
     def _end_fetch(self, key: Key) -> None:
         fetch = self._fetches.pop(key, None)
-        if fetch is not None and fetch.timer is not None:
-            fetch.timer.cancel()
+        if fetch is not None:
+            self._policy.release(fetch.peer_id)
+            if fetch.timer is not None:
+                fetch.timer.cancel()
 
     # -- validating and forwarding -------------------------------------------------------------
 
@@ -312,12 +389,16 @@ class GossipRouter:
             self._stats["dropped"]["validation queue full"] += 1
 
     async def _validate_loop(self, topic: _Topic) -> None:
-        """Validate this topic's messages one at a time, in arrival order.
+        """Validate this topic's messages one at a time, in arrival order, yielding to the loop
+        between two messages: validators rarely wait, so without the yield a backlog of
+        transactions would hold a block (another topic's worker) until the last one is done.
 
         Returns: never; ends when cancelled. A validator that raises counts as `ignore`
         (logged, `stats["errors"]["validator error"]`): a node bug is not the peer's fault.
         """
         while True:
+            if not topic.queue.empty():
+                await asyncio.sleep(0)
             msg = await topic.queue.get()
             try:
                 verdict = await topic.validator(msg)
@@ -333,8 +414,7 @@ class GossipRouter:
             if topic.announce:
                 self._payloads.put((topic.name, msg.msg_id), msg.payload)
             msg_type, data = self._encode_forward(topic, msg.msg_id, msg.payload)
-            self._send_to_peers((topic.name, msg.msg_id), msg_type, data,
-                                self._push_frame(topic, msg.msg_id, msg.payload))
+            self._spread(topic, msg.msg_id, msg.payload, msg_type, data)
         elif verdict.kind == "ignore":
             self._stats["dropped"]["ignored"] += 1
             self._log.debug("ignored %s %s: %s", topic.name, msg.msg_id.hex()[:16], verdict.reason)
@@ -359,6 +439,48 @@ class GossipRouter:
         topic.reject_labels.add(label)
         return label
 
+    def _spread(self, topic: _Topic, msg_id: bytes, payload: bytes, msg_type: str,
+                data: bytes) -> None:
+        """Forward an accepted or published message: pushed or announced now, or (batching
+        topics) its id added to each peer's next inv."""
+        if topic.batch_s:
+            self._announce_later(topic, msg_id)
+            return
+        self._send_to_peers((topic.name, msg_id), msg_type, data,
+                            self._push_frame(topic, msg_id, payload))
+
+    def _announce_later(self, topic: _Topic, msg_id: bytes) -> None:
+        holders = self._seen.holders((topic.name, msg_id))
+        for peer_id in self._connections:
+            if peer_id in holders:
+                continue
+            ids = self._pending_inv[peer_id].setdefault(topic.name, [])
+            ids.append(msg_id)
+            if len(ids) >= MAX_IDS_PER_FRAME:   # a full frame goes now
+                self._send_inv(peer_id, topic.name, self._pending_inv[peer_id].pop(topic.name))
+        if self._flush_timer is None and self._pending_inv:
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                topic.batch_s, self._flush_announcements)
+
+    def _flush_announcements(self) -> None:
+        """Send every peer one inv per topic with the ids gathered since the last flush."""
+        self._flush_timer = None
+        pending, self._pending_inv = self._pending_inv, defaultdict(dict)
+        for peer_id, topics in pending.items():
+            for topic_name, ids in topics.items():
+                self._send_inv(peer_id, topic_name, ids)
+
+    def _send_inv(self, peer_id: str, topic_name: str, ids: list[bytes]) -> None:
+        """One inv of the ids this peer is still not known to have (it may have announced some
+        to us meanwhile); a peer gone since is skipped."""
+        conn = self._connections.get(peer_id)
+        wanted = [m for m in ids if peer_id not in self._seen.holders((topic_name, m))]
+        if conn is None or not wanted:
+            return
+        if conn.send("inv", {"topic": topic_name, "ids": wanted}):
+            for msg_id in wanted:
+                self._seen.note_holder((topic_name, msg_id), peer_id)
+
     def _encode_forward(self, topic: _Topic, msg_id: bytes, payload: bytes) -> tuple[str, bytes]:
         """The frame that spreads a message: its id alone (announce) or the full payload (push)."""
         body: dict[str, Any]
@@ -379,7 +501,7 @@ class GossipRouter:
         return "gossip", encode_frame("gossip", body, version=self._version), topic.push_first
 
     def _send_to_peers(self, key: Key, msg_type: str, data: bytes,
-                       push: tuple[str, bytes, int] | None = None) -> None:
+                       push: tuple[str, bytes, int] | None = None, urgent: bool = False) -> None:
         """Send to every peer not known to have the message, encoded once for all of them."""
         holders = self._seen.holders(key)
         pushes = push[2] if push else 0
@@ -390,6 +512,6 @@ class GossipRouter:
                 pushes -= 1
                 sent = conn.send_encoded(push[0], push[1])
             else:
-                sent = conn.send_encoded(msg_type, data)
+                sent = conn.send_encoded(msg_type, data, urgent=urgent)
             if sent:
                 self._seen.note_holder(key, peer_id)

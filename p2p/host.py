@@ -14,6 +14,9 @@ topics, handlers and a sync source, and runs `run()` as a child of its TaskGroup
 - scores peers (peer_score.py): rejected gossip, malformed requests and malformed frames cost
   points, and a peer that reaches the threshold is disconnected with "too many invalid messages"
   and refused for a while;
+- holds every peer to its budgets (peer_policy.py, `policy`): message rates, requests in flight,
+  sync answers; inbound handshakes per address, and inbound slots (the worst-scored inbound
+  peer makes room). A peer that stays over a budget is disconnected and banned like above;
 - shapes links for fault injection (link_shaper.py, `link_shaper`, `set_link_rule`): frames to
   or from a peer may be delayed, dropped, duplicated or rate limited; a rule that blocks both
   directions is a partition the node can see: the link closes with LINK_BLOCKED_REASON and the
@@ -50,6 +53,7 @@ from p2p.gossip import Fetch, GossipRouter, Validator
 from p2p.handshake import HANDSHAKE_TIMEOUT_S, SELF_CONNECTION, ChainParams, perform_handshake
 from p2p.identity import Identity
 from p2p.link_shaper import LinkRule, LinkShaper
+from p2p.peer_policy import EvictionCandidate, PeerPolicy, PolicyLimits, address_of, choose_eviction
 from p2p.peer_score import BAD_FRAME_PENALTY, REJECT_PENALTY, PeerScores
 from p2p.rpc import DEFAULT_REQUEST_TIMEOUT_S, Handler, RequestRouter
 from p2p.sync import GET_BLOCKS_METHOD, STATUS_INTERVAL_S, ChainStatus, SyncManager, SyncSource
@@ -93,6 +97,7 @@ class P2PHost:
         protocol_version: int = PROTOCOL_VERSION,
         send_queue_bytes: int = SEND_QUEUE_BYTES,
         link_seed: int | None = None,
+        policy_limits: PolicyLimits | None = None,
     ) -> None:
         # [REJECT] genesis hash and chain id fit the hello message (wire.py)
         if not isinstance(genesis_hash, bytes) or len(genesis_hash) != 32:
@@ -119,6 +124,8 @@ class P2PHost:
         self._url_peers: dict[str, str] = {}  # dialed URL -> the peer id it led to
         self._dial_failures: dict[str, int] = {}
         self._scores = PeerScores(clock)
+        self.policy = PeerPolicy(clock, limits=policy_limits, on_over_budget=self._ban_over_budget,
+                                 penalise=self._penalise, stats=self.stats, log=self._log)
         # Link timing is physical time on the event loop, whatever the host clock says (a test's
         # fake clock, a skewed node clock); the seed alone makes the fault schedule repeatable.
         if link_seed is None:
@@ -132,9 +139,11 @@ class P2PHost:
             seen_cache_size=seen_cache_size,
             max_frame_bytes=max_frame_bytes,
             version=protocol_version,
+            policy=self.policy,
         )
         self.rpc = RequestRouter(connections=self._conns, stats=self.stats, log=self._log,
-                                 penalise=lambda peer_id: self._penalise(peer_id, REJECT_PENALTY))
+                                 penalise=lambda peer_id: self._penalise(peer_id, REJECT_PENALTY),
+                                 policy=self.policy)
         self.sync = SyncManager(
             connections=self._conns,
             request=self.request,
@@ -142,6 +151,7 @@ class P2PHost:
             log=self._log,
             max_frame_bytes=max_frame_bytes,
             status_interval=status_interval,
+            policy=self.policy,
         )
         self.rpc.add_handler(GET_BLOCKS_METHOD, self.sync.serve_get_blocks)
         self._dialer = Dialer(
@@ -172,12 +182,13 @@ class P2PHost:
         self._url_peers.pop(url, None)
 
     def add_topic(self, name: str, validator: Validator, *, announce: bool = False,
-                  fetch: Fetch | None = None, push_first: int = 0) -> None:
+                  fetch: Fetch | None = None, push_first: int = 0,
+                  batch_s: float = 0.0) -> None:
         self.gossip.add_topic(name, validator, announce=announce, fetch=fetch,
-                              push_first=push_first)
+                              push_first=push_first, batch_s=batch_s)
 
-    def publish(self, topic: str, msg_id: bytes, payload: bytes) -> None:
-        self.gossip.publish(topic, msg_id, payload)
+    def publish(self, topic: str, msg_id: bytes, payload: bytes, *, urgent: bool = False) -> None:
+        self.gossip.publish(topic, msg_id, payload, urgent=urgent)
 
     def add_handler(self, method: str, handler: Handler) -> None:
         self.rpc.add_handler(method, handler)
@@ -283,6 +294,11 @@ class P2PHost:
                     await self.started.wait()
             except TimeoutError:
                 return web.Response(status=503, text="p2p host is not running")
+        # [IGNORE] the address is within its budget of new handshakes (churn, not peer count)
+        if not self.policy.admit_address(str(request.remote)):
+            if self.policy.should_log(str(request.remote), "admission"):
+                self._log.warning("refusing new connections from %s: too many", request.remote)
+            return web.Response(status=429, text="too many new connections from this address")
         ws = web.WebSocketResponse(
             max_msg_size=self._max_frame_bytes,
             compress=False,
@@ -399,6 +415,7 @@ class P2PHost:
             self._log.warning("refusing %s (%s): banned for too many invalid messages",
                               peer_id[:12], conn.url)
             self.stats["rejected"]["banned peer"] += 1
+            self._note_ban(conn)
             conn.close(WSCloseCode.POLICY_VIOLATION, "banned: too many invalid messages",
                        category="banned")
             return False
@@ -408,6 +425,8 @@ class P2PHost:
             self.stats["rejected"]["handshake: refused"] += 1
             conn.close(WSCloseCode.POLICY_VIOLATION, LINK_BLOCKED_REASON, category="link blocked")
             return False
+        if conn.direction == "inbound" and peer_id not in self._conns:
+            self._make_room()
         is_new_peer = self._register(conn)
         if conn.is_closing:  # lost the duplicate-connection rule
             return True
@@ -458,6 +477,7 @@ class P2PHost:
         del self._conns[conn.peer_id]
         self.gossip.on_peer_closed(conn.peer_id)
         self.sync.on_peer_closed(conn.peer_id)
+        self.policy.forget(conn.peer_id)
         self._scores.forget(conn.peer_id)
         reason = conn.close_reason or "closed"
         self.stats["disconnects"][conn.close_category or "closed"] += 1
@@ -497,7 +517,9 @@ class P2PHost:
             self.rpc.on_response(conn, body)
         elif msg_type == "status":
             assert conn.peer_id is not None
-            self.sync.on_status(conn.peer_id, body)
+            # [IGNORE] the peer stays within its status rate
+            if self.policy.charge(conn.peer_id, "status"):
+                self.sync.on_status(conn.peer_id, body)
         elif msg_type == "bye":
             self._log.info("%s said bye: %s", conn.label, body["reason"])
             conn.close(WSCloseCode.OK, f"peer said bye: {body['reason']}",
@@ -513,6 +535,8 @@ class P2PHost:
     def _penalise_bad_input(self, conn: Connection, category: str) -> None:
         if conn.peer_id is not None:
             self._penalise(conn.peer_id, BAD_FRAME_PENALTY)
+        if not conn.is_closing:  # (a ban has closed it and charged the address already)
+            self._note_ban(conn)  # a link closed for bad input is churn its address pays for
 
     def _penalise(self, peer_id: str, penalty: float) -> None:
         self._scores.penalise(peer_id, penalty)
@@ -520,7 +544,35 @@ class P2PHost:
             return
         self._scores.ban(peer_id)
         conn = self._conns.get(peer_id)
-        if conn is not None:
+        if conn is not None and not conn.is_closing:
             self._log.warning("disconnecting %s: too many invalid messages", peer_id[:12])
+            self._note_ban(conn)
             conn.close(WSCloseCode.POLICY_VIOLATION, "too many invalid messages",
                        category="too many invalid messages")
+
+    def _ban_over_budget(self, peer_id: str, kind: str) -> None:
+        """The policy's verdict on a peer that stayed over a budget: like an invalid-message ban."""
+        self._scores.ban(peer_id)
+        self.stats["rejected"][f"over budget: {kind}"] += 1
+        conn = self._conns.get(peer_id)
+        if conn is not None and not conn.is_closing:
+            self._log.warning("disconnecting %s: over its %s budget", peer_id[:12], kind)
+            self._note_ban(conn)
+            conn.close(WSCloseCode.POLICY_VIOLATION, f"over budget: {kind}", category="over budget")
+
+    def _note_ban(self, conn: Connection) -> None:
+        if conn.direction == "inbound":
+            self.policy.note_ban(address_of(conn.url))
+
+    def _make_room(self) -> None:
+        """Inbound slots full: close the worst-scored inbound peer (the youngest among equals)."""
+        inbound = [c for c in self._conns.values() if c.direction == "inbound" and not c.is_closing]
+        if not self.policy.inbound_full(len(inbound)):
+            return
+        worst = choose_eviction(EvictionCandidate(c.peer_id, self._scores.get(c.peer_id),
+                                                  c.connected_at) for c in inbound if c.peer_id)
+        if worst is not None:
+            self._log.info("evicting inbound peer %s: inbound slots full", worst[:12])
+            self.stats["disconnects"]["evicted"] += 1
+            self._conns[worst].close(WSCloseCode.TRY_AGAIN_LATER, "inbound slots full",
+                                     category="evicted")

@@ -5,8 +5,10 @@ msgpack-serialisable value. Each incoming request runs in its own task on the co
 slow handler does not stall the reader), at most MAX_CONCURRENT_REQUESTS at a time per peer.
 A handler that raises becomes an error response (`ok: false`, body = the error text); it never
 takes the host down. A handler raising BadRequest says the peer sent a malformed body: one log
-line, `stats["rejected"]["bad request"]` and a penalty for the peer. Anything else it raises is
-our bug: logged with its traceback and counted in `stats["errors"]["handler error"]`.
+line (at most one per peer per LOG_INTERVAL_S, see peer_policy.py), `stats["rejected"]["bad
+request"]` and a penalty for the peer. Anything else it raises is our bug: logged with its
+traceback and counted in `stats["errors"]["handler error"]`. Requests beyond the peer's request
+budget (peer_policy.py) are dropped unanswered; unsolicited responses count against its budget.
 
 `request()` raises RequestError on an error response, a timeout, or the peer going away.
 """
@@ -21,7 +23,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from p2p.connection import Connection
-from p2p.errors import BadRequest, EncodeError, RequestError, shown
+from p2p.errors import BadRequest, EncodeError, OverBudget, RequestError, shown
+from p2p.peer_policy import PeerPolicy
 from p2p.wire import MAX_NAME_CHARS, MAX_REASON_CHARS
 
 DEFAULT_REQUEST_TIMEOUT_S = 10.0
@@ -32,8 +35,10 @@ Handler = Callable[[str, Any], Awaitable[Any]]
 
 class RequestRouter:
     def __init__(self, *, connections: Mapping[str, Connection], stats: dict[str, Any],
-                 log: logging.Logger, penalise: Callable[[str], None] | None = None) -> None:
+                 log: logging.Logger, penalise: Callable[[str], None] | None = None,
+                 policy: PeerPolicy | None = None) -> None:
         self._connections = connections
+        self._policy = policy if policy is not None else PeerPolicy(lambda: 0.0)
         self._penalise = penalise
         self._stats = stats
         self._log = log
@@ -76,6 +81,10 @@ class RequestRouter:
 
     def on_request(self, conn: Connection, body: dict) -> None:
         req_id, method = body["id"], body["method"]
+        assert conn.peer_id is not None, "requests are dispatched only on handshaken links"
+        # [IGNORE] the peer stays within its request rate (dropped unanswered: answers cost bytes)
+        if not self._policy.charge(conn.peer_id, "requests"):
+            return
         handler = self._handlers.get(method)
         # [REJECT] the method is one we serve (answered with an error, not a disconnect)
         if handler is None:
@@ -102,11 +111,16 @@ class RequestRouter:
                 result = await handler(peer_id, body)
             except BadRequest as exc:
                 # [REJECT] the request body is one the method accepts
-                self._log.warning("bad %r request from %s: %s", method, conn.label, exc)
+                if self._policy.should_log(peer_id, "bad request"):
+                    self._log.warning("bad %r request from %s: %s", method, conn.label, exc)
                 self._stats["rejected"]["bad request"] += 1
                 if self._penalise is not None:
                     self._penalise(peer_id)
                 conn.send("resp", {"id": req_id, "ok": False, "body": f"bad request: {exc}"})
+                return
+            except OverBudget as exc:
+                # [IGNORE] the peer is within its answer budget (counted by the policy)
+                conn.send("resp", {"id": req_id, "ok": False, "body": f"busy: {exc}"})
                 return
             except Exception as exc:
                 self._log.warning("handler for %r from %s raised: %r", method, conn.label, exc,
@@ -132,6 +146,8 @@ class RequestRouter:
         # [IGNORE] the response answers a request we sent on this connection and still wait for
         if entry is None or entry[0] is not conn:
             self._stats["dropped"]["unsolicited response"] += 1
+            if conn.peer_id is not None:
+                self._policy.charge(conn.peer_id, "unsolicited")
             return
         future = entry[1]
         if future.done():

@@ -4,57 +4,92 @@ SeenCache remembers (topic, msg_id) keys in LRU order, with the set of peers kno
 message, so gossip never validates a message twice and never forwards it to a peer that sent or
 announced it. PayloadCache keeps the payloads of recently accepted announce-topic messages so
 `getdata` can be answered before falling back to the node's own store.
+
+Bounds: SeenCache holds at most `max_entries` keys, and a key not touched for its topic's TTL
+leaves (announce topics -- blocks -- 120 s, pushed topics -- transactions, votes -- 60 s): a
+quiet node's cache empties instead of holding the last burst for ever. A message that comes back
+after its key expired is validated again, which the chain answers as a duplicate. PayloadCache
+holds at most `max_bytes` of payloads.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 Key = tuple[str, bytes]
 
+ANNOUNCE_TTL_S = 120.0   # blocks: a peer may still sync or re-announce them for a while
+PUSH_TTL_S = 60.0        # transactions and votes: gossip of one is over within seconds
+DEFAULT_TTL_S = ANNOUNCE_TTL_S
+
 
 class SeenCache:
-    def __init__(self, max_entries: int) -> None:
+    """Seen keys, oldest touch first. Bound: `max_entries` keys; each key leaves once untouched
+    for its topic's TTL (`set_ttl`; `DEFAULT_TTL_S` otherwise). Expiry pops from the oldest end,
+    so a key of a short-TTL topic queued behind a younger long-TTL key may outlive its own TTL,
+    never the longest TTL in use."""
+
+    def __init__(self, max_entries: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         if max_entries < 1:
             raise ValueError(f"seen cache size must be positive, got {max_entries}")
         self._max_entries = max_entries
-        self._entries: OrderedDict[Key, set[str]] = OrderedDict()
+        self._clock = clock
+        self._ttl: dict[str, float] = {}
+        self._entries: OrderedDict[Key, tuple[float, set[str]]] = OrderedDict()
 
     def __len__(self) -> int:
+        self._expire()
         return len(self._entries)
 
     def __contains__(self, key: Key) -> bool:
+        self._expire()
         return key in self._entries
+
+    def set_ttl(self, topic: str, ttl_s: float) -> None:
+        """How long a key of `topic` stays once untouched."""
+        if ttl_s <= 0:
+            raise ValueError(f"seen TTL must be positive, got {ttl_s}")
+        self._ttl[topic] = ttl_s
 
     def add(self, key: Key, peer_id: str | None = None) -> bool:
         """Mark `key` seen (and held by `peer_id`). True if it was new."""
-        holders = self._entries.get(key)
-        is_new = holders is None
-        if holders is None:
-            holders = self._entries[key] = set()
-            if len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
-        else:
-            self._entries.move_to_end(key)
+        self._expire()
+        found = self._entries.pop(key, None)
+        holders = set() if found is None else found[1]
+        self._entries[key] = (self._clock(), holders)
+        if len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
         if peer_id is not None:
             holders.add(peer_id)
-        return is_new
+        return found is None
 
     def discard(self, key: Key) -> None:
         self._entries.pop(key, None)
 
     def note_holder(self, key: Key, peer_id: str) -> None:
         """Remember that `peer_id` has the message, if we still track it."""
-        holders = self._entries.get(key)
-        if holders is not None:
-            holders.add(peer_id)
+        found = self._entries.get(key)
+        if found is not None:
+            found[1].add(peer_id)
 
     def holders(self, key: Key) -> frozenset[str]:
-        return frozenset(self._entries.get(key, ()))
+        found = self._entries.get(key)
+        return frozenset(found[1]) if found is not None else frozenset()
+
+    def _expire(self) -> None:
+        now = self._clock()
+        entries = self._entries
+        while entries:
+            key, (touched, _holders) = next(iter(entries.items()))
+            if now - touched < self._ttl.get(key[0], DEFAULT_TTL_S):
+                return
+            entries.popitem(last=False)
 
 
 class PayloadCache:
-    """LRU of payloads bounded by total bytes."""
+    """LRU of payloads. Bound: `max_bytes` of payloads in total."""
 
     def __init__(self, max_bytes: int) -> None:
         self._max_bytes = max_bytes
@@ -76,3 +111,6 @@ class PayloadCache:
         if payload is not None:
             self._entries.move_to_end(key)
         return payload
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -12,7 +12,9 @@ per peer at a time, and status-triggered syncs run one at a time in all (the bes
 so a node that fell behind does not download the same blocks from every peer. node/ can force a
 sync from a peer with `request_sync(peer_id)`, e.g. when it meets a block with an unknown parent;
 a forced sync ignores the scores and goes on until a batch brings nothing new (a fork of equal
-score is fetched too). Served batches are trimmed to fit one frame.
+score is fetched too). Served batches are trimmed to fit one frame and SYNC_ANSWER_MAX_BYTES; a
+peer gets at most one answer from genesis per GENESIS_ANSWER_INTERVAL_S and SYNC_BYTES_PER_S of
+answers, held back up to SYNC_MAX_THROTTLE_S and else refused as busy (peer_policy.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from p2p.connection import Connection
-from p2p.errors import BadRequest, EncodeError, RequestError, shown
+from p2p.errors import BadRequest, EncodeError, OverBudget, RequestError, shown
+from p2p.peer_policy import SYNC_ANSWER_MAX_BYTES, PeerPolicy
 from p2p.wire import MAX_ID_BYTES
 
 GET_BLOCKS_METHOD = "get_blocks"
@@ -88,8 +91,10 @@ class SyncManager:
         max_frame_bytes: int,
         status_interval: float = STATUS_INTERVAL_S,
         batch_blocks: int = SYNC_BATCH_BLOCKS,
+        policy: PeerPolicy | None = None,
     ) -> None:
         self._connections = connections
+        self._policy = policy if policy is not None else PeerPolicy(lambda: 0.0)
         self._request = request
         self._stats = stats
         self._log = log
@@ -254,11 +259,25 @@ class SyncManager:
         if self.source is None:
             return {"blocks": []}
         limit = min(body["limit"], SYNC_BATCH_BLOCKS)
-        budget = self._max_frame_bytes - FRAME_OVERHEAD_BYTES
-        blocks = []
-        for payload in self.source.blocks_after(body["locator"], limit)[:limit]:
-            budget -= len(payload) + 5  # msgpack bin header is at most 5 bytes
-            if budget < 0:
+        first = self.source.blocks_after(body["locator"], 1)
+        # [IGNORE] an answer from genesis (the locator matched nothing) at most once per interval
+        if (first and first == self.source.blocks_after([], 1)
+                and not self._policy.may_answer_from_genesis(peer_id)):
+            raise OverBudget("answers from genesis are rate limited")
+        frame_budget = self._max_frame_bytes - FRAME_OVERHEAD_BYTES
+        blocks: list[bytes] = []
+        size = 0
+        for payload in self.source.blocks_after(body["locator"], limit)[:limit] if first else []:
+            cost = len(payload) + 5  # msgpack bin header is at most 5 bytes
+            # the answer fits a frame and, past its first block, SYNC_ANSWER_MAX_BYTES
+            if size + cost > frame_budget or (blocks and size + cost > SYNC_ANSWER_MAX_BYTES):
                 break
             blocks.append(payload)
+            size += cost
+        # [IGNORE] the peer stays within its sync bytes per second (held back a little, else busy)
+        delay = self._policy.sync_delay(peer_id, size)
+        if delay is None:
+            raise OverBudget("sync answer rate exceeded")
+        if delay > 0:
+            await asyncio.sleep(delay)
         return {"blocks": blocks}

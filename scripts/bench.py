@@ -7,7 +7,9 @@
 2. propagation: time from a block's acceptance on the node that mined it until it is accepted on
    every node, for local 4- and 16-node clusters, under a load of transfers filling blocks with up
    to 100 transactions (p50/p95; target p95 < 10 ms). Node clocks are the same host clock.
-3. memory: resident memory (VmRSS) of each idle node process and of its miner process.
+3. memory: resident memory (VmRSS) and proportional set size (PSS, /proc/PID/smaps_rollup: shared
+   pages split between the processes sharing them) of each idle node process, and the RSS of its
+   miner process (target: node VmRSS <= 60 MB).
 4. PoS: gossip attestations validated per second against the raw Ed25519 verify rate (ratio), and
    the time from a slot's start until its block is on every node of a 4-node network (p50/p95).
 5. hybrid: gossip FFG votes validated per second against the raw Ed25519 verify rate (ratio;
@@ -18,6 +20,11 @@
    (21 producers x 12) on 4 and 16 nodes (`--sizes`).
 
 Usage: scripts/bench.py [--json] [--quick] [--sizes 4,16] [--blocks 30] [--only hybrid|dpos]
+       scripts/bench.py --only propagation --sizes 16 --trials 5   (each trial and the medians)
+       scripts/bench.py --only memory [--nodes 4]                  (idle VmRSS and PSS per node)
+
+The machine may be shared: every propagation trial and memory reading carries the 1-minute load
+average before and after it, and repeated trials give the median with the range.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 from consensus.types import sign_transaction  # noqa: E402
 from scripts.bench_dpos import bench_dpos, print_dpos  # noqa: E402
 from testnet import LocalCluster  # noqa: E402
+from testnet.observe.node_resources import process_figures  # noqa: E402
 from testnet.waiting import wait_until  # noqa: E402
 
 BARE_LOOP = """
@@ -108,19 +116,9 @@ def bench_mining(seconds: float) -> dict:
     }
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except FileNotFoundError:
-        return []
-    return [int(x) for x in text.split()]
+def load_average() -> float:
+    """The 1-minute load average: how busy the shared machine was around a figure."""
+    return round(os.getloadavg()[0], 2)
 
 
 async def feed_transactions(cluster: LocalCluster, per_second: int, stop: asyncio.Event) -> int:
@@ -146,6 +144,7 @@ async def feed_transactions(cluster: LocalCluster, per_second: int, stop: asynci
 
 async def bench_propagation(nodes: int, blocks: int, tx_per_block: int) -> dict:
     interval = 2
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         async with LocalCluster(nodes=nodes, directory=Path(tmp) / "c", block_interval_s=interval,
                                 hashrate=max(2_000, 80_000 // nodes), accounts=nodes) as cluster:
@@ -180,19 +179,49 @@ async def bench_propagation(nodes: int, blocks: int, tx_per_block: int) -> dict:
         "p50_ms": round(percentile(delays_ms, 50), 2),
         "p95_ms": round(percentile(delays_ms, 95), 2),
         "max_ms": round(delays_ms[-1], 2) if delays_ms else None, "idle_memory": idle,
+        "load_before": load_before, "load_after": load_average(),
     }
 
 
+def propagation_trials(nodes: int, trials: int, blocks: int, tx_per_block: int) -> dict:
+    """`trials` fresh clusters of `nodes`, one after the other: each trial's figures, and the
+    median p50/p95 over the trials with their range (one trial on a shared machine can swing)."""
+    runs = []
+    for trial in range(trials):
+        run = asyncio.run(bench_propagation(nodes, blocks, tx_per_block))
+        print(f"  trial {trial + 1}/{trials}: {nodes} nodes, {run['blocks_measured']} blocks, "
+              f"p50 {run['p50_ms']} ms, p95 {run['p95_ms']} ms, max {run['max_ms']} ms "
+              f"(load {run['load_before']} -> {run['load_after']})", file=sys.stderr)
+        runs.append(run)
+    summary: dict = {"nodes": nodes, "trials": trials, "runs": runs}
+    for key in ("p50_ms", "p95_ms", "max_ms"):
+        values = [r[key] for r in runs if r[key] is not None]
+        summary[f"median_{key}"] = round(statistics.median(values), 2) if values else None
+        summary[f"range_{key}"] = [min(values), max(values)] if values else None
+    return summary
+
+
 async def idle_memory(cluster: LocalCluster) -> dict:
+    """VmRSS and PSS of every node process (and its miner's RSS) a few seconds after start-up."""
     await asyncio.sleep(2.0)  # let start-up garbage settle before reading RSS
-    nodes_kb, miners_kb = [], []
-    for i in range(cluster.size):
-        pid = cluster.backend.pid(i)
-        nodes_kb.append(rss_kb(pid))
-        miners_kb.extend(rss_kb(c) for c in children(pid))
-    return {"node_rss_mb_max": round(max(nodes_kb) / 1024, 1),
-            "node_rss_mb_mean": round(statistics.mean(nodes_kb) / 1024, 1),
-            "miner_rss_mb_max": round(max(miners_kb, default=0) / 1024, 1)}
+    figures = [process_figures(cluster.backend.pid(i) or 0) for i in range(cluster.size)]
+    rss = [f["rss_kb"] / 1024 for f in figures if f["rss_kb"]]
+    pss = [f["pss_kb"] / 1024 for f in figures if f["pss_kb"]]
+    return {"node_rss_mb": [round(x, 1) for x in rss], "node_pss_mb": [round(x, 1) for x in pss],
+            "node_rss_mb_max": round(max(rss), 1),
+            "node_rss_mb_mean": round(statistics.mean(rss), 1),
+            "node_pss_mb_max": round(max(pss), 1) if pss else None,
+            "node_pss_mb_mean": round(statistics.mean(pss), 1) if pss else None,
+            "miner_rss_mb_max": round(max(f["children_rss_kb"] for f in figures) / 1024, 1),
+            "load": load_average()}
+
+
+async def bench_idle_memory(nodes: int) -> dict:
+    """Idle nodes: a PoW cluster without transfers, its memory read once the nodes are connected."""
+    with tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp:
+        async with LocalCluster(nodes=nodes, directory=Path(tmp) / "c", block_interval_s=2,
+                                hashrate=max(2_000, 80_000 // nodes), accounts=nodes) as cluster:
+            return {"nodes": nodes, **await idle_memory(cluster)}
 
 
 def bench_attestations(validators: int = 1024) -> dict:
@@ -356,10 +385,22 @@ def main() -> None:
     parser.add_argument("--sizes", default="4,16", help="cluster sizes for propagation")
     parser.add_argument("--blocks", type=int, default=30, help="blocks per propagation run")
     parser.add_argument("--txs", type=int, default=100, help="transactions per block interval")
-    parser.add_argument("--only", choices=("hybrid", "dpos"), default=None,
-                        help="run one section only")
+    parser.add_argument("--only", choices=("hybrid", "propagation", "memory", "dpos"),
+                        default=None, help="run one section only")
+    parser.add_argument("--trials", type=int, default=1,
+                        help="--only propagation: fresh clusters per size (median and range)")
+    parser.add_argument("--nodes", type=int, default=4, help="--only memory: cluster size")
     parser.add_argument("--preset", default="eosio", help="dpos: the preset to measure")
     args = parser.parse_args()
+    if args.only == "propagation":
+        sizes = [int(s) for s in args.sizes.split(",")]
+        blocks = 10 if args.quick else args.blocks
+        print(json.dumps({"propagation": [propagation_trials(size, args.trials, blocks, args.txs)
+                                          for size in sizes]}, indent=2))
+        return
+    if args.only == "memory":
+        print(json.dumps({"idle_memory": asyncio.run(bench_idle_memory(args.nodes))}, indent=2))
+        return
     if args.only == "dpos":
         dpos = [asyncio.run(bench_dpos(int(n), args.preset, 2 if args.quick else 4))
                 for n in args.sizes.split(",")]
@@ -396,12 +437,14 @@ def main() -> None:
           f"one miner on {m['cores']} cores")
     print("block propagation to all nodes (blocks with transfers; target p95 < 10 ms)")
     print(f"  {'nodes':>5} {'blocks':>6} {'max txs':>7} {'mean txs':>8} {'p50 ms':>8} "
-          f"{'p95 ms':>8} {'max ms':>8} {'node RSS MB (max)':>18} {'miner RSS MB':>12}")
+          f"{'p95 ms':>8} {'max ms':>8} {'node RSS MB (max)':>18} {'PSS MB (max)':>12} "
+          f"{'miner RSS MB':>12}")
     for p in result["propagation"]:
         mem = p["idle_memory"]
         print(f"  {p['nodes']:>5} {p['blocks_measured']:>6} {p['max_txs_in_block']:>7} "
               f"{p['mean_txs_per_block']:>8} {p['p50_ms']:>8} {p['p95_ms']:>8} {p['max_ms']:>8} "
-              f"{mem['node_rss_mb_max']:>18} {mem['miner_rss_mb_max']:>12}")
+              f"{mem['node_rss_mb_max']:>18} {mem['node_pss_mb_max']!s:>12} "
+              f"{mem['miner_rss_mb_max']:>12}")
     print("idle node memory target: <= 60 MB")
     a = result["pos"]["attestations"]
     print("PoS")

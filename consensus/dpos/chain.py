@@ -119,6 +119,15 @@ class DposChain:
         self._main: list[DposNode] = [self.genesis]
         self._seq = 0
 
+    def memory_items(self) -> dict[str, int]:
+        """What the chain holds in memory, by kind (for /status). Every block of the tree keeps
+        its body here (DPoS does not yet move bodies behind the LIB to the store: docs/memory.md);
+        the pools and caches are bounded where they are made."""
+        return {"blocks_indexed": len(self.blocks), "bodies": len(self.blocks),
+                "orphans": len(self.orphans), "operations": len(self.operations),
+                "evidence": len(self.evidence), "headers": len(self._headers),
+                "invalid": len(self._invalid)}
+
     # ---- queries -------------------------------------------------------------------------------
     @property
     def genesis_root(self) -> bytes:

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from consensus.block_archive import PowArchive
 from consensus.block_tree import BlockEntry, common_ancestor
 from consensus.errors import InvalidBlock, Violation
 from consensus.fork_choice import reorg_path
@@ -85,8 +86,9 @@ class HybridChain(PowChain):
     def __init__(self, spec: HybridSpec, *,
                  verify_tx: Callable[[Transaction], bool] = verify_transaction_signature,
                  max_orphans: int = DEFAULT_MAX_ORPHANS,
-                 signature_cache: SignatureCache | None = None) -> None:
-        super().__init__(spec, verify_tx=verify_tx, max_orphans=max_orphans)
+                 signature_cache: SignatureCache | None = None,
+                 archive: PowArchive[Block] | None = None) -> None:
+        super().__init__(spec, verify_tx=verify_tx, max_orphans=max_orphans, archive=archive)
         genesis = genesis_state(spec, self.genesis_hash)
         self.states: dict[bytes, CasperState] = {self.genesis_hash: genesis}
         self.signatures = signature_cache or SignatureCache()

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
+from consensus.block_archive import BlockArchive
 from consensus.fork_choice import reorg_path
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS, OrphanPool
 from consensus.pos import fork_choice as fc
@@ -69,6 +70,10 @@ from consensus.pow_chain import BlockResult, ChainUpdate, Outcome, Reorg
 from consensus.types import Transaction, verify_transaction_signature
 
 Verdict = Literal["accept", "ignore", "reject"]
+MAX_INVALID_ROOTS = 4096
+# Votes older than an epoch are ignored by slot before this set is consulted, so it need only
+# cover about two epochs of every validator's votes (16,384 covers 8,192 validators).
+MAX_SEEN_ATTESTATIONS = 16_384
 Op = TypeVar("Op", Deposit, Exit)
 
 __all__ = ["PosChain", "PosChainUpdate", "AttestationResult", "OperationResult",
@@ -112,7 +117,7 @@ class PosChainUpdate(ChainUpdate):
 
 
 class _RootSet:
-    """Bounded set of roots (oldest evicted)."""
+    """Bounded set of roots (oldest evicted): at most `max_items`."""
 
     def __init__(self, max_items: int) -> None:
         self.max_items = max_items
@@ -134,11 +139,15 @@ class PosChain:
     def __init__(self, spec: PosSpec, *,
                  verify_tx: Callable[[Transaction], bool] = verify_transaction_signature,
                  max_orphans: int = DEFAULT_MAX_ORPHANS,
-                 signature_cache: SignatureCache | None = None) -> None:
+                 signature_cache: SignatureCache | None = None,
+                 archive: BlockArchive[PosBlock] | None = None) -> None:
+        """`archive`: where bodies behind finality are read back from; with one, they leave
+        memory when the node calls `release_finalized_bodies`; without, every body stays."""
         self.spec = spec
         self.verify_tx = verify_tx
         state, genesis = initialize_genesis(spec)
         self.store: Store = fc.get_forkchoice_store(state, genesis, spec.genesis_time_ms)
+        self.store.archive = archive
         self.head: BlockNode = self.store.blocks[genesis.root]
         self.orphans: OrphanPool[PosBlock] = OrphanPool(max_orphans)
         self.pool = OperationPool()
@@ -146,8 +155,8 @@ class PosChain:
         self.checks = SignatureChecks(verify_signature, self.signatures.verify_attestation,
                                       verify_tx)
         self.detector = SlashingDetector()
-        self._invalid = _RootSet(4096)
-        self._seen_attestations = _RootSet(65_536)
+        self._invalid = _RootSet(MAX_INVALID_ROOTS)
+        self._seen_attestations = _RootSet(MAX_SEEN_ATTESTATIONS)
         self._main: list[BlockNode] = [self.head]       # the head's chain, by height
 
     # ---- queries -------------------------------------------------------------------------------
@@ -239,6 +248,25 @@ class PosChain:
                  "withdrawable_epoch": None if v.withdrawable_epoch == FAR_FUTURE_EPOCH
                  else v.withdrawable_epoch}
                 for i, v in enumerate(state.validators)]
+
+    def release_finalized_bodies(self) -> int:
+        """Let the bodies behind the finalized checkpoint leave memory (`fc.prune_bodies`). The
+        node calls it once the blocks of a call are stored, since the archive reads them back
+        from there. Returns how many left."""
+        return fc.prune_bodies(self.store)
+
+    def memory_items(self) -> dict[str, int]:
+        """What the chain holds in memory, by kind (for /status): the per-block index, the
+        bodies and states still held (the unfinalized window), and every bounded cache."""
+        nodes = self.store.blocks.values()
+        return {"blocks_indexed": len(self.store.blocks),
+                "bodies": sum(1 for n in nodes if n.body is not None),
+                "states": sum(1 for n in nodes if n.state is not None),
+                "checkpoint_states": len(self.store.checkpoint_states),
+                "orphans": len(self.orphans), "signature_cache": len(self.signatures),
+                "seen_attestations": len(self._seen_attestations),
+                "pool_attestations": len(self.pool.attestations),
+                "latest_messages": len(self.store.latest_messages)}
 
     # ---- handlers -------------------------------------------------------------------------------
     def on_tick(self, now_ms: int) -> PosChainUpdate:

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from consensus.block_archive import BlockArchive, BodyUnavailable
 from consensus.block_tree import parent_of
 from consensus.pos.committees import get_attestation_slot
 from consensus.pos.errors import (
@@ -54,20 +55,30 @@ MAX_CHECKPOINT_STATES = 64
 
 @dataclass(eq=False)
 class BlockNode:
-    """A block in the store: what node/ sees as `chain.head` (.root, .slot, .block, .parent)."""
-    block: PosBlock
+    """A block in the store: what node/ sees as `chain.head` (.root, .slot, .block, .parent).
+
+    The node is the per-block index kept for every known block; `body` (the block itself) is
+    dropped once the block is behind the finalized checkpoint (`prune_bodies`) and `.block` then
+    reads it back from `archive` (the node's store, through a bounded cache)."""
+    body: PosBlock | None              # the block; None once it left memory (behind finality)
     root: bytes
     parent: BlockNode | None
     height: int                        # blocks since genesis (PoW-style, for sync and reorgs)
     seq: int                           # arrival order
     state: PosState | None             # post-state; dropped for blocks before finality
     epoch_boundary_root: bytes         # the checkpoint root of this block's epoch on its chain
+    slot: int
     children: list[BlockNode] = field(default_factory=list)
     finality_memo: tuple[Checkpoint, bool] | None = None
+    archive: BlockArchive[PosBlock] | None = None
 
     @property
-    def slot(self) -> int:
-        return self.block.slot
+    def block(self) -> PosBlock:
+        if self.body is not None:
+            return self.body
+        if self.archive is None:
+            raise BodyUnavailable(f"block {self.root.hex()[:16]} left memory and no archive")
+        return self.archive.load_block(self.root)
 
     @property
     def hash(self) -> bytes:
@@ -93,11 +104,12 @@ class Store:
     equivocating_indices: set[int] = field(default_factory=set)
     checkpoint_states: OrderedDict[Checkpoint, PosState] = field(default_factory=OrderedDict)
     next_seq: int = 1
+    archive: BlockArchive[PosBlock] | None = None   # bodies behind finality; None: keep them all
 
 
 def get_forkchoice_store(anchor_state: PosState, anchor_block: PosBlock, time_ms: int) -> Store:
     root = anchor_block.root
-    node = BlockNode(anchor_block, root, None, 0, 0, anchor_state, root)
+    node = BlockNode(anchor_block, root, None, 0, 0, anchor_state, root, anchor_block.slot)
     checkpoint = Checkpoint(get_current_epoch(anchor_state), root)
     return Store(anchor_state.spec, time_ms, root, checkpoint, checkpoint, {root: node})
 
@@ -221,7 +233,8 @@ def on_block(store: Store, block: PosBlock, checks: SignatureChecks = FULL_CHECK
         boundary = parent.epoch_boundary_root
     else:
         boundary = parent.root
-    node = BlockNode(block, root, parent, parent.height + 1, store.next_seq, state, boundary)
+    node = BlockNode(block, root, parent, parent.height + 1, store.next_seq, state, boundary,
+                     block.slot, archive=store.archive)
     store.next_seq += 1
     store.blocks[root] = node
     parent.children.append(node)
@@ -422,6 +435,28 @@ def prune_states(store: Store) -> int:
         for child in node.children:
             if child is not keep:
                 dropped += _drop_subtree_states(child)
+        keep, node = node, node.parent
+    return dropped
+
+
+def prune_bodies(store: Store) -> int:
+    """Let the bodies of the finalized block's ancestors, and of the branches hanging off them,
+    leave memory (only with an archive to read them back from). Finalized blocks never revert and
+    no block can be built on a dead branch, so the rules never need these bodies again; the API
+    and sync read them through the archive. Returns how many were dropped."""
+    if store.archive is None:
+        return 0
+    keep = store.blocks[store.finalized_checkpoint.root]
+    node, dropped = keep.parent, 0
+    while node is not None and node.body is not None:
+        node.body = None
+        dropped += 1
+        for child in node.children:
+            if child is not keep:
+                for dead in _subtree(child):
+                    if dead.body is not None:
+                        dead.body = None
+                        dropped += 1
         keep, node = node, node.parent
     return dropped
 

@@ -119,11 +119,14 @@ class SignedVote(Protocol):
 class SignatureCache:
     """Bounded set of (attestation root, pubkey) pairs whose signature is known good.
 
+    Bound: `max_items` pairs, oldest first out (32,768 by default: a few epochs of votes of
+    thousands of validators; a vote evicted and seen again costs one more verification).
+
     The pubkey is part of the key because a validator index may name different keys on different
     branches (deposits on each side of a fork), and the root commits to the signature.
     """
 
-    def __init__(self, max_items: int = 200_000) -> None:
+    def __init__(self, max_items: int = 32_768) -> None:
         self.max_items = max_items
         self._keys: OrderedDict[bytes, None] = OrderedDict()
         self.verified = 0          # signatures actually checked (for benchmarks and tests)

@@ -141,11 +141,16 @@ class SlashingProtection(VoteProtection[Attestation]):
     """A validator client's record of what its validators signed, so an honest node never signs
     an offence (EIP-3076 in spirit): at most one block per slot, one vote per target epoch, and
     no vote that surrounds or is surrounded by one it signed (`consensus.ffg.VoteProtection`).
-    Check with `may_*`, sign, then `record_*`."""
+    Check with `may_*`, sign, then `record_*`.
+
+    Bounds: one entry per validator for blocks -- the highest slot it proposed at, EIP-3076's
+    "refuse to sign any block with slot <= the lowest watermark" in its one-slot form (an honest
+    proposer's slots only grow) -- and `max_epochs` of votes per validator. The full history is
+    on disk (node/signing_history.py)."""
 
     def __init__(self, max_epochs: int = 64) -> None:
         super().__init__(max_epochs)
-        self._proposals: set[tuple[int, int]] = set()
+        self._last_proposal: dict[int, int] = {}    # validator -> highest slot proposed at
 
     def may_attest(self, att: Attestation) -> bool:
         return self.may_vote(att)
@@ -154,7 +159,12 @@ class SlashingProtection(VoteProtection[Attestation]):
         self.record_vote(att)
 
     def may_propose(self, validator_index: int, slot: int) -> bool:
-        return (validator_index, slot) not in self._proposals
+        return slot > self._last_proposal.get(validator_index, -1)
 
     def record_proposal(self, validator_index: int, slot: int) -> None:
-        self._proposals.add((validator_index, slot))
+        if slot > self._last_proposal.get(validator_index, -1):
+            self._last_proposal[validator_index] = slot
+
+    def proposal_entries(self) -> int:
+        """Validators with a proposal on record (the in-memory size)."""
+        return len(self._last_proposal)

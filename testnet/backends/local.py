@@ -3,6 +3,10 @@
 The node's pid is kept in `node<i>/pid`; a pid only counts as our node while its command line
 still names the node's config (pids get reused). Signals go to the whole process group, so the
 miner process beside a node is paused, resumed and killed with it.
+
+A node runs the code of the checkout this orchestrator is in (SOURCE_ROOT first on PYTHONPATH):
+the node is started in its own folder, where `-m node` would otherwise resolve through the
+installed package, which in a git worktree is another checkout's code.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pathlib import Path
 
 from testnet.errors import WaitTimeout
 from testnet.waiting import wait_until_sync
+
+SOURCE_ROOT = Path(__file__).resolve().parents[2]   # holds consensus/, p2p/, node/, testnet/
 
 
 class LocalBackend:
@@ -79,7 +85,7 @@ class LocalBackend:
                 [sys.executable, "-m", "node", "--config", str(self.config_path(index).resolve())],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, cwd=self._node_dir(index),
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": _python_path()})
         finally:
             log.close()
         (self._node_dir(index) / "pid").write_text(str(proc.pid))
@@ -168,3 +174,9 @@ def _wait_gone(pid: int, timeout: float) -> bool:
                                interval=0.05)
     except WaitTimeout:
         return False
+
+
+def _python_path() -> str:
+    """SOURCE_ROOT ahead of any PYTHONPATH the orchestrator was given."""
+    inherited = os.environ.get("PYTHONPATH")
+    return os.pathsep.join([str(SOURCE_ROOT), *([inherited] if inherited else [])])

@@ -3,7 +3,7 @@
 Every container of a network gets the same cluster-wide variables and its own NODE_INDEX. From
 them each derives, with the same code as `testnet up` (testnet/config/cluster_files.py), the same
 genesis, accounts, node keys, peer ids and validator keys: no file has to be shared. It writes
-DATA_DIR/node.yaml and DATA_DIR/genesis.json, then runs the node from them.
+DATA_DIR/node.yaml and DATA_DIR/genesis.json, then becomes the node (`exec_node`).
 
     cluster-wide  NODES (required), CONSENSUS=pow|pos|hybrid|dpos, SEED=0, TOPOLOGY=full,
                   BLOCK_INTERVAL=2, HASHRATE=20000 (per node, hashes/s),
@@ -40,6 +40,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from secrets import token_hex
+from typing import NoReturn
 
 import aiohttp
 import yaml
@@ -264,11 +265,22 @@ def run_from_env(env: Mapping[str, str]) -> int:
     except EnvConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if role != "honest":
-        threading.Thread(target=apply_role_when_ready, daemon=True,
-                         args=(_int(env, "PORT", CONTAINER_PORT), env["ADMIN_TOKEN"], role)).start()
+    if role == "honest":
+        exec_node(path)
+    threading.Thread(target=apply_role_when_ready, daemon=True,
+                     args=(_int(env, "PORT", CONTAINER_PORT), env["ADMIN_TOKEN"], role)).start()
     from node.app import main as node_main
     return node_main(path)
+
+
+def exec_node(config: Path | str) -> NoReturn:
+    """Become `python -m node --config FILE` (same pid: the container's signals reach the node).
+    What this process imported to write the node's files -- the manifest's pydantic models, the
+    cluster files, the HTTP client -- leaves with it: a node holds only a node's modules (idle
+    memory, issue 11). A non-honest role keeps this process, whose thread switches the role."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "node", "--config", str(config)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,8 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the node's files, print its config and exit")
     args = parser.parse_args(argv)
     if args.config:
-        from node.app import main as node_main
-        return node_main(args.config)
+        exec_node(args.config)
     if args.print_only:
         try:
             path = write_node_files(os.environ)

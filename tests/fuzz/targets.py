@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 from p2p import P2PHost, Verdict
 from p2p.errors import DecodeError
 from p2p.identity import Identity
+from p2p.peer_policy import PolicyLimits
 from p2p.wire import PROTOCOL_VERSION, decode_envelope, encode_frame
 from tests.fuzz.http_cases import NOT_FUZZED_HERE, ROUTES, HttpCase, http_cases
 from tests.fuzz.wire_cases import FUZZ_FRAME_CAP, FrameCase, frame_cases
@@ -145,6 +146,9 @@ class WireTarget(_Watched):
             rng=random.Random(0),
             handshake_timeout=FUZZ_HANDSHAKE_TIMEOUT_S,
             logger=logging.getLogger("p2p.fuzz"),
+            # every case is a fresh peer id from 127.0.0.1, most of them banned: churn on purpose;
+            # and the probe after a valid get_blocks asks again at once: budgets are not fuzzed here
+            policy_limits=PolicyLimits(admission=False, rates=False),
         )
         store = {hashlib.sha256(item).digest(): item for item in make_items(5)}
 

@@ -90,7 +90,8 @@ class TestNode:
         return {p.peer_id for p in self.host.peers()}
 
     def add_topic(self, topic: str, *, announce: bool = False, fetch: Any = None,
-                  verdict: Callable[[GossipMessage], Verdict] | None = None) -> None:
+                  verdict: Callable[[GossipMessage], Verdict] | None = None,
+                  **options: Any) -> None:
         """Register a topic whose validator records each message and answers `verdict` (accept)."""
         self.received[topic] = []
         self.verdicts[topic] = verdict or (lambda msg: Verdict.accept())
@@ -99,7 +100,7 @@ class TestNode:
             self.received[topic].append(msg)
             return self.verdicts[topic](msg)
 
-        self.host.add_topic(topic, validate, announce=announce, fetch=fetch)
+        self.host.add_topic(topic, validate, announce=announce, fetch=fetch, **options)
 
     def count(self, topic: str, msg_id: bytes) -> int:
         return sum(1 for m in self.received[topic] if m.msg_id == msg_id)

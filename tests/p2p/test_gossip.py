@@ -79,12 +79,12 @@ def record_sent_frames(monkeypatch) -> dict[tuple[str, str, bytes], list[str]]:
     sent: dict[tuple[str, str, bytes], list[str]] = defaultdict(list)
     original = Connection._egress
 
-    def egress(conn, frame_type, data):
+    def egress(conn, frame_type, data, *args, **kwargs):
         if frame_type in ("gossip", "inv"):
             _, body = decode_frame(data)
             for msg_id in body.get("ids", [body.get("id")]):
                 sent[(conn._log.name.removeprefix("p2p."), frame_type, msg_id)].append(conn.peer_id)
-        return original(conn, frame_type, data)
+        return original(conn, frame_type, data, *args, **kwargs)
 
     monkeypatch.setattr(Connection, "_egress", egress)
     return sent

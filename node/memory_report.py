@@ -1,0 +1,40 @@
+"""What a node holds in memory, by kind, for /status's "memory" block and the
+`testnet_memory_items{kind}` / `testnet_resident_bytes` metrics (docs/memory.md lists each
+structure, its bound and where older data lives).
+
+Counts only: each structure is bounded where it lives; this module just reads their sizes, so a
+test or a soak can see from outside that what should stay flat does.
+"""
+
+from __future__ import annotations
+
+import resource
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from node.app import Node
+
+
+def resident_bytes() -> int:
+    """This process's resident set (VmRSS), or its peak when /proc is not there."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def memory_items(node: Node) -> dict[str, int]:
+    """Sizes of the node's in-memory structures, by kind."""
+    service = node.service
+    items = dict(service.chain.memory_items())
+    items.update({"archive_cache": len(service.archive), "archive_reads": service.archive.reads,
+                  "tx_index": 0,   # in the store (SQLite), not in memory
+                  "mempool": len(node.mempool), "verified_txs": len(node.mempool.verified),
+                  "events_buffered": len(node.events.history),
+                  "peers": len(node.host.peers())})
+    items.update({f"gossip_{kind}": n for kind, n in node.host.gossip.memory_items().items()})
+    return items
