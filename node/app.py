@@ -167,9 +167,14 @@ class Node:
 
     def _init_dpos(self, service: DposChainService) -> None:
         bridge = self.bridge = DposBridge(service, self.host)
+        protection = None
+        if self.config.validator_keys:
+            protection = self.signing_history = DurableSlashingProtection(self.config.data_dir /
+                                                                          "signing.sqlite")
         self.producers = ProducerDuties(
             service, [bytes.fromhex(k) for k in self.config.validator_keys],
-            publish_block=bridge.publish_block, candidate_txs=self.mempool.candidates)
+            publish_block=bridge.publish_block, candidate_txs=self.mempool.candidates,
+            protection=protection)
 
     def _dpos(self) -> tuple[DposChainService, DposBridge]:
         """The service and bridge of a DPoS node."""

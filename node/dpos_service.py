@@ -8,7 +8,8 @@ through here; what the chain reports becomes events:
   our clock minus the LIB block's slot start, the time-to-irreversible);
 - `schedule_changed` (version, the head's slot when it took effect, producers in order);
 - `producer_missed` (slot, producer) for each empty slot on the head chain;
-- `double_production` (producer, slot, both roots), once per piece of evidence.
+- `double_production` (producer, its genesis index as `validator`, slot, both roots), once per
+  piece of evidence.
 Roots are plain hex; producers are their public keys in hex.
 """
 
@@ -119,8 +120,11 @@ class DposChainService(ChainServiceBase[DposSpec, DposChain]):
         h1, h2 = evidence.header_1.message, evidence.header_2.message
         log.warning("double production by %s at slot %d", evidence.offender.hex()[:16],
                     evidence.slot)
+        genesis = self.spec.schedule + self.spec.candidates
+        index = genesis.index(evidence.offender) if evidence.offender in genesis else None
         self.events.emit("double_production", producer=evidence.offender.hex(),
-                         slot=evidence.slot, roots=[h1.root.hex(), h2.root.hex()], peer=source)
+                         validator=index, slot=evidence.slot,
+                         roots=[h1.root.hex(), h2.root.hex()], peer=source)
         for listener in self.evidence_listeners:
             listener(evidence)
 

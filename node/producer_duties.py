@@ -12,8 +12,10 @@ Producers are numbered as genesis lists them: the schedule first, then the other
 - `censor:<account hex>`: leaves that account's transfers and operations out of its blocks
   (plain `censor`: the first funded genesis account, `accounts.json` index 0).
 
-An honest producer never signs two blocks for one slot: it remembers the last slot it produced
-and produces only for slots after its head's slot.
+An honest producer never signs two blocks for one slot, even across a restart: it produces only
+for slots after its head's slot, and only after the slot is on record in its slashing protection
+(the node passes the durable one, node/signing_history.py, as PoS validators have; a node killed
+in the middle of its slot does not sign that slot again when it comes back).
 
 `run()` ends only when cancelled; a duty that fails (a block cannot be built) is logged and the
 next slot goes on.
@@ -27,6 +29,7 @@ from collections.abc import Callable
 
 from consensus.dpos.types import DposBlock
 from consensus.keys import public_key
+from consensus.pos.slashing import SlashingProtection
 from node.dpos_service import DposChainService
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,8 @@ PRODUCER_ROLES = ("honest", "producer-offline", "double-produce", "censor")
 class ProducerDuties:
     def __init__(self, service: DposChainService, private_keys: list[bytes], *,
                  publish_block: Callable[[DposBlock], None],
-                 candidate_txs: Callable[[], list]) -> None:
+                 candidate_txs: Callable[[], list],
+                 protection: SlashingProtection | None = None) -> None:
         self.service = service
         self.spec = service.spec
         self.publish_block = publish_block
@@ -55,7 +59,8 @@ class ProducerDuties:
         self.roles: dict[int, str] = {}
         self.produced = 0
         self.skipped = 0
-        self._last_slot = -1
+        self.refused = 0
+        self.protection = protection if protection is not None else SlashingProtection()
 
     def set_role(self, producer: int, role: str) -> None:
         name, _, account = role.partition(":")
@@ -99,13 +104,16 @@ class ProducerDuties:
             return
         role = self.role(index)
         # an honest producer signs one block per slot, after its head's slot
-        if role == "producer-offline" or slot <= max(self._last_slot, chain.head.slot):
+        if role == "producer-offline" or slot <= chain.head.slot:
             self.skipped += 1
             return
+        if role != "double-produce" and not self.protection.may_propose(index, slot):
+            self.refused += 1
+            return
+        self.protection.record_proposal(index, slot)    # on record before the block leaves
         key = self.keys[index]
         censored = self._censored(role)
         block = chain.build_block(slot, key, self.candidate_txs(), exclude_sender=censored)
-        self._last_slot = slot
         result = self.service.submit_block(block).results[0]
         if result.outcome not in ("connected", "side"):
             log.warning("own block for slot %d refused: %s", slot, result.reason)
@@ -141,7 +149,9 @@ class ProducerDuties:
     def describe(self) -> dict:
         return {"producers": sorted(self.keys),
                 "roles": {str(k): v for k, v in sorted(self.roles.items())},
-                "produced": self.produced, "skipped": self.skipped}
+                "produced": self.produced, "skipped": self.skipped,
+                "refused_double_signing": self.refused,
+                "signing_records_loaded": self.protection.loaded}
 
 
 def _is_hex(value: str) -> bool:

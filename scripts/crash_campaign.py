@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Crash campaign: SIGKILL random nodes (and now and then a whole minority) of a local cluster
-again and again while transfers flow, on PoW and on PoS, and check after every restart that the
-node came back healthy with every block it had reported accepted, and rejoined the others; on PoS
-that no honest validator was ever slashed.
+again and again while transfers flow, on PoW and on PoS (and DPoS with `--consensus dpos`), and
+check after every restart that the node came back healthy with every block it had reported
+accepted, and rejoined the others; on PoS (DPoS) that no honest validator (producer) was ever
+slashed (caught double-producing).
 
 Prints one line per kill round with an ETA (on stderr), then the figures: node kills survived,
 blocks checked and lost (must be 0), honest slashings (must be 0), restart -> healthy and
@@ -37,7 +38,8 @@ from testnet.faults.kill_schedule import kill_schedule  # noqa: E402
 from testnet.scenarios.crash_campaign import CampaignResult, CrashCampaign  # noqa: E402
 
 CLUSTER = {"pow": {"block_interval_s": 1, "hashrate": 20_000},
-           "pos": {"slot_duration_ms": 1000, "validators_per_node": 8}}
+           "pos": {"slot_duration_ms": 1000, "validators_per_node": 8},
+           "dpos": {}}
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -112,7 +114,7 @@ def _spread(s: dict) -> str:
 
 @click.command()
 @click.option("--kills", default=100, show_default=True, help="Kill rounds per consensus.")
-@click.option("--consensus", type=click.Choice(["pow", "pos", "both"]), default="both",
+@click.option("--consensus", type=click.Choice(["pow", "pos", "dpos", "both"]), default="both",
               show_default=True)
 @click.option("--nodes", default=5, show_default=True,
               help="Cluster size (5: a whole-minority round kills 2 at once).")

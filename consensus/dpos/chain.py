@@ -50,6 +50,7 @@ from consensus.dpos.state import (
 from consensus.dpos.types import DoubleProduction, DposBlock, DposBody, DposOperation
 from consensus.errors import InvalidTransaction
 from consensus.fork_choice import reorg_path
+from consensus.ledger import Ledger
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS, OrphanPool
 from consensus.pos.operation_pool import BoundedMap
 from consensus.pos.signing import verify_signature
@@ -143,7 +144,8 @@ class DposChain:
         return self.head.state
 
     @property
-    def ledger(self):
+    def ledger(self) -> Ledger:
+        """Balances and nonces at the head (what the mempool checks against)."""
         return self.state.ledger
 
     def current_slot(self, now_ms: int) -> int:

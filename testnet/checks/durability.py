@@ -93,14 +93,15 @@ def stored_blocks_kept(history: list[dict]) -> CheckResult:
 
 
 def no_honest_slashing(history: list[dict]) -> CheckResult:
-    """No validator was slashed unless a role fault had told it (or its node) to misbehave."""
+    """No validator was slashed unless a role fault had told it (or its node) to misbehave. On
+    DPoS a `double_production` (evidence of an offence, slashed or not) counts the same."""
     name = "no_honest_slashing"
     started = node_events(history, "node_started")
     if not started:
         return result(name, "unknown", "no node events in this history")
-    # the consensuses with validators (testnet/config/manifest.py CAPABILITIES, which this pure
-    # room does not import): PoS and hybrid
-    if not any(e.get("consensus") in ("pos", "hybrid") for e in started):
+    # the consensuses with validators or producers (testnet/config/manifest.py CAPABILITIES,
+    # which this pure room does not import): PoS, hybrid, DPoS
+    if not any(e.get("consensus") in ("pos", "hybrid", "dpos") for e in started):
         return result(name, "unknown", "no PoS or hybrid node in this history: nothing can be "
                       "slashed")
     told, whole_nodes = set(), set()
@@ -113,10 +114,10 @@ def no_honest_slashing(history: list[dict]) -> CheckResult:
         else:
             whole_nodes.update(e.get("nodes", []))
     slashed: dict[int, dict] = {}
-    for e in node_events(history, "slashed"):
+    for e in node_events(history, "slashed", "double_production"):
         if e.get("validator") not in told:
             slashed.setdefault(e.get("validator"), {"validator": e.get("validator"),
-                                                    "reason": e.get("reason"),
+                                                    "reason": e.get("reason", e["type"]),
                                                     "seen_by": set()})["seen_by"].add(e["node"])
     evidence = {"dishonest_validators": sorted(told), "dishonest_nodes": sorted(whole_nodes)}
     if slashed:

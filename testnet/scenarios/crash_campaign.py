@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from consensus.keys import public_key
 from testnet.checks.crash_figures import RoundRecord, VictimRecord, campaign_figures
 from testnet.checks.durability import (
     accepted_blocks,
@@ -44,6 +45,7 @@ from testnet.checks.durability import (
     stored_blocks_kept,
 )
 from testnet.cluster import Cluster
+from testnet.config.cluster_files import validator_keys
 from testnet.errors import NodeAPIError, NodeUnreachable, TestnetError, WaitTimeout
 from testnet.faults.kill_schedule import KillRound
 from testnet.faults.nemesis import Nemesis
@@ -89,7 +91,8 @@ class CrashCampaign:
         self.rejoin_timeout_s = rejoin_timeout_s
         self.progress = progress or (lambda *args: None)
         self.nemesis = Nemesis(cluster)
-        self.pos = cluster.manifest.has_validators    # PoS or hybrid: validators sign
+        # PoS or hybrid validators, or DPoS producers: they sign, and keep a signing record
+        self.pos = cluster.manifest.has_validators or cluster.manifest.has_producers
         self.rounds: list[RoundRecord] = []
         self.load = LoadStats()
 
@@ -243,23 +246,39 @@ class CrashCampaign:
         if not self.pos:
             return False
         status = await self.cluster.status(index)
-        duties = (status or {}).get("validators") or {}
+        duties = _signer_status(status or {})
         return bool(duties.get("attested") or duties.get("proposed") or duties.get("voted")
-                    or duties.get("signing_records_loaded"))
+                    or duties.get("produced") or duties.get("signing_records_loaded"))
 
     async def _signing_records_loaded(self, index: int) -> int:
         status = await self.cluster.client(index).status()
-        return int((status.get("validators") or {}).get("signing_records_loaded") or 0)
+        return int(_signer_status(status).get("signing_records_loaded") or 0)
 
     async def _slashed_in_state(self) -> list[int]:
-        """Validators any answering node's state marks slashed (/validators)."""
+        """Validators any answering node's state marks slashed (/validators; DPoS: /producers,
+        by genesis index)."""
         slashed: set[int] = set()
+        if self.cluster.manifest.has_producers:
+            return await self._slashed_producers()
         for i in range(self.cluster.size):
             try:
                 validators = await self.cluster.client(i).validators()
             except (NodeUnreachable, NodeAPIError):
                 continue
             slashed.update(v["index"] for v in validators if v.get("slashed"))
+        return sorted(slashed)
+
+    async def _slashed_producers(self) -> list[int]:
+        genesis = [public_key(k).hex() for keys in validator_keys(self.cluster.manifest)
+                   for k in keys]
+        slashed: set[int] = set()
+        for i in range(self.cluster.size):
+            try:
+                producers = await self.cluster.client(i).producers()
+            except (NodeUnreachable, NodeAPIError):
+                continue
+            slashed.update(genesis.index(c["producer"]) for c in producers["candidates"]
+                           if c.get("slashed") and c["producer"] in genesis)
         return sorted(slashed)
 
     # ---- the record ------------------------------------------------------------------------------
@@ -272,3 +291,9 @@ class CrashCampaign:
             entries.extend({**e, "source": "node", "node": self.cluster.name(i)} for e in events)
         entries.extend(self.nemesis.history())
         return entries
+
+
+def _signer_status(status: dict) -> dict:
+    """What a node's /status says of its signers: PoS/hybrid `validators`, DPoS
+    `local_producers`."""
+    return status.get("validators") or status.get("local_producers") or {}

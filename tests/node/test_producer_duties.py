@@ -83,3 +83,23 @@ def test_a_censor_leaves_one_accounts_transfers_out(node):
         duties.set_role(0, "censor:xyz")
     with pytest.raises(ValueError, match="not run by this node"):
         duties.set_role(1, "producer-offline")
+
+
+def test_a_restarted_producer_does_not_sign_its_slot_again(node, tmp_path):
+    from node.signing_history import DurableSlashingProtection
+    service, _duties, published, clock = node
+    path = tmp_path / "signing.sqlite"
+    first = ProducerDuties(service, [PRODUCER_KEYS[2]], publish_block=published.append,
+                           candidate_txs=list, protection=DurableSlashingProtection(path))
+    at_slot(service, clock, 2)
+    first.protection.record_proposal(2, 2)     # killed after the record, before the block left
+    first.protection.close()
+    restarted = ProducerDuties(service, [PRODUCER_KEYS[2]], publish_block=published.append,
+                               candidate_txs=list, protection=DurableSlashingProtection(path))
+    restarted.on_slot(2)
+    assert not published and restarted.refused == 1
+    at_slot(service, clock, 5)
+    restarted.on_slot(5)
+    assert [b.slot for b in published] == [5]
+    assert restarted.describe()["signing_records_loaded"] == 1
+    restarted.protection.close()

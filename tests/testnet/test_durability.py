@@ -107,3 +107,14 @@ def test_no_honest_slashing_unknown_when_it_cannot_tell():
     gap = H("pos").node("node0").build()
     gap.append({"source": "node", "seq": 5, "type": "head_changed", "node": "node0", "ts": 9.0})
     assert no_honest_slashing(gap).verdict == "unknown"
+
+
+def test_no_honest_slashing_counts_a_dpos_double_production():
+    told = (H("dpos").nemesis("fault_applied", "role", ["node1"], role="double-produce",
+                              validator=2)
+            .node("node0").event("double_production", validator=2, slot=9).build())
+    assert no_honest_slashing(told).verdict == "valid"
+    honest = H("dpos").node("node0").event("double_production", validator=4, slot=9).build()
+    result = no_honest_slashing(honest)
+    assert result.verdict == "invalid" and "honest validator 4" in result.message
+    assert result.evidence["slashed"][0]["reason"] == "double_production"
