@@ -73,8 +73,11 @@ def test_hybrid_network_finalizes_and_takes_stake_and_roles(tmp_path):
 
 @pytest.fixture
 async def hybrid_node(tmp_path):
+    # slow blocks: the forged votes target the epoch the node is in when the test starts; with
+    # 2 s blocks a loaded machine could pass into the next epoch first, and a vote for an epoch
+    # that is not the current one is IGNOREd before its signature is looked at
     async with LocalCluster(nodes=1, consensus="hybrid", validators_per_node=4,
-                            directory=tmp_path / "cluster") as cluster:
+                            block_interval_s=30, directory=tmp_path / "cluster") as cluster:
         yield cluster
 
 
