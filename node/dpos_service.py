@@ -225,7 +225,7 @@ class DposChainService(ChainServiceBase[DposSpec, DposChain]):
     def producers_json(self) -> dict:
         """The schedule, the pending one, and every candidate's votes, production and misses."""
         state = self.chain.state
-        totals = state.vote_totals()
+        totals = state.vote_totals(self.spec.vote_weight_doubling_slots)
         sitting = set(state.schedule)
         candidates: list[dict[str, Any]] = [{
             "producer": key.hex(), "votes": totals.get(key, 0), "in_schedule": key in sitting,

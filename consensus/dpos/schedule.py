@@ -63,12 +63,24 @@ def count_missed_slots(schedule: Sequence[bytes], repetitions: int, first_slot: 
     return missed
 
 
-def tally_votes(votes: Mapping[bytes, Iterable[bytes]], stakes: Mapping[bytes, int]
+def vote_weight(stake: int, vote_slot: int, doubling_slots: int) -> int:
+    """A vote's weight: its stake, or with EOSIO's time weighting (`stake2vote`: the stake times
+    2^(weeks since 2000 / 52), so a vote cast later counts more and voters refresh their votes)
+    the stake doubled every `doubling_slots` slots since genesis. 0 turns the weighting off. The
+    power is a float, as EOSIO's `std::pow`; IEEE-754 makes it the same on every node."""
+    if not doubling_slots:
+        return stake
+    return int(stake * 2.0 ** (vote_slot / doubling_slots))
+
+
+def tally_votes(votes: Mapping[bytes, Iterable[bytes]], stakes: Mapping[bytes, int],
+                vote_slots: Mapping[bytes, int] | None = None, doubling_slots: int = 0
                 ) -> dict[bytes, int]:
-    """Total votes per candidate: each voter's full stake for every candidate it names."""
+    """Total votes per candidate: each voter's full weight for every candidate it names."""
     totals: dict[bytes, int] = {}
     for voter, candidates in votes.items():
-        weight = stakes.get(voter, 0)
+        weight = vote_weight(stakes.get(voter, 0), (vote_slots or {}).get(voter, 0),
+                             doubling_slots)
         for candidate in candidates:
             totals[candidate] = totals.get(candidate, 0) + weight
     return totals

@@ -30,7 +30,7 @@ PRESETS: dict[str, dict[str, int]] = {
 
 _POSITIVE = ("slot_duration_ms", "producers", "repetitions", "max_votes", "max_block_bytes")
 _NON_NEGATIVE = ("genesis_time_ms", "update_interval_blocks", "block_reward",
-                 "unstake_delay_slots", "max_future_slot_ms")
+                 "unstake_delay_slots", "max_future_slot_ms", "vote_weight_doubling_slots")
 _KEY_LISTS = ("schedule", "candidates")
 _AMOUNT_LISTS = ("stakes", "allocations")
 
@@ -51,6 +51,7 @@ class DposSpec:
     block_reward: int = 1_0000_0000       # minted to the producer of each block
     unstake_delay_slots: int = 120        # EOSIO refunds after 3 days; 60 s here
     slash_double_production: bool = False  # optional penalty (EOSIO has none)
+    vote_weight_doubling_slots: int = 0   # EOSIO doubles vote weight every 52 weeks; 0 = off
     max_block_bytes: int = 1_000_000
     max_future_slot_ms: int = 500         # clock drift allowed for blocks
 

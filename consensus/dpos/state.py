@@ -16,6 +16,8 @@ Rules and their sources:
   passes `pending_schedule.schedule_lib_num`);
 - operations: EOSIO system contract `delegatebw`, `undelegatebw` + `refund`, `regproducer`,
   `voteproducer` (at most 30 producers, sorted and unique; a new vote replaces the old);
+- optional time-weighted votes (`vote_weight_doubling_slots`, EOSIO `stake2vote`): a vote's
+  weight is fixed when it is cast (or its account stakes more), so later votes count more;
 - stake locked while voting (an account that votes cannot unstake: withdraw the vote first) and
   unstaked coins come back `unstake_delay_slots` later (EOSIO's 3-day refund delay);
 - rewards: `block_reward` plus the block's fees to its producer (EOSIO pays per produced block
@@ -71,6 +73,7 @@ class DposState:
     candidates: set[bytes]
     stakes: dict[bytes, int] = field(default_factory=dict)
     votes: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict)
+    vote_slots: dict[bytes, int] = field(default_factory=dict)   # when each vote was (re)cast
     refunds: list[tuple[int, bytes, int]] = field(default_factory=list)  # (slot, account, amount)
     schedule_version: int = 0
     pending_schedule: tuple[bytes, ...] | None = None
@@ -87,13 +90,14 @@ class DposState:
     def copy(self) -> DposState:
         return DposState(
             Ledger(dict(self.ledger.balances), dict(self.ledger.nonces)), self.schedule,
-            set(self.candidates), dict(self.stakes), dict(self.votes), list(self.refunds),
+            set(self.candidates), dict(self.stakes), dict(self.votes), dict(self.vote_slots),
+            list(self.refunds),
             self.schedule_version, self.pending_schedule, self.pending_height,
             dict(self.last_produced), dict(self.produced), dict(self.missed), set(self.offences),
             set(self.slashed), self.lib_height, self.height, self.slot)
 
-    def vote_totals(self) -> dict[bytes, int]:
-        return tally_votes(self.votes, self.stakes)
+    def vote_totals(self, doubling_slots: int = 0) -> dict[bytes, int]:
+        return tally_votes(self.votes, self.stakes, self.vote_slots, doubling_slots)
 
 
 def initialize_genesis(spec: DposSpec) -> DposState:
@@ -183,7 +187,8 @@ def _advance_lib_and_schedule(state: DposState, spec: DposSpec) -> None:
         state.schedule_version += 1
         state.pending_schedule = None
     if state.pending_schedule is None and state.height % spec.election_interval == 0:
-        elected = elect_producers(state.candidates, state.vote_totals(), state.schedule,
+        totals = state.vote_totals(spec.vote_weight_doubling_slots)
+        elected = elect_producers(state.candidates, totals, state.schedule,
                                   spec.producers, state.slashed)
         if set(elected) != set(state.schedule):
             state.pending_schedule = elected
@@ -224,6 +229,8 @@ def process_operation(state: DposState, op: DposOperation, spec: DposSpec, check
     if kind is OpKind.STAKE:
         ledger.balances[op.account] = ledger.balance(op.account) - op.amount
         state.stakes[op.account] = state.stakes.get(op.account, 0) + op.amount
+        if op.account in state.votes:        # EOSIO update_votes: the vote is weighed anew
+            state.vote_slots[op.account] = slot
     elif kind is OpKind.UNSTAKE:
         state.stakes[op.account] -= op.amount
         if not state.stakes[op.account]:
@@ -233,8 +240,10 @@ def process_operation(state: DposState, op: DposOperation, spec: DposSpec, check
         state.candidates.add(op.account)
     elif op.candidates:
         state.votes[op.account] = tuple(op.candidates)
+        state.vote_slots[op.account] = slot
     else:
         state.votes.pop(op.account, None)
+        state.vote_slots.pop(op.account, None)
 
 
 def _check_amount_operation(state: DposState, op: DposOperation, kind: OpKind) -> None:

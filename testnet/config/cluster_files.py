@@ -97,7 +97,8 @@ def dpos_spec(manifest: ClusterManifest, accounts: list[bytes], now_ms: int) -> 
         allocations=tuple((public_key(k), manifest.balance) for k in accounts),
         update_interval_blocks=manifest.update_interval_blocks,
         unstake_delay_slots=manifest.unstake_delay_slots,
-        slash_double_production=manifest.slash_double_production, **overrides)
+        slash_double_production=manifest.slash_double_production,
+        vote_weight_doubling_slots=manifest.vote_weight_doubling_slots, **overrides)
 
 
 def _pow_fields(manifest: ClusterManifest, accounts: list[bytes]) -> dict:

@@ -98,6 +98,8 @@ class ClusterManifest(BaseModel):
     update_interval_blocks: int = Field(default=0, ge=0, description="dpos: 0 = every round")
     unstake_delay_slots: int = Field(default=120, ge=0)
     slash_double_production: bool = False
+    vote_weight_doubling_slots: int = Field(default=0, ge=0,
+                                            description="dpos: EOSIO vote weighting; 0 = off")
 
     @field_validator("topology")
     @classmethod

@@ -80,8 +80,23 @@ def refused_line(event: dict) -> str:
             f"{event['finalized_epoch']})")
 
 
+def dpos_line(event: dict) -> str:
+    """A DPoS node's news worth a line: a new schedule in effect, a double production caught."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(event["ts"]))
+    if event["type"] == "schedule_changed":
+        return (f"{stamp} {event['node']} schedule v{event['version']} in effect at slot "
+                f"{event.get('slot')} ({len(event.get('producers') or [])} producers)")
+    return (f"{stamp} {event['node']} caught producer {str(event.get('producer'))[:12]} "
+            f"double-producing at slot {event.get('slot')}")
+
+
+LINE_OF = {"reorg": reorg_line, "reorg_refused": refused_line,
+           "schedule_changed": dpos_line, "double_production": dpos_line}
+
+
 async def follow_reorgs(cluster: Cluster, index: int, lines: deque, fresh: list[str]) -> None:
-    """Collect reorg lines from one node until cancelled; reconnects when the node restarts."""
+    """Collect reorg lines (and DPoS schedule changes and double productions) from one node until
+    cancelled; reconnects when the node restarts."""
     since: int | None = None
     while True:
         try:
@@ -90,9 +105,8 @@ async def follow_reorgs(cluster: Cluster, index: int, lines: deque, fresh: list[
                 since = status["events_seq"]
             async for event in cluster.client(index).events(since=since):
                 since = max(since, event.get("seq", since))
-                if event["type"] in ("reorg", "reorg_refused"):
-                    line = (reorg_line(event) if event["type"] == "reorg"
-                            else refused_line(event))
+                if event["type"] in LINE_OF:
+                    line = LINE_OF[event["type"]](event)
                     lines.append(line)
                     fresh.append(line)
         except (NodeUnreachable, NodeAPIError):

@@ -1,6 +1,7 @@
 """The crash campaign, short: a handful of SIGKILLs (one of a whole minority) per consensus while
 transfers flow; every restarted node keeps every block it had reported accepted and rejoins the
-others, and on PoS no honest validator is slashed. scripts/crash_campaign.py runs the long one.
+others, and on PoS no honest validator is slashed (on DPoS no honest producer double-produces).
+scripts/crash_campaign.py runs the long one.
 
 The campaign can fail: the last test makes a victim's store lose its newest commits while the node
 is down (what a store that did not keep its promise would look like after the restart), and the
@@ -23,7 +24,8 @@ from testnet.scenarios.crash_campaign import CampaignResult, CrashCampaign
 log = logging.getLogger("test")
 
 FAST = {"pow": {"block_interval_s": 1, "hashrate": 20_000},
-        "pos": {"slot_duration_ms": 1000, "validators_per_node": 4}}
+        "pos": {"slot_duration_ms": 1000, "validators_per_node": 4},
+        "dpos": {}}
 
 
 def narrate(record: RoundRecord, done: int, total: int, eta_s: float) -> None:
@@ -43,7 +45,7 @@ async def run_campaign(consensus: str, directory: Path, nodes: int, schedule: li
 
 @pytest.mark.slow
 @pytest.mark.timeout(420)
-@pytest.mark.parametrize("consensus", ["pow", "pos"])
+@pytest.mark.parametrize("consensus", ["pow", "pos", "dpos"])
 async def test_sigkilled_nodes_keep_every_accepted_block_and_rejoin(consensus, cluster_dir):
     schedule = kill_schedule(2, 4, 5, minority_share=0.3)
     assert [r.nodes for r in schedule] == [(0,), (2,), (1, 3), (4,)], "every node, a minority"
@@ -56,7 +58,7 @@ async def test_sigkilled_nodes_keep_every_accepted_block_and_rejoin(consensus, c
     assert figures["blocks_checked"] > 0
     assert figures["blocks_lost"] == 0, figures["lost"]
     assert figures["kills_survived"] == figures["node_kills"] == 5, figures["failures"]
-    if consensus == "pos":
+    if consensus in ("pos", "dpos"):      # DPoS: no producer caught double-producing
         assert figures["honest_slashings"] == 0, figures["slashed_validators"]
         assert figures["slashing_check"]["verdict"] == "valid", figures["slashing_check"]
     assert result.stored_blocks_check["verdict"] == "valid", result.stored_blocks_check

@@ -123,3 +123,19 @@ def test_new_schedule_takes_effect_only_once_its_proposing_block_is_irreversible
     assert P[6] not in chain.state.schedule and P[7] in chain.state.schedule
     produce_round(chain)
     assert chain.state.produced.get(P[7], 0) == chain.spec.repetitions
+
+
+def test_time_weighted_votes_count_a_later_vote_more():
+    chain = new_chain(candidates=2, vote_weight_doubling_slots=10)
+    vote(chain, 0, [P[7]])                       # cast at slot 1
+    include(chain)
+    while chain.head.slot < 20:
+        include(chain)
+    vote(chain, 1, [P[8]])                       # same stake, cast ten or more slots later
+    include(chain)
+    totals = chain.state.vote_totals(chain.spec.vote_weight_doubling_slots)
+    assert totals[P[8]] >= 2 * totals[P[7]] > 0
+    assert chain.state.vote_totals() == {P[7]: STAKE, P[8]: STAKE}     # weighting off
+    assert offer(chain, VOTER_KEYS[0], OpKind.STAKE, amount=1).outcome == "accept"
+    include(chain)                               # staking more weighs the vote anew (EOSIO)
+    assert chain.state.vote_slots[VOTERS[0]] == chain.head.slot
