@@ -11,18 +11,18 @@ queued for that topic's validator, which runs one message at a time in arrival o
 messages are forwarded to every peer except the ones known to have them (the sender, and anyone
 who sent or announced it) -- so no host forwards a message twice.
 
-An announce topic may batch its announcements (`batch_s`, Bitcoin's transaction trickle): the ids
-accepted within batch_s go to each peer as one `inv`, and the peer asks for all it lacks with one
-`getdata`. For transactions in a full mesh this replaces one full frame per peer per message
-(decoded by every receiver, most of them duplicates) with one frame per peer per batch: the
-receivers' loops stay short, so a block is not held behind them.
-
 Topics come in two kinds:
 - push (announce=False): the full payload travels in a `gossip` frame;
 - announce (announce=True): peers get `inv {topic, ids}` and ask with `getdata`; the answer is
   `data` (or `notfound`). One getdata is in flight per id; if the peer does not answer in
   FETCH_TIMEOUT_S or says notfound, the next peer that announced the id is asked. Payloads are
   served from a bounded cache of recent messages, then from the topic's `fetch` (the node's store).
+
+An announce topic may batch its announcements (`batch_s`, Bitcoin's transaction trickle): the ids
+accepted within batch_s go to each peer as one `inv`, and the peer asks for all it lacks with one
+`getdata`. For transactions in a full mesh this replaces one full frame per peer per message
+(decoded by every receiver, most of them duplicates) with one frame per peer per batch: the
+receivers' loops stay short, so a block is not held behind them.
 """
 
 from __future__ import annotations
@@ -34,11 +34,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from p2p import wire
 from p2p.connection import Connection
 from p2p.errors import EncodeError
 from p2p.seen_cache import Key, PayloadCache, SeenCache
-from p2p.wire import MAX_ID_BYTES, MAX_NAME_CHARS, PROTOCOL_VERSION, encode_frame
+from p2p.wire import (
+    MAX_ID_BYTES,
+    MAX_IDS_PER_FRAME,
+    MAX_NAME_CHARS,
+    PROTOCOL_VERSION,
+    encode_frame,
+)
 
 VALIDATION_QUEUE_MESSAGES = 4096  # per topic
 FETCH_TIMEOUT_S = 2.0
@@ -138,10 +143,10 @@ class GossipRouter:
             raise ValueError(f"topic name must be 1..{MAX_NAME_CHARS} characters, got {name!r}")
         if batch_s and not announce:
             raise ValueError(f"topic {name!r}: only announce topics batch their announcements")
-        topic = self._topics[name] = _Topic(name, validator, announce, fetch, push_first)
+        topic = self._topics[name] = _Topic(name, validator, announce, fetch, push_first,
+                                            batch_s)
         if self._task_group is not None:
             self._task_group.create_task(self._validate_loop(topic))
-        topic.batch_s = batch_s
 
     def has_seen(self, topic: str, msg_id: bytes) -> bool:
         return (topic, msg_id) in self._seen
@@ -408,7 +413,7 @@ class GossipRouter:
                 continue
             ids = self._pending_inv[peer_id].setdefault(topic.name, [])
             ids.append(msg_id)
-            if len(ids) >= wire.MAX_IDS_PER_FRAME:   # a full frame goes now
+            if len(ids) >= MAX_IDS_PER_FRAME:   # a full frame goes now
                 self._send_inv(peer_id, topic.name, self._pending_inv[peer_id].pop(topic.name))
         if self._flush_timer is None and self._pending_inv:
             self._flush_timer = asyncio.get_running_loop().call_later(
