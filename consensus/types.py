@@ -63,7 +63,12 @@ class Transaction:
         if len(raw) != TX_BYTES:
             raise DecodeError(f"a transaction is {TX_BYTES} bytes, got {len(raw)}")
         sender, recipient, amount, fee, nonce = _TX_BODY.unpack_from(raw)
-        return cls(sender, recipient, amount, fee, nonce, bytes(raw[88:]))
+        tx = cls(sender, recipient, amount, fee, nonce, bytes(raw[88:]))
+        # Every decoded transaction needs its id (gossip id check, merkle root, mempool): hash the
+        # bytes at hand, which are exactly `tx.serialize()` (fixed layout), instead of encoding
+        # them again on first use; the cached property then finds it in the instance dict.
+        tx.__dict__["txid"] = pow.sha256d(bytes(raw))
+        return tx
 
     def to_json(self) -> dict:
         return {

@@ -46,6 +46,12 @@ def test_transaction_round_trip(tx):
     assert Transaction.deserialize(raw) == tx
 
 
+@given(transactions)
+def test_a_decoded_transaction_has_the_txid_of_its_encoding(tx):
+    decoded = Transaction.deserialize(memoryview(tx.serialize()))
+    assert decoded.txid == tx.txid == pow.sha256d(tx.serialize())
+
+
 @given(headers)
 def test_header_round_trip(header):
     raw = header.serialize()
