@@ -148,8 +148,8 @@ class SlashingProtection(VoteProtection[Attestation]):
 
     Bounds: one entry per validator for blocks -- the highest slot it proposed at, EIP-3076's
     "refuse to sign any block with slot <= the lowest watermark" in its one-slot form (an honest
-    proposer's slots only grow) -- and `max_epochs` of votes per validator. The full history is
-    on disk (node/signing_history.py)."""
+    proposer's slots only grow) -- and one vote per validator (`consensus.ffg.VoteProtection`).
+    The full history is on disk (node/signing_history.py)."""
 
     def __init__(self, max_epochs: int = 64) -> None:
         super().__init__(max_epochs)
