@@ -13,8 +13,9 @@ the two consensuses share, and what lives here once:
   checks both orders; phase0's `is_slashable_attestation_data` one, for an ordered pair). Two
   votes with the same data are one vote, never an offence (`test_same_msg_fails`);
 - `VoteHistory`, the memory of which votes each validator signed, that turns a new vote into the
-  earlier one it conflicts with (the slashing detector of a node, and the slashing protection of
-  a validator client, are both one of these).
+  earlier one it conflicts with (the slashing detector of a node is one of these);
+  `VoteProtection`, a validator client's slashing protection, keeps only each validator's newest
+  vote and refuses any that does not move forward from it (EIP-3076's minimal watermarks).
 
 Votes are anything with `validator_index`, `source_epoch`, `target_epoch` and `data` (what is
 voted for: equal data is the same vote): `consensus.pos.types.Attestation` and
@@ -130,22 +131,40 @@ class VoteHistory(Generic[V]):
 
 class VoteProtection(Generic[V]):
     """A validator client's record of the votes its validators signed, so an honest one never
-    signs an offence (EIP-3076 in spirit): at most one vote per target epoch (the same vote again
-    is fine), and none that surrounds or is surrounded by one it signed. Check with `may_vote`,
-    sign, then `record_vote`."""
+    signs an offence (EIP-3076): at most one vote per target epoch (the same vote again is fine),
+    and none that surrounds or is surrounded by one it signed. Check with `may_vote`, sign, then
+    `record_vote`.
+
+    Bound: one vote per validator in memory -- its newest -- as EIP-3076's minimal watermarks:
+    refuse a target at or below the newest signed target (unless it is that very vote) and a
+    source below its source. Votes that only ever move forward so can neither surround nor be
+    surrounded by any earlier one, so the older votes need not be held (the durable subclass
+    keeps them on disk). `max_epochs` is kept for callers; the bound no longer depends on it."""
 
     def __init__(self, max_epochs: int = 64) -> None:
-        self._votes: VoteHistory[V] = VoteHistory(max_epochs)
+        self.max_epochs = max_epochs
+        self._newest: dict[int, V] = {}
         self.loaded = 0     # records read back from storage (a durable subclass sets it)
 
     def may_vote(self, vote: V) -> bool:
-        signed = self._votes.votes_of(vote.validator_index).get(vote.target_epoch)
-        if signed is not None:
-            return signed.data == vote.data
-        return self._votes.conflict(vote) is None
+        newest = self._newest.get(vote.validator_index)
+        if newest is None:
+            return True
+        if vote.target_epoch == newest.target_epoch:
+            return vote.data == newest.data
+        return vote.target_epoch > newest.target_epoch and \
+            vote.source_epoch >= newest.source_epoch
 
     def signed_votes(self, validator_index: int) -> dict[int, V]:
-        return self._votes.votes_of(validator_index)
+        """What memory holds of a validator's votes: its newest, by target epoch."""
+        newest = self._newest.get(validator_index)
+        return {newest.target_epoch: newest} if newest is not None else {}
 
     def record_vote(self, vote: V) -> None:
-        self._votes.record(vote)
+        newest = self._newest.get(vote.validator_index)
+        if newest is None or vote.target_epoch > newest.target_epoch:
+            self._newest[vote.validator_index] = vote
+
+    def entries(self) -> int:
+        """Validators with a vote on record (the in-memory size)."""
+        return len(self._newest)

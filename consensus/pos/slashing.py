@@ -104,7 +104,10 @@ class SlashingDetector:
     an input rejected for another reason leaves the detector as it was.
     """
 
-    def __init__(self, max_epochs: int = 32, max_headers: int = 4096) -> None:
+    def __init__(self, max_epochs: int = 32, max_headers: int = 1024) -> None:
+        """Bounds: `max_epochs` target epochs of votes per validator, and the last
+        `max_headers` block headers (1,024 slots: far more than the unfinalized window of a
+        healthy chain, where a second block for a slot can still be accepted)."""
         self.max_epochs = max_epochs
         self.max_headers = max_headers
         self._votes: VoteHistory[Attestation] = VoteHistory(max_epochs)
@@ -145,8 +148,8 @@ class SlashingProtection(VoteProtection[Attestation]):
 
     Bounds: one entry per validator for blocks -- the highest slot it proposed at, EIP-3076's
     "refuse to sign any block with slot <= the lowest watermark" in its one-slot form (an honest
-    proposer's slots only grow) -- and `max_epochs` of votes per validator. The full history is
-    on disk (node/signing_history.py)."""
+    proposer's slots only grow) -- and one vote per validator (`consensus.ffg.VoteProtection`).
+    The full history is on disk (node/signing_history.py)."""
 
     def __init__(self, max_epochs: int = 64) -> None:
         super().__init__(max_epochs)
