@@ -449,8 +449,11 @@ def prune_bodies(store: Store) -> int:
     keep = store.blocks[store.finalized_checkpoint.root]
     node, dropped = keep.parent, 0
     while node is not None and node.body is not None:
-        node.body = None
-        dropped += 1
+        # the anchor (genesis) was made before the store had an archive and is not in it: its
+        # one body stays, or /chain and sync from height 0 could not read it back
+        if node.archive is not None:
+            node.body = None
+            dropped += 1
         for child in node.children:
             if child is not keep:
                 for dead in _subtree(child):

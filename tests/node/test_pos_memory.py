@@ -84,12 +84,21 @@ def test_bodies_and_states_behind_finality_leave_memory(node):
     run_until_finalized(service, clock, 4)
     chain = service.chain
     finalized = chain.get(chain.finalized.root)
-    behind = [n for n in chain.store.blocks.values() if n.height < finalized.height]
+    behind = [n for n in chain.store.blocks.values() if 0 < n.height < finalized.height]
     assert behind and all(n.body is None and n.state is None for n in behind)
     items = chain.memory_items()
     assert items["blocks_indexed"] == len(chain.store.blocks)   # the index stays whole
-    assert items["bodies"] == chain.head.height - finalized.height + 1
+    # the unfinalized window, and genesis (the anchor, which has no archive to come back from)
+    assert items["bodies"] == chain.head.height - finalized.height + 1 + 1
     assert items["states"] <= items["bodies"]
+
+
+def test_headers_from_genesis_are_served_after_finality(node):
+    """The chain audit of a run reads /chain from height 0 once finality has moved on."""
+    service, clock = node
+    run_until_finalized(service, clock, 4)
+    headers = service.headers_json(0, 3)
+    assert [h["height"] for h in headers] == [0, 1, 2, 3]
 
 
 def test_old_blocks_are_served_from_the_store_by_the_api_and_sync(node):
