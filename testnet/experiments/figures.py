@@ -43,7 +43,7 @@ COLUMNS = ["consensus", "scenario", "point", "run", "seed", "backend", "nodes", 
            "cpu_s_per_block", "energy_j_per_block_est", "nakamoto_coefficient",
            "safety_violations", "liveness_stall_s", "attacker_revenue_share",
            "double_spend_succeeded", "slashed_stake", "propagation_ms_p50", "gamma",
-           "block_interval_s", "report"]
+           "block_interval_s", "epoch_s", "report"]
 # Figures summarised per consensus and point (summary.csv, the page); the rest describe the run.
 FIGURES = ["duration_s", "blocks", "main_chain_blocks", "stale_rate", "reorgs", "max_reorg_depth",
            "confirm_s_p50", "confirm_s_p95", "finality_s_p50", "tx_per_s", "cpu_s_per_block",
@@ -223,9 +223,21 @@ def run_row(*, history: list[dict], metrics: dict, manifest: Any, consensus: str
         "slashed_stake": len(slashed) * manifest.stake if slashed else 0,
         "propagation_ms_p50": _round((metrics.get("propagation") or {}).get("p50_ms")),
         "gamma": _round(tie_races(history, in_main, attackers)) if attackers else None,
-        "block_interval_s": manifest.block_interval_s, "report": report,
+        "block_interval_s": manifest.block_interval_s, "epoch_s": epoch_seconds(manifest),
+        "report": report,
     }
     return row
+
+
+def epoch_seconds(manifest: Any) -> float | None:
+    """How long an epoch lasts: slots x slot time (PoS), blocks x block interval (hybrid)."""
+    if manifest.has_producers:
+        return None
+    if not manifest.has_mining:
+        return manifest.slots_per_epoch * manifest.slot_duration_ms / 1000
+    if manifest.has_validators:
+        return float(manifest.epoch_length * manifest.block_interval_s)
+    return None
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

@@ -84,19 +84,37 @@ def plan_runs(consensuses: list[str], params: dict[str, list[Any]], runs: int, s
             for p in points(params) for c in consensuses for r in range(1, runs + 1)]
 
 
-def apply_point(point: dict[str, Any], declared: dict[str, Any]
+def hashrate_share(value: Any, cluster: dict[str, Any]) -> dict[str, Any]:
+    """The last node (the attacker of the selfish-mining scenario) gets `value` of the total
+    hashrate; the others keep the cluster's per-node hashrate."""
+    share = float(value)
+    if not 0 < share < 1:
+        raise ScenarioError(f"hashrate_share: a share between 0 and 1, got {value!r}")
+    nodes = int(cluster.get("nodes", 4))
+    honest = float(cluster.get("hashrate", 20_000)) * (nodes - 1)
+    overrides = dict(cluster.get("overrides") or {})
+    overrides[nodes - 1] = {**overrides.get(nodes - 1, {}),
+                            "hashrate": round(honest * share / (1 - share))}
+    return {"overrides": overrides}
+
+
+def apply_point(point: dict[str, Any], declared: dict[str, Any],
+                cluster_raw: dict[str, Any] | None = None
                 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(scenario params, cluster fields) for one point."""
+    """(scenario params, cluster fields) for one point; `cluster_raw` is the file's cluster,
+    which a derived parameter (hashrate_share) is computed from."""
     params: dict[str, Any] = {}
     cluster: dict[str, Any] = {}
     for name, value in point.items():
         if name in declared:
             params[name] = value
+        elif name == "hashrate_share":
+            cluster.update(hashrate_share(value, {**(cluster_raw or {}), **cluster}))
         elif name in ALIASES:
             cluster[ALIASES[name]] = value
         else:
             raise ScenarioError(
                 f"unknown parameter {name!r}: the scenario declares "
                 f"{', '.join(sorted(declared)) or 'no params'}; cluster aliases are "
-                f"{', '.join(sorted(ALIASES))}")
+                f"{', '.join(sorted([*ALIASES, 'hashrate_share']))}")
     return params, cluster

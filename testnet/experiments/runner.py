@@ -67,7 +67,7 @@ class Experiment:
         import yaml
         raw = yaml.safe_load(self.scenario_file.read_text()) or {}
         declared = raw.get("params") or {}
-        params, cluster = apply_point(planned.point, declared)
+        params, cluster = apply_point(planned.point, declared, raw.get("cluster") or {})
         try:
             return load_scenario(self.scenario_file, seed=planned.seed, params=params,
                                  cluster={"consensus": planned.consensus, **cluster})
