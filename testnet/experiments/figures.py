@@ -208,7 +208,7 @@ def run_row(*, history: list[dict], metrics: dict, manifest: Any, consensus: str
         "max_reorg_depth": (metrics.get("reorgs") or {}).get("max_depth"),
         "confirm_s_p50": _round(percentile(confirms, 50)),
         "confirm_s_p95": _round(percentile(confirms, 95)),
-        "finality_s_p50": None if consensus == "pow" else _round(finality.get("p50_s")),
+        "finality_s_p50": finality_s_p50(history, chain, consensus, finality),
         "tx_per_s": round(txs / duration, 3),
         "cpu_s_per_block": _round(cpu_s / main_blocks) if cpu_s is not None and main_blocks
         else None,
@@ -227,6 +227,26 @@ def run_row(*, history: list[dict], metrics: dict, manifest: Any, consensus: str
         "report": report,
     }
     return row
+
+
+def finality_s_p50(history: list[dict], chain: ChainIndex, consensus: str, finality: dict
+                   ) -> float | None:
+    """Block first accepted -> finalized: fork metrics' figure for PoS and hybrid; for DPoS the
+    same from the first `lib_advanced` covering the block (on any node); none for PoW."""
+    if consensus == "pow":
+        return None
+    if consensus != "dpos":
+        return _round(finality.get("p50_s"))
+    born: dict[str, float] = {}
+    for e in node_events(history, "block_accepted"):
+        born[e["hash"]] = min(host_ts(e), born.get(e["hash"], math.inf))
+    final: dict[str, float] = {}
+    for e in sorted(node_events(history, "lib_advanced"), key=host_ts):
+        for h in chain.main_chain(e["root"]):
+            if h in final:
+                break
+            final[h] = host_ts(e)
+    return _round(percentile([final[h] - born[h] for h in born if h in final], 50))
 
 
 def epoch_seconds(manifest: Any) -> float | None:

@@ -195,3 +195,32 @@ def test_every_consensus_fills_the_baseline():
     experiment = Experiment(ROOT / "scenarios/compare-baseline.yaml", Path("unused"),
                             ["pow", "pos", "hybrid", "dpos"], runs=1)
     experiment.validate()
+
+
+def test_a_step_that_makes_no_sense_for_a_consensus_is_named(tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: s\ncluster: {nodes: 2}\nsteps:\n"
+                        "  - wait: {finalized_epochs: 2}\n")
+    experiment = Experiment(scenario, tmp_path / "out", ["pos", "pow"], runs=1)
+    with pytest.raises(ScenarioError, match="^pow -: step 1 \\(wait\\): finalized_epochs"):
+        experiment.validate()
+
+
+def test_dpos_finality_comes_from_the_irreversible_block():
+    h = H("dpos").started(t=0)
+    for n in ("node0", "node1"):
+        h.node(n)
+    h.node("node0").at(1).chain("a1", "a2", "a3")
+    h.node("node1").at(1.5).chain("a1", "a2", "a3")
+    h.node("node0").at(6).event("lib_advanced", height=2, root="a2")
+    h.node("node1").at(7).event("lib_advanced", height=2, root="a2")
+    for n in ("node0", "node1"):
+        h.final(n, "a3", t=10)
+    history = h.build()
+    manifest = validate_manifest({"nodes": 2, "consensus": "dpos"})
+    row = run_row(history=history, metrics=fork_metrics(history), manifest=manifest,
+                  consensus="dpos", scenario="t", point="-", params={}, run=1, seed=1,
+                  backend="local", passed=True, cpu_s=None, report="r", checks=[])
+    assert row["finality_s_p50"] == 4.0            # a1 born at 1, a2 at 2; LIB at 6
+    assert row["safety_violations"] == 0
+    assert row["liveness_stall_s"] == 6.0          # run start -> first LIB
