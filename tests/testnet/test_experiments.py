@@ -224,3 +224,34 @@ def test_dpos_finality_comes_from_the_irreversible_block():
     assert row["finality_s_p50"] == 4.0            # a1 born at 1, a2 at 2; LIB at 6
     assert row["safety_violations"] == 0
     assert row["liveness_stall_s"] == 6.0          # run start -> first LIB
+
+
+def test_a_sweep_page_plots_bands_and_holds_points_against_theory(tmp_path):
+    """Two delays x two intervals, two runs each, measured near 1 - exp(-d/T) but for one
+    point four times too high: that point is outside, the others inside."""
+    from testnet.experiments.page import write_page
+
+    rows = []
+    for delay_ms, interval in ((5, 1), (5, 2), (400, 1), (400, 2)):
+        expected = theory.stale_rate(delay_ms / 1000, interval)
+        factor = 4.0 if (delay_ms, interval) == (400, 2) else 1.0
+        for run, wobble in ((1, 0.9), (2, 1.1)):
+            rows.append({"consensus": "pow", "scenario": "s",
+                         "point": f"link.delay={delay_ms}ms,block_interval={interval}",
+                         "link.delay": f"{delay_ms}ms", "block_interval": interval,
+                         "run": run, "seed": run, "passed": True, "blocks": 1000,
+                         "main_chain_blocks": 900, "stale_rate": expected * factor * wobble,
+                         "propagation_ms_p50": delay_ms, "block_interval_s": interval,
+                         "report": f"runs/x{run}/index.html"})
+    runs, summary = write_tables(tmp_path, rows, ["link.delay", "block_interval"])
+    plan = {"kind": "sweep", "scenario": "s.yaml", "runs": 2, "seed": 0,
+            "constants": {"watts_per_core": 10, "joules_per_hash": 1.75e-11}}
+    write_page(tmp_path, plan, runs, summary, "stale-rate")
+    verdict = json.loads((tmp_path / "theory.json").read_text())
+    assert (verdict["inside"], verdict["outside"]) == (3, 1)
+    outside = [p["point"] for p in verdict["points"] if not p["inside"]]
+    assert outside == ["link.delay=400ms,block_interval=2"]
+    page = (tmp_path / "index.html").read_text()
+    assert "plots/theory-stale-rate.png" in page
+    assert "plots/stale_rate-vs-link.delay.png" in page
+    assert (tmp_path / "plots" / "stale_rate-vs-block_interval.png").exists()
