@@ -3,9 +3,9 @@
 The commands live by what they act on: testnet/cli/cluster.py (up, down, status, logs, tx,
 node), testnet/cli/faults.py (one command per fault verb of the action table), testnet/cli/run.py
 (scenarios), testnet/cli/observe.py (watch, dashboard), and compose, stake, dpos (and its
-`vote`) and prometheus beside them; testnet/cli/experiments.py (compare, sweep). Every
-command takes `--dir DIR` (default `./.testnet`, or
-$TESTNET_DIR) naming the cluster it acts on.
+`vote`) and prometheus beside them; testnet/cli/experiments.py (compare, sweep). The
+cluster commands take `--dir DIR` (default `./.testnet`, or $TESTNET_DIR) naming the cluster
+they act on.
 """
 
 from __future__ import annotations
