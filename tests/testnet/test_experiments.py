@@ -255,3 +255,18 @@ def test_a_sweep_page_plots_bands_and_holds_points_against_theory(tmp_path):
     assert "plots/theory-stale-rate.png" in page
     assert "plots/stale_rate-vs-link.delay.png" in page
     assert (tmp_path / "plots" / "stale_rate-vs-block_interval.png").exists()
+
+
+def test_cpu_tally_keeps_each_process_at_its_largest_total():
+    """A killed node's last sample still counts; a pid's counters never go down."""
+    import os
+
+    from testnet.observe.process_cpu import CpuTally, process_cpu_s
+
+    assert process_cpu_s(os.getpid()) > 0
+    assert process_cpu_s(2 ** 22 + 1) is None          # no such process
+    tally = CpuTally()
+    tally.add({10: 1.0, 11: 2.0})
+    tally.add({10: 3.0})                                # 11 was killed: its 2.0 stays
+    tally.add({10: 2.5})
+    assert tally.cpu_s == 5.0
