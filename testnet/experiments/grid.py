@@ -103,9 +103,13 @@ def apply_point(point: dict[str, Any], declared: dict[str, Any],
                 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(scenario params, cluster fields) for one point; `cluster_raw` is the file's cluster,
     which a derived parameter (hashrate_share) is computed from."""
+    from testnet.experiments.figures import COLUMNS
     params: dict[str, Any] = {}
     cluster: dict[str, Any] = {}
     for name, value in point.items():
+        if name in COLUMNS:
+            raise ScenarioError(f"parameter {name!r} has the name of a runs.csv column; "
+                                "rename it in the scenario's params")
         if name in declared:
             params[name] = value
         elif name == "hashrate_share":

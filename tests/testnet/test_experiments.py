@@ -165,6 +165,8 @@ def test_apply_point_maps_aliases_and_rejects_unknown_names():
     assert cluster == {"block_interval_s": 5, "nodes": 8}
     with pytest.raises(ScenarioError, match="unknown parameter 'warp'"):
         apply_point({"warp": 9}, {})
+    with pytest.raises(ScenarioError, match="name of a runs.csv column"):
+        apply_point({"blocks": 9}, {"blocks": 1})
     assert parse_param("link.delay=0ms,100ms") == ("link.delay", ["0ms", "100ms"])
     assert parse_param("block_interval=1,2") == ("block_interval", [1, 2])
 
