@@ -107,7 +107,7 @@ def apply_point(point: dict[str, Any], declared: dict[str, Any],
     params: dict[str, Any] = {}
     cluster: dict[str, Any] = {}
     for name, value in point.items():
-        if name in COLUMNS:
+        if name in declared and name in COLUMNS:
             raise ScenarioError(f"parameter {name!r} has the name of a runs.csv column; "
                                 "rename it in the scenario's params")
         if name in declared:
