@@ -88,6 +88,7 @@ def selfish_points(runs: pd.DataFrame) -> list[dict]:
         out.append({"point": point, "alpha": alpha, "gamma": gamma, "measured": measured,
                     "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n": ci["n"],
                     "blocks": blocks, "theory": expected,
+                    "theory_gamma0": theory.selfish_revenue(alpha, 0.0),
                     "enough_blocks": blocks >= SELFISH_MIN_BLOCKS,
                     "inside": measured is not None
                     and abs(measured - expected) <= SELFISH_TOLERANCE})

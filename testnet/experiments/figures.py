@@ -14,8 +14,10 @@ consensuses. Definitions (docs/experiments.md says the same for readers):
 - energy_j_per_block_est: CPU seconds x WATTS_PER_CORE, plus for PoW/hybrid the hashes the
   miners' hashrates imply x JOULES_PER_HASH (an ASIC-era miner), per main-chain block; both
   constants are recorded in the experiment plan and overridable.
-- gamma: of the tie races between an attacker's block and an honest block at one height, the
-  share the attacker's branch won (Eyal-Sirer's gamma, as measured).
+- gamma: of the heights where an attacker's block and an honest block competed, the share the
+  attacker's branch won. The history does not say when a withheld block was published, so this
+  also counts overrides from a lead of 2 or more, which the attacker always wins: an upper bound
+  on Eyal-Sirer's gamma (the 1-1 tie races alone), not the gamma itself.
 Pure: a function of files a run leaves behind.
 """
 
