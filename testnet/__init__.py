@@ -14,6 +14,8 @@ Its rooms, and which way their imports point (tests/testnet/test_layout.py keeps
     report/     the report folder's pictures and page
     observe/    collector, dashboard, terminal watch, Prometheus config
     scenarios/  scenario files, the runner, what a run leaves behind
+    experiments/ a scenario run many times per consensus and grid point: tables, intervals,
+                 theory, the experiment page
     cli/        the `testnet` command, on top of all
 
 config/, history/, checks/ and report/ are pure (no processes, no network): a run's verdicts and

@@ -3,8 +3,9 @@
 The commands live by what they act on: testnet/cli/cluster.py (up, down, status, logs, tx,
 node), testnet/cli/faults.py (one command per fault verb of the action table), testnet/cli/run.py
 (scenarios), testnet/cli/observe.py (watch, dashboard), and compose, stake, dpos (and its
-`vote`) and prometheus beside them. Every command takes `--dir DIR` (default `./.testnet`, or
-$TESTNET_DIR) naming the cluster it acts on.
+`vote`) and prometheus beside them; testnet/cli/experiments.py (compare, sweep). The
+cluster commands take `--dir DIR` (default `./.testnet`, or $TESTNET_DIR) naming the cluster
+they act on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import click
 from testnet.cli.cluster import down, logs, node_cmd, status, tx, up
 from testnet.cli.compose import compose
 from testnet.cli.dpos import dpos, vote
+from testnet.cli.experiments import compare, sweep
 from testnet.cli.faults import fault_commands
 from testnet.cli.observe import dashboard, watch
 from testnet.cli.prometheus import prometheus
@@ -28,7 +30,7 @@ def main() -> None:
 
 
 for command in (up, down, status, logs, tx, *fault_commands(), run, watch, dashboard, node_cmd,
-                compose, stake, prometheus, dpos, vote):
+                compose, stake, prometheus, dpos, vote, compare, sweep):
     main.add_command(command)
 
 

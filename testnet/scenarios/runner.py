@@ -57,6 +57,9 @@ from testnet.waiting import wait_until
 log = logging.getLogger(__name__)
 
 TX_POLL_S = 1.0
+# Load transfers looked up at the end (evenly spaced among those sent): enough for confirmation
+# percentiles, few enough that the final look stays a few seconds.
+LOAD_LOOKUPS = 400
 # Something that runs beside a run on its cluster (a resource sampler in a soak): entered once
 # the cluster is up and followed, left after the final observations while the nodes still run.
 Companion = Callable[[LocalCluster], contextlib.AbstractAsyncContextManager[Any]]
@@ -86,6 +89,7 @@ class ScenarioRunner:
         self.observations: list[dict] = []
         self.failed_steps: list[dict] = []
         self.txs: dict[str, TxRecord] = {}
+        self.load_txs: list[TxRecord] = []     # background load, looked up once at the end
         self._background: list[asyncio.Task] = []
         self._loads: list[asyncio.Task] = []
         self._start = 0.0
@@ -373,8 +377,13 @@ class ScenarioRunner:
         transfer uses (their nonces stay the scenario's)."""
         labelled = {r.sender for r in self.txs.values()}
         senders = [i for i in range(len(self.cluster.accounts())) if i not in labelled] or [0]
+
+        def sent(txid: str, node: int, nonce: int) -> None:
+            self.load_txs.append(TxRecord("load", txid, -1, nonce, node))
+            self.observe("tx_sent", txid=txid, node=self.cluster.name(node), label="load",
+                         nonce=nonce)
         stats = await send_transfers(self.cluster, args.tps, duration_s=args.duration_s,
-                                     nodes=args.nodes, senders=senders)
+                                     nodes=args.nodes, senders=senders, on_sent=sent)
         self.observe("load_finished", sent=stats.sent, failed=stats.failed)
 
     # ---- observations --------------------------------------------------------------------------
@@ -383,8 +392,8 @@ class ScenarioRunner:
             await asyncio.sleep(TX_POLL_S)
             await self._observe_transactions()
 
-    async def _observe_transactions(self) -> None:
-        for record in list(self.txs.values()):
+    async def _observe_transactions(self, records: list[TxRecord] | None = None) -> None:
+        for record in list(self.txs.values()) if records is None else records:
             for i in self._up():
                 try:
                     status = await self.cluster.client(i, timeout=2.0).tx(record.txid)
@@ -392,11 +401,15 @@ class ScenarioRunner:
                     continue
                 self.observe("tx_status", txid=record.txid, label=record.label,
                              node=self.cluster.name(i), in_main_chain=status["in_main_chain"],
-                             height=status["height"], confirmations=status["confirmations"])
+                             height=status["height"], confirmations=status["confirmations"],
+                             block=next((b["block"] for b in status.get("blocks", [])
+                                         if b.get("main_chain")), None))
 
     async def _final_observations(self) -> None:
         self.progress("final observations: heads, transactions, chain audit")
         await self._observe_transactions()
+        step = max(1, len(self.load_txs) // LOAD_LOOKUPS)
+        await self._observe_transactions(self.load_txs[::step][:LOAD_LOOKUPS])
         payouts, hashrates = {}, {}
         for i in range(self.cluster.size):
             status = await self.cluster.status(i)

@@ -48,6 +48,7 @@ from testnet.errors import ActionError, CheckSpecError, ManifestError, ScenarioE
 from testnet.faults import grudge as grudges
 from testnet.faults.actions import ActionArgs, all_actions, validate_action
 from testnet.faults.targets import PlanTarget, non_negative_int, require
+from testnet.scenarios.params import fill_templates, keep_for, resolve_params, strip_only
 from testnet.units import parse_duration_s
 
 CHAOS_FAULTS = ("kill", "pause", "partition", "link")
@@ -68,6 +69,8 @@ class ScenarioModel(BaseModel):
     steps: list[dict] = Field(default_factory=list)
     checks: list[dict] = Field(default_factory=list)
     variants: dict[str, dict] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    theory: str | None = None
 
 
 class VariantModel(BaseModel):
@@ -102,6 +105,8 @@ class Scenario(BaseModel):
     checks: list[dict]
     source: str = ""
     variant: str | None = None              # this run's variant name (None: the scenario)
+    params: dict[str, Any] = Field(default_factory=dict)   # the filled parameter values
+    theory: str | None = None               # the comparison an experiment makes (experiments/)
     variants: list[Scenario] = Field(default_factory=list)
 
     @property
@@ -115,7 +120,9 @@ class Scenario(BaseModel):
                  "label": s.label} for s in self.steps]
 
 
-def load_scenario(path: Path | str, seed: int | None = None) -> Scenario:
+def load_scenario(path: Path | str, seed: int | None = None, *,
+                  params: dict[str, Any] | None = None,
+                  cluster: dict[str, Any] | None = None) -> Scenario:
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -123,14 +130,19 @@ def load_scenario(path: Path | str, seed: int | None = None) -> Scenario:
         raise ScenarioError(f"cannot read scenario {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"scenario {path} is not valid YAML: {exc}") from None
-    scenario = parse_scenario(raw, seed=seed)
+    scenario = parse_scenario(raw, seed=seed, params=params, cluster=cluster)
     scenario.source = str(path)
     return scenario
 
 
-def parse_scenario(raw: Any, seed: int | None = None) -> Scenario:
+def parse_scenario(raw: Any, seed: int | None = None, *, params: dict[str, Any] | None = None,
+                   cluster: dict[str, Any] | None = None) -> Scenario:
+    """`params` fill the file's `${name}` templates (over its declared defaults); `cluster`
+    overrides cluster fields (an experiment's consensus and grid point); steps and checks whose
+    `only:` leaves out the cluster's consensus are dropped."""
     if not isinstance(raw, dict):
         raise ScenarioError("a scenario is a mapping with name, cluster, steps and checks")
+    raw = _specialise(raw, params, cluster)
     try:
         model = ScenarioModel.model_validate(raw)
     except ValidationError as exc:
@@ -184,7 +196,28 @@ def _parse_model(model: ScenarioModel, seed: int | None) -> Scenario:
                 if ref not in labels:
                     raise ScenarioError(f"check {number} ({key}): no tx step is labelled {ref!r}")
     return Scenario(name=model.name, description=model.description, manifest=manifest,
-                    seed=run_seed, timeout=model.timeout, steps=steps, checks=model.checks)
+                    seed=run_seed, timeout=model.timeout, steps=steps, checks=model.checks,
+                    params=model.params, theory=model.theory)
+
+
+def _specialise(raw: dict, params: dict[str, Any] | None,
+                cluster: dict[str, Any] | None) -> dict:
+    """The raw scenario for one parameter point and consensus (testnet/scenarios/params.py)."""
+    declared = raw.get("params") or {}
+    if not isinstance(declared, dict):
+        raise ScenarioError("params: a mapping of parameter names to default values")
+    values = resolve_params(declared, params)
+    filled = fill_templates({k: v for k, v in raw.items() if k != "params"}, values)
+    filled["params"] = values
+    if cluster:
+        filled["cluster"] = {**(filled.get("cluster") or {}), **cluster}
+    consensus = (filled.get("cluster") or {}).get("consensus", "pow")
+    for key in ("steps", "checks"):
+        entries = filled.get(key) or []
+        if isinstance(entries, list):
+            filled[key] = [strip_only(e) for n, e in enumerate(entries, start=1)
+                           if keep_for(e, consensus, f"{key[:-1]} {n}")]
+    return filled
 
 
 def _parse_step(number: int, raw: Any, target: PlanTarget) -> list[Step]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from consensus.types import sign_transaction
@@ -27,9 +28,11 @@ class LoadStats:
 
 async def send_transfers(cluster: Cluster, tps: float, *, duration_s: float | None = None,
                          nodes: list[int] | None = None, senders: list[int] | None = None,
-                         stats: LoadStats | None = None) -> LoadStats:
+                         stats: LoadStats | None = None,
+                         on_sent: Callable[[str, int, int], None] | None = None) -> LoadStats:
     """Transfers of 1 unit (fee 1) from each of `senders` (default: every genesis account) to
-    the next account, round robin, at `tps`, for `duration_s` (None: until cancelled)."""
+    the next account, round robin, at `tps`, for `duration_s` (None: until cancelled).
+    `on_sent(txid, node, nonce)` hears of each accepted transfer (a run records it)."""
     stats = stats if stats is not None else LoadStats()
     accounts = cluster.accounts()
     senders = senders or list(range(len(accounts)))
@@ -49,8 +52,10 @@ async def send_transfers(cluster: Cluster, tps: float, *, duration_s: float | No
             recipient = accounts[(sender + 1) % len(accounts)]["account"]
             tx = sign_transaction(bytes.fromhex(accounts[sender]["private_key"]),
                                   bytes.fromhex(recipient), 1, 1, nonce)
-            await client.post_tx({"raw": tx.serialize().hex()})
+            result = await client.post_tx({"raw": tx.serialize().hex()})
             nonces[sender] = nonce + 1
+            if on_sent is not None:
+                on_sent(result["txid"], node, nonce)
             stats.sent += 1
         except (NodeUnreachable, NodeAPIError):
             nonces[sender] = None   # node down or nonce raced: ask again next time

@@ -30,6 +30,8 @@ MAY_IMPORT = {
     "observe": VOCABULARY | {"config", "backends", "cluster", "faults", "history"},
     "scenarios": VOCABULARY | {"config", "backends", "cluster", "faults", "history", "checks",
                                "report", "observe"},
+    "experiments": VOCABULARY | {"config", "backends", "cluster", "faults", "history", "checks",
+                                 "report", "observe", "scenarios"},
 }
 PURE_ROOMS = ("config", "history", "checks", "report")
 LIVE_MODULES = ("aiohttp", "asyncio", "docker", "subprocess", "socket")
