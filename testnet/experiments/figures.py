@@ -142,21 +142,33 @@ def safety_violations(history: list[dict], consensus: str) -> int | None:
 
 
 def tie_races(history: list[dict], main: set[str], attackers: set[str]) -> float | None:
-    """Eyal-Sirer's gamma as measured: heights where an attacker's and an honest block race."""
+    """Eyal-Sirer's gamma as measured: of the honest blocks built on a tie -- a height where an
+    attacker's block and an honest block both exist -- the share built on the attacker's block,
+    i.e. the honest hashrate that mined on the attacker's branch during a race. (Counting the
+    races the attacker's branch won would also count its overrides from a lead of 2 or more,
+    which it always wins.) `main` is unused: who won does not enter the definition."""
     payout = get_roles(history).get("payout", {})
     name_of = {key: node for node, key in payout.items()}
-    by_height: dict[int, list[tuple[str, bool]]] = {}
+    miner: dict[str, str | None] = {}
+    parent: dict[str, str] = {}
+    by_height: dict[int, set[str]] = {}
     for e in node_events(history, "block_accepted"):
-        miner = name_of.get(e.get("miner"), e.get("miner"))
-        entry = (e["hash"], miner in attackers)
-        if entry not in by_height.setdefault(e["height"], []):
-            by_height[e["height"]].append(entry)
-    won = races = 0
-    for blocks in by_height.values():
-        if {a for _h, a in blocks} == {True, False}:
-            races += 1
-            won += any(a and h in main for h, a in blocks)
-    return won / races if races else None
+        miner[e["hash"]] = name_of.get(e.get("miner"), e.get("miner"))
+        if e.get("parent"):
+            parent[e["hash"]] = e["parent"]
+        if e.get("height") is not None:
+            by_height.setdefault(e["height"], set()).add(e["hash"])
+    contested = {h for blocks in by_height.values()
+                 if {miner[b] in attackers for b in blocks} == {True, False} for h in blocks}
+    on_attacker = on_honest = 0
+    for block, up in parent.items():
+        if up in contested and miner[block] not in attackers:
+            if miner[up] in attackers:
+                on_attacker += 1
+            else:
+                on_honest += 1
+    races = on_attacker + on_honest
+    return on_attacker / races if races else None
 
 
 def run_row(*, history: list[dict], metrics: dict, manifest: Any, consensus: str, scenario: str,

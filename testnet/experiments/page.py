@@ -52,8 +52,8 @@ EXPLAIN = {
     "double_spend_succeeded": "1 when the scenario's double spend reversed the payment.",
     "slashed_stake": "Stake of validators slashed during the run.",
     "propagation_ms_p50": "Median delay from a block's first acceptance to each other node's.",
-    "gamma": "Of tie races between an attacker's and an honest block, the share the attacker "
-             "won.",
+    "gamma": "Of the honest blocks built on a tie between an attacker's and an honest block, "
+             "the share built on the attacker's block (Eyal-Sirer's gamma).",
 }
 
 

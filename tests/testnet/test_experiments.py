@@ -95,6 +95,24 @@ def test_row_of_a_hand_built_pow_run():
     assert set(COLUMNS) <= set(row)
 
 
+def test_gamma_is_the_honest_share_building_on_the_attackers_tied_block():
+    h = H().started(t=0).node("node0").at(1).chain("a1", miner="k0")
+    h.at(2).block("s2", "a1", miner="k3", main=False).block("b2", "a1", miner="k0")  # tie at 2
+    h.at(3).block("c3", "b2", miner="k0").block("d3", "s2", miner="k1", main=False)
+    h.block("e3", "s2", miner="k2", main=False)
+    h.final("node0", "c3", t=10)
+    history = h.roles(roles={"node0": "honest", "node1": "honest", "node2": "honest",
+                             "node3": "selfish-miner"},
+                      hashrate={f"node{i}": 1 for i in range(4)},
+                      payout={f"node{i}": f"k{i}" for i in range(4)}, t=10).build()
+    manifest = validate_manifest({"nodes": 4, "consensus": "pow"})
+    row = run_row(history=history, metrics=fork_metrics(history), manifest=manifest,
+                  consensus="pow", scenario="t", point="-", params={}, run=1, seed=5,
+                  backend="local", passed=True, cpu_s=None, report="r", checks=[])
+    assert row["gamma"] == pytest.approx(2 / 3, abs=1e-3)  # d3 and e3 built on s2, c3 on b2
+    assert row["attacker_revenue_share"] == 0.0
+
+
 # ---- tables -----------------------------------------------------------------------------------
 def test_runs_csv_schema_and_summary(tmp_path):
     rows = [{"consensus": c, "scenario": "s", "point": "delay=0ms", "delay": "0ms", "run": r,
