@@ -75,6 +75,23 @@ def test_root_compose_file_with_consensus_pos_or_hybrid_finalizes(node_image, co
     wait_until(finalized, 120, "all nodes to finalize epoch >= 1")
 
 
+@pytest.mark.timeout(300)
+def test_root_compose_file_with_consensus_dpos_produces_and_advances_the_lib(node_image,
+                                                                             compose_project):
+    project = compose_project(ROOT / "docker-compose.yml", env={"CONSENSUS": "dpos"})
+    project("up", "-d")
+    statuses = wait_for_agreement(ROOT_PORTS, 90, min_height=1)
+    assert {s["consensus"] for s in statuses} == {"dpos"}
+    log.info("Wait until every node's last irreversible block is past genesis and shared")
+
+    def lib_advanced() -> bool:
+        found = [node_status(p) for p in ROOT_PORTS]
+        libs = {(s.get("finalized") or {}).get("root") if s else None for s in found}
+        heights = [(s.get("finalized") or {}).get("height", -1) if s else -1 for s in found]
+        return None not in libs and min(heights) >= 5
+    wait_until(lib_advanced, 120, "all nodes to report a LIB at height >= 5")
+
+
 @pytest.mark.timeout(400)
 def test_generated_eight_node_pos_file_comes_up(node_image, compose_project, tmp_path):
     base = free_base_port(8)

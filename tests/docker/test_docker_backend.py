@@ -145,6 +145,19 @@ def test_pos_partition_scenario_passes_on_docker(node_image, tmp_path):
     assert not containers_of(report / "cluster")
 
 
+@pytest.mark.timeout(900)
+def test_dpos_partition_scenario_passes_on_docker(node_image, tmp_path):
+    report = tmp_path / "report"
+    result = run([sys.executable, "-m", "testnet.cli", "run",
+                  str(ROOT / "scenarios" / "dpos-partition-minority-stalls.yaml"),
+                  "--backend", "docker", "--report", str(report)], check=False, timeout=800)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    checks = {c["name"]: c for c in json.loads((report / "checks.json").read_text())}
+    assert checks["lib_stalled_during_partition"]["passed"]
+    assert checks["no_irreversible_block_reverted"]["passed"]
+    assert not containers_of(report / "cluster")
+
+
 def containers_of(directory) -> list[str]:  # type: ignore[no-untyped-def]
     from testnet.backends.containers import docker_client
     project = json.loads((directory / "cluster.json").read_text())["project"]

@@ -13,6 +13,7 @@ from testnet.backends.containers import project_name
 from tests.docker.conftest import (
     ContainerCLI,
     free_base_port,
+    node_status,
     run,
     run_testnet,
     unique_name,
@@ -92,6 +93,31 @@ def test_up_backend_swarm_runs_faults_and_comes_down_clean(swarm, node_image, tm
         assert cli.node("node2")["process"] == "paused"
         cli("resume", "2")
         cli.wait_until(lambda: cli.status()["agree"], 60, "agreement after resume")
+    finally:
+        cli("down", check=False)
+    label = f"com.docker.stack.namespace={project_name(cli.directory)}"
+    assert not swarm.containers.list(all=True, filters={"label": label})
+
+
+@pytest.mark.timeout(400)
+def test_up_backend_swarm_with_hybrid_agrees_and_finalizes(swarm, node_image, tmp_path):
+    cli = ContainerCLI(tmp_path / "cluster")
+    base = free_base_port(4)
+    ports = list(range(base, base + 4))
+    try:
+        cli("up", "--backend", "swarm", "--image", node_image, "--consensus", "hybrid",
+            "--nodes", "4", "--base-port", str(base), timeout=240)
+        statuses = wait_for_agreement(ports, 120, min_height=1)
+        assert {s["consensus"] for s in statuses} == {"hybrid"}
+        log.info("Wait until every node reports the same FFG checkpoint finalized past genesis")
+
+        def finalized() -> bool:
+            found = [node_status(p) for p in ports]
+            checkpoints = {((s.get("finalized") or {}).get("epoch", -1),
+                            (s.get("finalized") or {}).get("root")) if s else (-1, None)
+                           for s in found}
+            return len(checkpoints) == 1 and min(epoch for epoch, _ in checkpoints) >= 1
+        wait_until(finalized, 180, "all four nodes to finalize the same epoch >= 1")
     finally:
         cli("down", check=False)
     label = f"com.docker.stack.namespace={project_name(cli.directory)}"
