@@ -51,7 +51,8 @@ def docker_engine():
     except DockerUnavailable as exc:
         if os.environ.get("TESTNET_REQUIRE_DOCKER") == "1":
             pytest.fail(f"TESTNET_REQUIRE_DOCKER=1 but {exc}")
-        pytest.skip(f"no Docker engine reachable: {exc}")
+        pytest.skip(f"no Docker engine reachable: {exc} (start dockerd, or run .ci/run, which "
+                    "installs and starts one)")
 
 
 @pytest.fixture(scope="session")
