@@ -358,7 +358,9 @@ class P2PHost:
     # -- connection lifecycle ------------------------------------------------------------------
 
     def _new_connection(self, ws: Any, *, url: str, direction: LinkDirection) -> Connection:
-        return Connection(
+        """A connection whose bad input is charged from its first frame: a junk frame that
+        arrives while the handshake is finishing (before dispatch starts) costs its address too."""
+        conn = Connection(
             ws,
             url=url,
             direction=direction,
@@ -370,6 +372,8 @@ class P2PHost:
             send_queue_bytes=self._send_queue_bytes,
             shaper=self.link_shaper,
         )
+        conn.on_bad_input = self._penalise_bad_input
+        return conn
 
     async def _serve(self, conn: Connection) -> bool:
         """Run one connection from handshake to close. Returns True if the handshake succeeded."""
@@ -430,7 +434,6 @@ class P2PHost:
         is_new_peer = self._register(conn)
         if conn.is_closing:  # lost the duplicate-connection rule
             return True
-        conn.on_bad_input = self._penalise_bad_input
         conn.start_dispatch(self._on_frame)
         self.sync.send_status(conn)
         if is_new_peer:

@@ -339,12 +339,24 @@ class SwarmBackend(ContainerBackend):
         return f"{self.project}_{service_name(index)}"
 
     def container(self, index: int) -> Container | None:
-        found = self.client.containers.list(all=True, filters={
-            "label": f"com.docker.swarm.service.name={self._service_name(index)}"})
-        live = [c for c in found if c.status in ("running", "paused")]
-        if live:
-            return live[0]
-        return max(found, key=lambda c: c.attrs["Created"], default=None)
+        """The service's live task container, else its newest one.
+
+        Swarm replaces and prunes task containers on its own, so a container may vanish between
+        being listed and being inspected: the list is sparse (no inspect per row) and only the
+        chosen one is inspected, again from the start if it went away meanwhile.
+        """
+        label = f"com.docker.swarm.service.name={self._service_name(index)}"
+        for _ in range(5):
+            found = self.client.containers.list(all=True, sparse=True, filters={"label": label})
+            live = [c for c in found if c.status in ("running", "paused")]
+            chosen = live[0] if live else max(found, key=lambda c: c.attrs["Created"], default=None)
+            if chosen is None:
+                return None
+            try:
+                return self.client.containers.get(chosen.id)
+            except NotFound:
+                continue
+        return None
 
     def _service(self, index: int):  # type: ignore[no-untyped-def]
         try:
@@ -387,7 +399,7 @@ class SwarmBackend(ContainerBackend):
         label = f"com.docker.stack.namespace={self.project}"
 
         def leftovers() -> list:
-            return (self.client.containers.list(all=True, filters={"label": label}) +
+            return (self.client.containers.list(all=True, sparse=True, filters={"label": label}) +
                     self.client.networks.list(filters={"label": label}))
         try:
             wait_until_sync(lambda: not leftovers(), STATE_TIMEOUT_S,
