@@ -45,10 +45,11 @@ from testnet.config.manifest import ClusterManifest
 from testnet.errors import NodeAPIError, NodeUnreachable, ScenarioError, TestnetError
 from testnet.faults.actions import ActionContext, perform_action
 from testnet.faults.nemesis import Nemesis
-from testnet.faults.run_verbs import LoadArgs, TxArgs, VoteArgs, WaitArgs
+from testnet.faults.run_verbs import LoadArgs, RaceArgs, TxArgs, VoteArgs, WaitArgs
 from testnet.history.event_log import read_event_log
 from testnet.observe.collector import Collector
 from testnet.scenarios.chain_audit import audit_headers, audit_pos_headers
+from testnet.scenarios.double_spend_race import play_race
 from testnet.scenarios.outcome import RunResult, judge_run
 from testnet.scenarios.spec import Scenario, Step
 from testnet.scenarios.transfer_load import send_transfers
@@ -199,7 +200,8 @@ class ScenarioRunner:
                 height = max(s["height"] for s in await self._answering()) + args.blocks
             await self.cluster.wait_for_height(height, timeout, indices=nodes or self._up())
         if args.tx is not None:
-            await self._wait_for_tx(args.tx, args.confirmations or 1, nodes, timeout)
+            depth = 1 if args.confirmations is None else args.confirmations
+            await self._wait_for_tx(args.tx, depth, nodes, timeout)
         if args.event is not None:
             await self._wait_for_event(args.event, nodes, timeout)
         if args.epochs is not None:
@@ -275,6 +277,12 @@ class ScenarioRunner:
         self.observe("tx_sent", txid=result["txid"], node=self.cluster.name(args.node),
                      label=label, nonce=nonce, amount=args.amount)
 
+    async def race(self, args: RaceArgs) -> None:
+        record = self._tx(args.tx)
+        await play_race(self.cluster, attacker=args.attacker, txid=record.txid,
+                        confirmations=args.confirmations, give_up_behind=args.give_up_behind,
+                        timeout=args.timeout, observe=self.observe)
+
     def start_load(self, args: LoadArgs) -> None:
         self._loads.append(asyncio.create_task(self._load(args)))
 
@@ -329,12 +337,20 @@ class ScenarioRunner:
 
     async def _wait_for_tx(self, label: str, confirmations: int, nodes: list[int] | None,
                            timeout: float) -> None:
+        """Until the nodes see the labelled transfer `confirmations` deep; 0 means zero-conf:
+        in the node's mempool or on its main chain (what a merchant sees when it is paid)."""
         record = self._tx(label)
+
+        def holds(status: dict) -> bool:
+            if confirmations == 0:
+                return bool(status.get("in_mempool") or status["in_main_chain"])
+            return status["confirmations"] >= confirmations
         await self._wait_for_node_view(
-            lambda client: client.tx(record.txid),
-            lambda status: status["confirmations"] >= confirmations, nodes, timeout,
-            f"tx {record.label} with {confirmations} confirmation(s)",
-            lambda status: f"{status['confirmations']} confirmation(s)")
+            lambda client: client.tx(record.txid), holds, nodes, timeout,
+            f"tx {record.label} with {confirmations} confirmation(s)" if confirmations
+            else f"tx {record.label} in the mempool",
+            lambda status: f"{status['confirmations']} confirmation(s)"
+            + (", in the mempool" if status.get("in_mempool") else ""))
 
     async def _wait_for_node_view(self, ask: Callable[[Any], Any], holds: Callable[[dict], bool],
                                   nodes: list[int] | None, timeout: float, what: str,
