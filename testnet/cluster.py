@@ -15,7 +15,6 @@ import asyncio
 import json
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import aiohttp
 from consensus.types import sign_transaction
 from testnet.backends.base import create_cluster, open_backend
 from testnet.client import NodeClient
+from testnet.clock import monotonic
 from testnet.config.cluster_files import read_cluster
 from testnet.config.manifest import ClusterManifest, validate_manifest
 from testnet.errors import NodeAPIError, NodeDown, NodeUnreachable, UnknownAccount, UnknownNode
@@ -47,8 +47,11 @@ class Cluster:
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        """The HTTP session to the nodes' APIs: over TCP, or through the connector a backend
+        offers (`http_connector()`: the simulation's nodes live in this process)."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            offer = getattr(self.backend, "http_connector", None)
+            self._session = aiohttp.ClientSession(connector=offer() if offer else None)
         return self._session
 
     async def close(self) -> None:
@@ -128,7 +131,7 @@ class Cluster:
     async def healthy(self, timeout: float = 30.0, indices: list[int] | None = None) -> None:
         """Every node (or those given) answers /status."""
         targets = list(range(self.size)) if indices is None else indices
-        started = time.monotonic()
+        started = monotonic()
         last: list[dict | None] = []
 
         async def check() -> bool:
@@ -136,7 +139,7 @@ class Cluster:
             last = await self.statuses(targets)
             if all(r is not None for r in last):
                 return True
-            if time.monotonic() - started > DOWN_GRACE_S:  # a node that exited will not answer
+            if monotonic() - started > DOWN_GRACE_S:  # a node that exited will not answer
                 down = [self.name(i) for i, r in zip(targets, last)
                         if r is None and self.backend.process_state(i) == "down"]
                 if down:

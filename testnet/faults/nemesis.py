@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
+from testnet.clock import wall_time
 from testnet.cluster import Cluster
 from testnet.errors import BackendError, NemesisError, NodeAPIError, NodeUnreachable
 from testnet.faults.grudge import Grudge, link_blocks
@@ -39,7 +39,7 @@ class Nemesis:
     def record(self, kind: str, fault: str, nodes: list[int], *, result: dict | None = None,
                **params: Any) -> dict:
         """Log one action: `params` are what was asked (the schedule), `result` what happened."""
-        entry = {"ts": time.time(), "source": "nemesis", "type": kind, "fault": fault,
+        entry = {"ts": wall_time(), "source": "nemesis", "type": kind, "fault": fault,
                  "nodes": [self.cluster.info["nodes"][i]["name"] for i in nodes],
                  "params": params}
         if result:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from testnet.clock import wall_time
 from testnet.cluster import Cluster
 from testnet.errors import NodeAPIError, NodeUnreachable
 from testnet.faults.nemesis import FAULT_LOG, FAULT_STATE
@@ -210,7 +210,7 @@ class Collector:
     def snapshot(self, top: int | None = None, size: int = 120, timeline_tail: int = 200
                  ) -> dict:
         """Everything a dashboard needs to draw one frame."""
-        return {"cluster": self.cluster.directory.name, "time": time.time(),
+        return {"cluster": self.cluster.directory.name, "time": wall_time(),
                 "consensus": self.cluster.info.get("consensus", "pow"),
                 "nodes": [v.to_json() for v in self.nodes], "connectivity": self.connectivity(),
                 "partition": self.partition(), "faults": self.faults(),
@@ -234,7 +234,7 @@ class Collector:
         if not isinstance(seq, int) or seq <= view.last_seq:
             return False
         view.last_seq = seq
-        extra = {"filled": True} if filled else {"rx_ts": time.time()}
+        extra = {"filled": True} if filled else {"rx_ts": wall_time()}
         self._ingest({**event, "source": "node", "node": view.name, **extra})
         return True
 

@@ -26,7 +26,6 @@ import contextlib
 import json
 import logging
 import shutil
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from consensus.hybrid.spec import HybridSpec
 from consensus.pos.spec import PosSpec
 from consensus.types import sign_transaction
 from testnet.checks.events import event_matches
+from testnet.clock import monotonic, wall_time
 from testnet.cluster import LocalCluster
 from testnet.config.cluster_files import validator_keys
 from testnet.config.manifest import ClusterManifest
@@ -121,7 +121,7 @@ class ScenarioRunner:
                 await self._serve_dashboard()
             for companion in self.companions:
                 await self._exit.enter_async_context(companion(self.cluster))
-            self._start = time.monotonic()
+            self._start = monotonic()
             self.observe("run_started", seed=self.scenario.seed, name=self.scenario.name)
             try:
                 async with asyncio.timeout(self.scenario.timeout):
@@ -156,7 +156,7 @@ class ScenarioRunner:
         self._background.append(asyncio.create_task(self._poll_transactions()))
         for step in self.scenario.steps:
             if step.at_s is not None:
-                delay = self._start + step.at_s - time.monotonic()
+                delay = self._start + step.at_s - monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
             self.progress(f"step {step.index}: {step.action} {_short(step.args)}")
@@ -186,7 +186,7 @@ class ScenarioRunner:
 
     # ---- the runner's hooks (RunHooks) -----------------------------------------------------------
     def observe(self, what: str, **data: Any) -> None:
-        self.observations.append({"ts": time.time(), "source": "runner", "type": "observation",
+        self.observations.append({"ts": wall_time(), "source": "runner", "type": "observation",
                                   "what": what, **data})
 
     async def wait(self, args: WaitArgs) -> None:
