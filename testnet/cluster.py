@@ -15,8 +15,9 @@ import asyncio
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -31,6 +32,8 @@ from testnet.waiting import wait_until
 
 DOWN_GRACE_S = 2.0
 
+
+T = TypeVar("T")
 
 class Cluster:
     def __init__(self, directory: Path | str) -> None:
@@ -53,6 +56,15 @@ class Cluster:
             offer = getattr(self.backend, "http_connector", None)
             self._session = aiohttp.ClientSession(connector=offer() if offer else None)
         return self._session
+
+    async def backend_call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call a backend method without stalling the event loop: in a thread for backends
+        whose calls block (processes, containers); inline for a backend that says it does not
+        (`blocking = False`: the simulation's nodes live on this loop, and a thread would let its
+        virtual clock run on while the call is in flight)."""
+        if getattr(self.backend, "blocking", True):
+            return await asyncio.to_thread(fn, *args)
+        return fn(*args)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -299,7 +311,7 @@ class LocalCluster(Cluster):
     async def __aenter__(self) -> LocalCluster:
         timeout = 30 if self.backend.name == "local" else 90  # containers: image start, DNS
         try:
-            await asyncio.to_thread(self.start_all)
+            await self.backend_call(self.start_all)
             await self.healthy(timeout=timeout)
             await self.connected(timeout=timeout)
         except BaseException:
@@ -308,7 +320,7 @@ class LocalCluster(Cluster):
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await asyncio.to_thread(self.stop_all)
+        await self.backend_call(self.stop_all)
         await self.close()
         if self._tmp and not self._keep:
             shutil.rmtree(self._tmp, ignore_errors=True)

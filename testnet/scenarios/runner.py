@@ -138,7 +138,7 @@ class ScenarioRunner:
                 await self.collector.catch_up()
                 await self.collector.stop()
             if not self.keep_cluster:
-                await asyncio.to_thread(self.cluster.stop_all)
+                await self.cluster.backend_call(self.cluster.stop_all)
             await self.cluster.close()
         return self._judge()
 
