@@ -94,6 +94,7 @@ class P2PHost:
         link_seed: int | None = None,
         policy_limits: PolicyLimits | None = None,
         transport: Transport | None = None,
+        challenge_source: Callable[[int], bytes] | None = None,
     ) -> None:
         # [REJECT] genesis hash and chain id fit the hello message (wire.py)
         if not isinstance(genesis_hash, bytes) or len(genesis_hash) != 32:
@@ -115,6 +116,8 @@ class P2PHost:
         self.started = asyncio.Event()
         self._running = False
         self._transport: Transport = transport if transport is not None else WebSocketTransport()
+        # handshake challenges: the OS's randomness unless a simulation brings its seeded source
+        self._challenge_source = challenge_source
         self._conns: dict[str, Connection] = {}  # peer id -> its one registered connection
         self._live: set[Connection] = set()  # every open connection, registered or not
         self._url_peers: dict[str, str] = {}  # dialed URL -> the peer id it led to
@@ -404,6 +407,8 @@ class P2PHost:
             result = await perform_handshake(
                 conn, self._identity, self._params, timeout=self._handshake_timeout,
                 admit=self._admit,
+                **({} if self._challenge_source is None
+                   else {"challenge_source": self._challenge_source}),
             )
         except HandshakeError as exc:
             self._log.warning("handshake with %s failed: %s", conn.url, exc.reason)
