@@ -21,8 +21,7 @@ from testnet.errors import BackendError
 
 T = TypeVar("T")
 BACKENDS = ("local", "docker", "swarm", "sim")
-PROCESS_T = TypeVar("T")
-BACKENDS = ("local", "docker", "swarm")   # clusters that outlive the command starting them
+PROCESS_BACKENDS = ("local", "docker", "swarm")   # clusters that outlive the command starting them
 
 
 class Backend(Protocol):
