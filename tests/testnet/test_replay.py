@@ -132,14 +132,14 @@ def test_any_way_to_a_moment_gives_the_same_picture(every):
 
 
 async def test_the_replayed_tree_is_the_live_collectors(tmp_path):
-    """The live collector, handed the entries up to t as its streams would, holds the same tree
-    and timeline: the replay goes through its intake."""
+    """The live collector, handed the node events and nemesis actions up to t as its streams and
+    the nemesis log would, holds the same tree and timeline: the replay goes through its intake."""
     history = split_and_heal()
     cluster = LocalCluster(nodes=3, directory=tmp_path / "c")     # files only: never entered
     for t in (1.0, 4.5, 7.0):
         collector = Collector(cluster)
         for entry in history:
-            if entry["ts"] <= t:
+            if entry["ts"] <= t and entry["source"] != "runner":
                 collector.ingest(entry)
         replay = replay_of(history, 2)
         replay.seek(t)
