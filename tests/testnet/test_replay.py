@@ -261,11 +261,16 @@ def test_a_report_without_cluster_json_takes_its_nodes_from_the_history(tmp_path
 
 
 @pytest.mark.parametrize("lines, message", [
-    (['{"ts": 1, "source": "node"}', '{"ts": 2,'], "history.jsonl line 2: not JSON"),
-    (['{"ts": 1, "source": "node"}', "", "[1, 2]"], "history.jsonl line 3: not a JSON object"),
+    (['{"ts": 1, "source": "runner"}', '{"ts": 2,'], "history.jsonl line 2: not JSON"),
+    (['{"ts": 1, "source": "runner"}', "", "[1, 2]"], "history.jsonl line 3: not a JSON object"),
     (['{"ts": "noon", "source": "runner"}'], "history.jsonl line 1: bad ts: \"noon\""),
     (['{"ts": 1, "rx_ts": null, "source": "node"}'], "line 1: bad rx_ts: null"),
     (['{"ts": 1}'], "history.jsonl line 1: no \"source\""),
+    (['{"ts": 1, "source": "node", "node": "node0", "type": "block_accepted", "height": 1}'],
+     "line 1: a block_accepted event without hash"),
+    (['{"ts": 1, "source": "node", "type": "reorg"}'], "line 1: a node event without a \"node\""),
+    (['{"ts": 1, "source": "nemesis", "fault": "kill", "nodes": "node0"}'],
+     "line 1: bad nodes of a nemesis action"),
     ([], "holds no entries"),
 ])
 def test_cli_names_the_bad_line(tmp_path, lines, message):
