@@ -153,8 +153,8 @@ class ReplayState(TimelineState):
                            "role": self.roles.get(view.name, "honest"),
                            "faults": node_faults(self.standing, view.index),
                            "reorgs": self.reorgs[view.name], "consensus": self.consensus,
-                           "justified": tree.justified.get(view.name),
-                           "finalized": tree.finalized.get(view.name)}
+                           "justified": _checkpoint(tree.justified.get(view.name)),
+                           "finalized": _checkpoint(tree.finalized.get(view.name))}
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def freeze(self) -> bytes:
@@ -167,6 +167,11 @@ class ReplayState(TimelineState):
             setattr(self, key, value)
         self._by_name = {v.name: v for v in self.nodes}
         self.timeline = [e for e in history[: self.position] if e.get("source") in LIVE_SOURCES]
+
+
+def _checkpoint(point: dict | None) -> dict | None:
+    """A checkpoint as a node's status shows it: a DPoS LIB has a height and no epoch."""
+    return None if point is None else {k: v for k, v in point.items() if v is not None}
 
 
 class Replay:

@@ -185,6 +185,19 @@ def test_a_killed_node_is_down_until_started():
     assert [n.up for n in replay.state.nodes] == [True, True]
 
 
+def test_cards_show_finality_as_a_nodes_status_does():
+    h = H("dpos").at(0).node("node0").block("a1", "g").block("a2", "a1")
+    h.at(1).event("lib_advanced", height=1, root="a1", slot=1, gap=1, slot_start_ts=0.0,
+                  irreversible_after_s=1.0)
+    h.at(2).node("node1").justified(3, "a2").finalized(2, "a1")
+    replay = Replay(h.build(), name="f", consensus="dpos", nodes=NODES[:2])
+    cards = {n["name"]: n for n in picture(replay)["nodes"]}
+    assert cards["node0"]["finalized"] == {"height": 1, "root": "a1"}, "a LIB: no epoch"
+    assert cards["node1"]["finalized"] == {"epoch": 2, "root": "a1"}
+    assert cards["node1"]["justified"] == {"epoch": 3, "root": "a2"}
+    assert picture(replay)["tree"]["finalized"]["node0"]["root"] == "a1"
+
+
 # ---- the endpoint -------------------------------------------------------------------------------
 def test_times_outside_the_run_or_not_numbers_are_refused():
     replay = replay_of(split_and_heal())
