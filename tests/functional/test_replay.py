@@ -15,7 +15,13 @@ import pytest
 import yaml
 
 from testnet.history.history_file import read_history
-from testnet.history.readers import head_at, head_timelines, host_ts, nemesis_actions
+from testnet.history.readers import (
+    head_at,
+    head_timelines,
+    host_ts,
+    nemesis_actions,
+    observations,
+)
 from testnet.history.standing_faults import apply_fault, no_faults
 from testnet.observe.dashboard import running_site
 from testnet.observe.replay import load_replay, replay_app
@@ -48,8 +54,11 @@ async def test_replay_of_a_real_run_shows_the_split_then_one_chain(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
 
     history = read_history(report)
-    heal = next(e["ts"] for e in nemesis_actions(history) if e.get("fault") == "heal")
-    split_moment = math.nextafter(heal, -math.inf)     # the last moment of the partition
+    # The last moment of the partition: before the heal step began (the nemesis records its
+    # entry once the nodes have taken the heal, and they may reconnect before that).
+    heal = next(e["ts"] for e in observations(history, "step_started")
+                if e.get("action") == "heal")
+    split_moment = math.nextafter(heal, -math.inf)
     lines = head_timelines(history)
     nodes = ["node0", "node1", "node2"]
     replay = load_replay(report, checkpoint_every=16)   # several checkpoints on a short run
@@ -59,7 +68,7 @@ async def test_replay_of_a_real_run_shows_the_split_then_one_chain(tmp_path):
         async def at(t: float) -> dict:
             async with http.get(url + "api/replay", params={"t": repr(t)}) as resp:
                 assert resp.status == 200, await resp.text()
-            async with http.get(url + "api/snapshot") as resp:
+            async with http.get(url + "api/snapshot", params={"size": "1000"}) as resp:
                 return await resp.json()
 
         log.info("Just before the heal: node0 on its own head, apart from the other two")
@@ -67,17 +76,20 @@ async def test_replay_of_a_real_run_shows_the_split_then_one_chain(tmp_path):
         assert split["tree"]["heads"] == {n: head_at(lines[n], split_moment) for n in nodes}
         assert split["tree"]["head_heights"] == heights_at(history, split_moment)
         heads = split["tree"]["heads"]
-        assert heads["node1"] == heads["node2"] != heads["node0"]
+        assert heads["node0"] not in (heads["node1"], heads["node2"])
         assert split["partition"]["groups"] == [["node0"], ["node1", "node2"]]
         cards = {c["name"]: c for c in split["nodes"]}
         assert not {"node1", "node2"} & set(cards["node0"]["peers"]), cards["node0"]
         assert "node0" not in cards["node1"]["peers"], cards["node1"]
 
-        log.info("At the end: one head for all, the partition healed")
+        log.info("At the end: every head on one chain (a block mined as the run stopped may not "
+                 "have reached every node), the partition healed")
         end = await at(replay.end)
         assert end["tree"]["heads"] == {n: head_at(lines[n], replay.end) for n in nodes}
         assert end["tree"]["head_heights"] == heights_at(history, replay.end)
-        assert len(set(end["tree"]["heads"].values())) == 1
+        parents = {b["hash"]: b["parent"] for b in end["tree"]["blocks"]}
+        top = max(end["tree"]["heads"].values(), key=lambda h: len(chain_of(h, parents)))
+        assert all(h in chain_of(top, parents) for h in end["tree"]["heads"].values())
         assert end["tree"]["heads"] != heads and not end["partition"]["partitioned"]
         assert end["tree"]["max_height"] >= split["tree"]["max_height"]
 
@@ -98,3 +110,13 @@ def heights_at(history: list[dict], t: float) -> dict[str, int]:
                 and entry.get("type") in ("node_started", "head_changed"):
             heights[entry["node"]] = entry["height"]
     return heights
+
+
+def chain_of(head: str, parents: dict[str, str | None]) -> set[str]:
+    """`head` and its ancestors in the tree window."""
+    chain = set()
+    block: str | None = head
+    while block is not None and block not in chain:
+        chain.add(block)
+        block = parents.get(block)
+    return chain
