@@ -24,8 +24,9 @@ from testnet.observe.collector import Collector
 from testnet.observe.dashboard import running_site
 from testnet.observe.dashboard_frames import TreeFrames, snapshot_frame
 from testnet.observe.replay import load_replay, recorded_cluster, replay_app
-from testnet.observe.replay_state import RecordedNode, Replay
+from testnet.observe.replay_state import RecordedNode, Replay, ReplayState
 from tests.testnet.histories import H
+from tests.testnet.tree_events import ForkHistory
 
 log = logging.getLogger("test")
 
@@ -129,6 +130,26 @@ def test_any_way_to_a_moment_gives_the_same_picture(every):
         got["replay"].pop("checkpoint_every")
         want["replay"].pop("checkpoint_every")
         assert got == want, f"t={t} (checkpoint every {every})"
+
+
+def test_a_jump_in_a_long_run_starts_from_the_nearest_checkpoint(monkeypatch):
+    history = ForkHistory(nodes=4, seed=5)
+    history.extend(1500, fork_every=10)
+    replay = Replay(history.events, name="long", consensus="pow",
+                    nodes=[RecordedNode(f"node{i}", i) for i in range(4)], checkpoint_every=500)
+    assert len(replay.checkpoints) == math.ceil(len(history.events) / 500)
+    ingested = []
+    monkeypatch.setattr(ReplayState, "ingest",
+                        lambda self, e, real=ReplayState.ingest: (ingested.append(e),
+                                                                  real(self, e)))
+    for fraction in (0.1, 0.9, 0.5, 0.2, 0.95):
+        ingested.clear()
+        t = replay.start + fraction * (replay.end - replay.start)
+        replay.seek(t)
+        assert len(ingested) < 500, f"{len(ingested)} entries ingested to reach {fraction:.0%}"
+        want = max(e["height"] for e in history.events
+                   if e["type"] == "block_accepted" and e["rx_ts"] <= t)
+        assert replay.state.tree.max_height == want
 
 
 async def test_the_replayed_tree_is_the_live_collectors(tmp_path):
