@@ -1,7 +1,9 @@
 """One websocket link to one peer: framing, a bounded send queue, and the close protocol.
 
-A Connection wraps an aiohttp websocket (server `WebSocketResponse` or client
-`ClientWebSocketResponse`; both expose the same receive/send_bytes/close API). It owns three
+A Connection wraps a FrameSocket (transport.py): an aiohttp websocket (server
+`WebSocketResponse` or client `ClientWebSocketResponse`; both expose the same
+receive/send_bytes/close API), or an in-memory link of the same shape (memory_transport.py). It
+owns three
 kinds of task, all children of the TaskGroup in `run()`:
 
 - a writer that drains the send queue, so a slow peer only fills its own queue; when the queue
@@ -34,11 +36,12 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal
 
-from aiohttp import ClientWebSocketResponse, WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.http_websocket import WebSocketError
 
 from p2p.errors import DecodeError, EncodeError, HandshakeError
 from p2p.link_shaper import DelayLine, Direction, LinkShaper
+from p2p.transport import CLOSE_TIMEOUT_S, FrameSocket
 from p2p.wire import PROTOCOL_VERSION, decode_envelope, encode_frame
 
 LinkDirection = Literal["inbound", "outbound"]     # who dialed: the peer, or we
@@ -46,12 +49,9 @@ LinkDirection = Literal["inbound", "outbound"]     # who dialed: the peer, or we
 SEND_QUEUE_FRAMES = 4096
 SEND_QUEUE_BYTES = 64 * 1024 * 1024
 HANDSHAKE_INBOX_FRAMES = 8  # a correct peer sends 2 frames up to its auth
-CLOSE_TIMEOUT_S = 1.0  # time to flush the queue, then time for the close handshake
-HEARTBEAT_S = 5.0  # websocket ping interval; a peer silent for 1.5x this is dropped
 RESERVED_CLOSE_CODES = frozenset({1005, 1006, 1015})  # RFC 6455 7.4.1: never in a close frame
 MAX_CLOSE_MESSAGE_BYTES = 123  # RFC 6455: close reason fits a 125-byte control frame
 
-Websocket = web.WebSocketResponse | ClientWebSocketResponse
 FrameHandler = Callable[["Connection", str, dict], None]
 
 
@@ -75,7 +75,7 @@ def new_stats() -> dict[str, Any]:
 class Connection:
     def __init__(
         self,
-        ws: Websocket,
+        ws: FrameSocket,
         *,
         url: str,
         direction: LinkDirection,

@@ -101,6 +101,7 @@ async def perform_handshake(
     *,
     timeout: float = HANDSHAKE_TIMEOUT_S,
     admit: Callable[[str], str | None] | None = None,
+    challenge_source: Callable[[int], bytes] = secrets.token_bytes,
 ) -> HandshakeResult:
     """Run both halves of the handshake over `channel`.
 
@@ -109,9 +110,10 @@ async def perform_handshake(
     sees the handshake succeed.
     Returns the authenticated peer key. Raises HandshakeError on any mismatch, a refusal, a bad
     signature, a peer's `bye`, a closed link or the timeout; it never sends `bye` itself.
+    `challenge_source(n)` gives n random bytes: the OS's by default, as the challenge must be
+    unpredictable to the peer; a deterministic simulation passes its seeded rng's `randbytes`.
     """
-    # The challenge must be unpredictable to the peer, so it comes from the OS, not the host rng.
-    challenge = secrets.token_bytes(CHALLENGE_BYTES)
+    challenge = challenge_source(CHALLENGE_BYTES)
     channel.send("hello", make_hello(identity, params, challenge))
     try:
         async with asyncio.timeout(timeout):

@@ -1,9 +1,11 @@
 """P2PHost: the node's whole view of the network -- peers, gossip, requests and sync.
 
 node/ creates one P2PHost, mounts `handle_inbound` at GET /p2p on its aiohttp app, registers
-topics, handlers and a sync source, and runs `run()` as a child of its TaskGroup. The host:
+topics, handlers and a sync source, and runs `run()` as a child of its TaskGroup. Links come
+through a Transport (transport.py): websockets by default, or an in-memory simulated network
+(memory_transport.py), whose inbound links arrive through `accept`. The host:
 
-- accepts inbound websockets (`handle_inbound`) and dials the configured peer URLs with backoff
+- accepts inbound links (`handle_inbound`, `accept`) and dials the configured peer URLs with backoff
   (dialer.py); every link is a Connection (connection.py) that must pass the handshake
   (handshake.py) before anything else is read from it;
 - keeps at most one connection per peer id. If both sides dial each other, the connection
@@ -31,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -39,27 +40,21 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import WSCloseCode, web
 
-from p2p.connection import (
-    CLOSE_TIMEOUT_S,
-    HEARTBEAT_S,
-    SEND_QUEUE_BYTES,
-    Connection,
-    LinkDirection,
-    new_stats,
-)
+from p2p.connection import SEND_QUEUE_BYTES, Connection, LinkDirection, new_stats
 from p2p.dialer import Dialer, DialOutcome
 from p2p.errors import HandshakeError
 from p2p.gossip import Fetch, GossipRouter, Validator
 from p2p.handshake import HANDSHAKE_TIMEOUT_S, SELF_CONNECTION, ChainParams, perform_handshake
 from p2p.identity import Identity
 from p2p.link_shaper import LinkRule, LinkShaper
+from p2p.loop_clock import loop_time
 from p2p.peer_policy import EvictionCandidate, PeerPolicy, PolicyLimits, address_of, choose_eviction
 from p2p.peer_score import BAD_FRAME_PENALTY, REJECT_PENALTY, PeerScores
 from p2p.rpc import DEFAULT_REQUEST_TIMEOUT_S, Handler, RequestRouter
 from p2p.sync import GET_BLOCKS_METHOD, STATUS_INTERVAL_S, ChainStatus, SyncManager, SyncSource
+from p2p.transport import CLOSE_TIMEOUT_S, HEARTBEAT_S, FrameSocket, Transport, WebSocketTransport
 from p2p.wire import MAX_FRAME_BYTES, MAX_NAME_CHARS, PROTOCOL_VERSION
 
-DIAL_CONNECT_TIMEOUT_S = 5.0
 SHUTDOWN_TIMEOUT_S = 3.0
 GOSSIP_TYPES = frozenset({"gossip", "inv", "getdata", "data", "notfound"})
 LINK_BLOCKED_REASON = "link blocked by fault injection"
@@ -88,7 +83,7 @@ class P2PHost:
         max_frame_bytes: int = MAX_FRAME_BYTES,
         seen_cache_size: int = 65536,
         rng: random.Random | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = loop_time,
         logger: logging.Logger | None = None,
         on_peer_connected: Callable[[PeerInfo], None] | None = None,
         on_peer_disconnected: Callable[[PeerInfo, str], None] | None = None,
@@ -98,6 +93,8 @@ class P2PHost:
         send_queue_bytes: int = SEND_QUEUE_BYTES,
         link_seed: int | None = None,
         policy_limits: PolicyLimits | None = None,
+        transport: Transport | None = None,
+        challenge_source: Callable[[int], bytes] | None = None,
     ) -> None:
         # [REJECT] genesis hash and chain id fit the hello message (wire.py)
         if not isinstance(genesis_hash, bytes) or len(genesis_hash) != 32:
@@ -118,7 +115,9 @@ class P2PHost:
         self.stats: dict[str, Any] = new_stats()
         self.started = asyncio.Event()
         self._running = False
-        self._session: aiohttp.ClientSession | None = None
+        self._transport: Transport = transport if transport is not None else WebSocketTransport()
+        # handshake challenges: the OS's randomness unless a simulation brings its seeded source
+        self._challenge_source = challenge_source
         self._conns: dict[str, Connection] = {}  # peer id -> its one registered connection
         self._live: set[Connection] = set()  # every open connection, registered or not
         self._url_peers: dict[str, str] = {}  # dialed URL -> the peer id it led to
@@ -126,11 +125,12 @@ class P2PHost:
         self._scores = PeerScores(clock)
         self.policy = PeerPolicy(clock, limits=policy_limits, on_over_budget=self._ban_over_budget,
                                  penalise=self._penalise, stats=self.stats, log=self._log)
-        # Link timing is physical time on the event loop, whatever the host clock says (a test's
-        # fake clock, a skewed node clock); the seed alone makes the fault schedule repeatable.
+        # Link timing is physical time on the event loop (virtual on a simulated one), whatever
+        # the host clock says (a test's fake clock, a skewed node clock); the seed alone makes
+        # the fault schedule repeatable.
         if link_seed is None:
             link_seed = self._rng.getrandbits(64)
-        self.link_shaper = LinkShaper(random.Random(link_seed), clock=time.monotonic)
+        self.link_shaper = LinkShaper(random.Random(link_seed), clock=loop_time)
         self.gossip = GossipRouter(
             connections=self._conns,
             penalise=self._penalise_reject,
@@ -260,16 +260,13 @@ class P2PHost:
 
         Returns: never returns normally; cancel it to stop. `started` is set once it is live.
         On cancellation every connection, inbound and outbound, is closed with 1001 and the
-        client session is closed before CancelledError propagates.
+        transport is closed (`Transport.open` left) before CancelledError propagates.
         Error handling: dial and handshake failures are logged and retried with backoff; a
         failure on one connection never stops the host.
         """
         if self._running:
             raise RuntimeError("P2PHost.run() is already running")
-        timeout = aiohttp.ClientTimeout(total=None, connect=DIAL_CONNECT_TIMEOUT_S,
-                                        sock_connect=DIAL_CONNECT_TIMEOUT_S)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            self._session = session
+        async with self._transport.open(self.accept, self._max_frame_bytes):
             try:
                 async with asyncio.TaskGroup() as task_group:
                     task_group.create_task(self.gossip.run())
@@ -281,12 +278,12 @@ class P2PHost:
                 self._running = False
                 self.started.clear()
                 await self._close_all("host shutting down")
-                self._session = None
 
     async def handle_inbound(self, request: web.Request) -> web.StreamResponse:
         """aiohttp handler for GET /p2p: serve one inbound peer until its link closes.
 
-        Answers 503 if run() is not live within the handshake timeout.
+        Answers 503 if run() is not live within the handshake timeout, 429 if the address is
+        over its budget of new connections.
         """
         if not self._running:
             try:
@@ -294,10 +291,7 @@ class P2PHost:
                     await self.started.wait()
             except TimeoutError:
                 return web.Response(status=503, text="p2p host is not running")
-        # [IGNORE] the address is within its budget of new handshakes (churn, not peer count)
-        if not self.policy.admit_address(str(request.remote)):
-            if self.policy.should_log(str(request.remote), "admission"):
-                self._log.warning("refusing new connections from %s: too many", request.remote)
+        if not self._admits_address(str(request.remote)):
             return web.Response(status=429, text="too many new connections from this address")
         ws = web.WebSocketResponse(
             max_msg_size=self._max_frame_bytes,
@@ -310,6 +304,24 @@ class P2PHost:
         address = f"{peername[0]}:{peername[1]}" if peername else str(request.remote)
         await self._serve(self._new_connection(ws, url=address, direction="inbound"))
         return ws
+
+    async def accept(self, socket: FrameSocket, remote_address: str) -> None:
+        """Serve one inbound link a Transport hands over (remote_address: "host:port") until it
+        closes; refused with 1013 (try again later) if the host is not running or the address
+        is over its budget of new connections."""
+        if not self._running or not self._admits_address(address_of(remote_address)):
+            await socket.close(code=WSCloseCode.TRY_AGAIN_LATER,
+                               message=b"too many new connections from this address")
+            return
+        await self._serve(self._new_connection(socket, url=remote_address, direction="inbound"))
+
+    def _admits_address(self, address: str) -> bool:
+        # [IGNORE] the address is within its budget of new handshakes (churn, not peer count)
+        if self.policy.admit_address(address):
+            return True
+        if self.policy.should_log(address, "admission"):
+            self._log.warning("refusing new connections from %s: too many", address)
+        return False
 
     async def _close_all(self, reason: str) -> None:
         for conn in list(self._live):
@@ -328,14 +340,8 @@ class P2PHost:
 
     async def _dial_once(self, url: str) -> DialOutcome:
         """Dial `url` and serve the connection until it ends."""
-        assert self._session is not None
         try:
-            ws = await self._session.ws_connect(
-                url,
-                max_msg_size=self._max_frame_bytes,
-                heartbeat=HEARTBEAT_S,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CLOSE_TIMEOUT_S),
-            )
+            ws = await self._transport.dial(url, self._max_frame_bytes)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             failures = self._dial_failures[url] = self._dial_failures.get(url, 0) + 1
             level = logging.INFO if failures == 1 else logging.DEBUG
@@ -357,7 +363,7 @@ class P2PHost:
 
     # -- connection lifecycle ------------------------------------------------------------------
 
-    def _new_connection(self, ws: Any, *, url: str, direction: LinkDirection) -> Connection:
+    def _new_connection(self, ws: FrameSocket, *, url: str, direction: LinkDirection) -> Connection:
         """A connection whose bad input is charged from its first frame: a junk frame that
         arrives while the handshake is finishing (before dispatch starts) costs its address too."""
         conn = Connection(
@@ -401,6 +407,8 @@ class P2PHost:
             result = await perform_handshake(
                 conn, self._identity, self._params, timeout=self._handshake_timeout,
                 admit=self._admit,
+                **({} if self._challenge_source is None
+                   else {"challenge_source": self._challenge_source}),
             )
         except HandshakeError as exc:
             self._log.warning("handshake with %s failed: %s", conn.url, exc.reason)

@@ -22,12 +22,12 @@ import asyncio
 import heapq
 import random
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Generic, Literal, TypeVar
 
 from p2p.errors import shown
+from p2p.loop_clock import loop_time
 
 Direction = Literal["in", "out"]
 DIRECTIONS: tuple[Direction, ...] = ("in", "out")
@@ -113,7 +113,7 @@ class LinkShaper:
     direction). Direction "out" shapes what this host sends to the peer, "in" what it receives.
     """
 
-    def __init__(self, rng: random.Random, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rng: random.Random, clock: Callable[[], float] = loop_time) -> None:
         self.rng = rng
         self.clock = clock  # seconds; must advance like the event loop's clock for rate limits
         self._rules: dict[tuple[str, Direction], LinkRule] = {}
@@ -248,11 +248,15 @@ class DelayLine(Generic[T]):
 
     def push(self, delay: float, item: T, size: int) -> bool:
         """Release `item` after `delay` seconds. False if the line is full or closed."""
+        return self.push_at(asyncio.get_running_loop().time() + delay, item, size)
+
+    def push_at(self, due: float, item: T, size: int) -> bool:
+        """Release `item` at loop time `due` (after items pushed earlier with the same due).
+        False if the line is full or closed."""
         if (self._closed or len(self._heap) >= self._max_items
                 or self._bytes + size > self._max_bytes):
             return False
         loop = asyncio.get_running_loop()
-        due = loop.time() + delay
         heapq.heappush(self._heap, (due, self._sequence, size, item))
         self._sequence += 1
         self._bytes += size

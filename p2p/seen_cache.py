@@ -14,9 +14,10 @@ holds at most `max_bytes` of payloads.
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from collections.abc import Callable
+
+from p2p.loop_clock import loop_time
 
 Key = tuple[str, bytes]
 
@@ -31,7 +32,7 @@ class SeenCache:
     so a key of a short-TTL topic queued behind a younger long-TTL key may outlive its own TTL,
     never the longest TTL in use."""
 
-    def __init__(self, max_entries: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, max_entries: int, *, clock: Callable[[], float] = loop_time) -> None:
         if max_entries < 1:
             raise ValueError(f"seen cache size must be positive, got {max_entries}")
         self._max_entries = max_entries
