@@ -37,6 +37,7 @@ from consensus.dpos.types import OpKind, sign_operation
 from consensus.hybrid.spec import HybridSpec
 from consensus.pos.spec import PosSpec
 from consensus.types import sign_transaction
+from testnet.backends.base import backend_class
 from testnet.checks.events import event_matches
 from testnet.clock import monotonic, wall_time
 from testnet.cluster import LocalCluster
@@ -101,6 +102,7 @@ class ScenarioRunner:
 
     # ---- the run -------------------------------------------------------------------------------
     async def run(self) -> RunResult:
+        self._refuse_what_the_backend_cannot_do()
         if self.report_dir.exists():
             shutil.rmtree(self.report_dir)
         self.report_dir.mkdir(parents=True)
@@ -141,6 +143,15 @@ class ScenarioRunner:
                 await self.cluster.backend_call(self.cluster.stop_all)
             await self.cluster.close()
         return self._judge()
+
+    def _refuse_what_the_backend_cannot_do(self) -> None:
+        """Steps a backend cannot perform (`refuses`: action -> reason, e.g. the simulation's
+        pause) fail the run before any node starts, naming the step and the reason."""
+        refuses: dict[str, str] = getattr(backend_class(self.backend), "refuses", {})
+        for step in self.scenario.steps:
+            if step.action in refuses:
+                raise ScenarioError(f"{step.describe()}: the {self.backend} backend cannot do "
+                                    f"this: {refuses[step.action]}")
 
     async def _serve_dashboard(self) -> None:
         """The live dashboard on this run's collector, read-only: a click must not add faults
