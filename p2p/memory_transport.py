@@ -107,13 +107,18 @@ class MemoryNetwork:
         self.seed = seed
         self.close_timeout = close_timeout
         self._listeners: dict[str, _Listener] = {}
+        self._transports: dict[str, MemoryTransport] = {}
         self._links_opened = 0  # numbers links (and their remote "ports") in dial order
 
     def transport(self, name: str) -> MemoryTransport:
-        """The Transport of the host called `name`; it listens at `url_of(name)` while open."""
+        """The Transport of the host called `name` (one per name: a restarted host gets the same
+        one back); it listens at `url_of(name)` while open."""
         if not name or "/" in name or ":" in name:
             raise ValueError(f"a host name is non-empty without '/' or ':', got {name!r}")
-        return MemoryTransport(self, name)
+        transport = self._transports.get(name)
+        if transport is None:
+            transport = self._transports[name] = MemoryTransport(self, name)
+        return transport
 
     def is_listening(self, url: str) -> bool:
         return url in self._listeners
@@ -161,6 +166,8 @@ class MemoryTransport:
         self.name = name
         self.url = url_of(name)
         self._open = False
+        self._sockets: dict[int, MemorySocket] = {}  # the links this host opened or accepted
+        self._next_socket = 0
 
     @contextlib.asynccontextmanager
     async def open(self, accept: Accept, max_frame_bytes: int) -> AsyncIterator[None]:
@@ -170,6 +177,7 @@ class MemoryTransport:
             tasks: set[asyncio.Task] = set()
 
             def spawn(socket: MemorySocket, remote_address: str) -> None:
+                self._track(socket)
                 task = task_group.create_task(accept(socket, remote_address))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
@@ -187,7 +195,23 @@ class MemoryTransport:
     async def dial(self, url: str, max_frame_bytes: int) -> FrameSocket:
         if not self._open:
             raise RuntimeError("MemoryTransport.dial() outside open()")
-        return await self.network._dial(self.name, url, max_frame_bytes)
+        socket = await self.network._dial(self.name, url, max_frame_bytes)
+        self._track(socket)
+        return socket
+
+    def sever(self) -> None:
+        """Abort every open link of this host, in the order they were opened: a crash (kill -9)
+        as its peers see it -- each gets CLOSED (1006) after the latency, no close handshake."""
+        for socket in list(self._sockets.values()):
+            socket.abort()
+        self._sockets.clear()
+
+    def _track(self, socket: MemorySocket) -> None:
+        # insertion-ordered, so a sever aborts links in one order whatever the memory layout
+        for key in [key for key, known in self._sockets.items() if known.closed]:
+            del self._sockets[key]
+        self._sockets[self._next_socket] = socket
+        self._next_socket += 1
 
 
 class _Pipe:

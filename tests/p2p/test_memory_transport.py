@@ -219,7 +219,7 @@ def test_a_dial_to_nobody_is_refused_after_a_round_trip():
             raise AssertionError("nobody dials a")
 
         async with network.transport("a").open(accept, CAP):
-            dialer = network.transport("a")
+            dialer = network.transport("d")  # never opened
             with pytest.raises(RuntimeError, match="outside open"):
                 await dialer.dial(url_of("b"), CAP)
             transport = network.transport("c")
@@ -261,3 +261,29 @@ def test_loss_and_jitter_repeat_with_the_seed_and_never_reorder_a_stream():
     times = [at for at, _ in trace]
     assert indexes == sorted(indexes) and times == sorted(times)
     assert 100 < len(trace) < 180  # about 30% of 200 lost
+
+
+def test_sever_aborts_every_link_of_a_host_like_a_crash():
+    async def main() -> None:
+        network = MemoryNetwork(UniformLinks(LinkProfile(latency_s=0.05)))
+        inbound: list[FrameSocket] = []
+        done = asyncio.Event()
+
+        async def accept(socket: FrameSocket, remote_address: str) -> None:
+            inbound.append(socket)
+            await done.wait()
+
+        a, b, c = (network.transport(name) for name in "abc")
+        async with a.open(accept, CAP), b.open(accept, CAP), c.open(accept, CAP):
+            from_b = await b.dial(url_of("a"), CAP)  # a accepts this one
+            to_c = await a.dial(url_of("c"), CAP)  # a dialed this one
+            start = now()
+            a.sever()
+            assert to_c.closed and inbound[0].closed
+            for socket in (from_b, inbound[1]):  # b's end, and c's end of a's dial
+                assert (await socket.receive()).type is WSMsgType.CLOSED
+                assert socket.close_code == WSCloseCode.ABNORMAL_CLOSURE
+            assert now() - start == pytest.approx(0.05)
+            done.set()
+
+    run(main())

@@ -84,3 +84,45 @@ def test_one_seed_gives_one_delivery_trace():
     first = run(line_of_hosts(seed=11))
     assert first == run(line_of_hosts(seed=11))
     assert first != run(line_of_hosts(seed=12))  # other regions, other latencies
+
+
+def make_host(network: MemoryNetwork, name: str, peers: list[str], seed: int,
+              notes: list[str]) -> P2PHost:
+    return P2PHost(
+        private_key=seed_for(name), chain_id=CHAIN_ID, genesis_hash=GENESIS,
+        peers=[url_of(peer) for peer in peers], rng=random.Random(f"{seed}/{name}"),
+        challenge_source=random.Random(f"{seed}/{name}/challenges").randbytes,
+        transport=network.transport(name), logger=logging.getLogger(f"p2p.sim.{name}"),
+        on_peer_connected=lambda info: notes.append(f"{name} connected"),
+        on_peer_disconnected=lambda info, reason: notes.append(f"{name} lost peer: {reason}"),
+    )
+
+
+def test_a_crashed_host_is_a_lost_link_and_its_restart_is_redialed():
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        network = MemoryNetwork(RegionLinks({"a": "europe", "b": "japan"}, pareto=False))
+        notes: list[str] = []
+        async with asyncio.TaskGroup() as task_group:
+            b = make_host(network, "b", ["a"], 1, notes)
+            b_task = task_group.create_task(b.run())
+            a = make_host(network, "a", [], 1, notes)
+            a_task = task_group.create_task(a.run())
+            await wait_until(lambda: len(b.peers()) == 1, "b to connect to a")
+            crash_at = loop.time()
+            network.transport("a").sever()  # kill -9: no bye, no close handshake
+            a_task.cancel()
+            await asyncio.wait([a_task])  # the process is gone before it restarts
+            await wait_until(lambda: not b.peers(), "b to notice")
+            assert loop.time() - crash_at <= 0.252 + 0.01  # one Europe-Japan latency
+            a = make_host(network, "a", [], 1, notes)  # restarted: same key, same address
+            a_task = task_group.create_task(a.run())
+            await wait_until(lambda: len(b.peers()) == 1, "b to redial the restarted a")
+            a_task.cancel()
+            b_task.cancel()
+        return notes
+
+    notes = run(main())
+    assert notes is not None
+    b_notes = [note for note in notes if note.startswith("b ")]
+    assert b_notes[:3] == ["b connected", "b lost peer: closed by peer (1006)", "b connected"]
