@@ -174,13 +174,13 @@ class MemoryTransport:
         """Listen at `self.url`, serving each inbound link with `accept` as a child task; on the
         way out stop listening and cancel the inbound links still served."""
         async with asyncio.TaskGroup() as task_group:
-            tasks: set[asyncio.Task] = set()
+            tasks: dict[asyncio.Task, None] = {}  # in accept order (cancelled in that order)
 
             def spawn(socket: MemorySocket, remote_address: str) -> None:
                 self._track(socket)
                 task = task_group.create_task(accept(socket, remote_address))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                tasks[task] = None
+                task.add_done_callback(lambda done: tasks.pop(done, None))
 
             self.network._listen(_Listener(self.name, max_frame_bytes, spawn))
             self._open = True

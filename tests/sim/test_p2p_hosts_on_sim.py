@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from p2p import GossipMessage, P2PHost, Verdict
 from p2p.memory_transport import MemoryNetwork, url_of
@@ -84,6 +88,21 @@ def test_one_seed_gives_one_delivery_trace():
     first = run(line_of_hosts(seed=11))
     assert first == run(line_of_hosts(seed=11))
     assert first != run(line_of_hosts(seed=12))  # other regions, other latencies
+
+
+def test_the_trace_does_not_depend_on_string_hashing_or_memory_layout():
+    script = ("from testnet.sim.loop import run\n"
+              "from tests.sim.test_p2p_hosts_on_sim import line_of_hosts\n"
+              "print(repr(run(line_of_hosts(seed=3))))\n")
+    root = Path(__file__).resolve().parents[2]
+    traces = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(root)}
+        result = subprocess.run([sys.executable, "-c", script], env=env, cwd=root,
+                                capture_output=True, text=True, timeout=60, check=True)
+        traces.append(result.stdout)
+    assert traces[0] == traces[1]
+    assert traces[0].count("gossip extra!") == 2
 
 
 def make_host(network: MemoryNetwork, name: str, peers: list[str], seed: int,
