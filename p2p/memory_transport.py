@@ -224,6 +224,7 @@ class _Pipe:
                               loss=profile.loss)
         self._line: DelayLine[WSMessage] = DelayLine(receiver.deliver, max_items=PIPE_MAX_FRAMES,
                                                      max_bytes=PIPE_MAX_BYTES)
+        self._random = profile.jitter_s > 0 or profile.loss > 0  # else no draws are needed
         self._sent_until = 0.0  # loop time when the frames already accepted are transmitted
         self._last_due = 0.0
 
@@ -232,10 +233,12 @@ class _Pipe:
         bandwidth = self.profile.bandwidth_bps
         start = max(now, self._sent_until)
         self._sent_until = start + (size / bandwidth if bandwidth else 0.0)
-        delays = self._shaper.plan(self._rule, size, now)  # draws in a fixed order, lost or not
-        if not delays and may_lose:
-            return
-        travel = delays[0] if delays else self.profile.latency_s
+        travel = self.profile.latency_s
+        if self._random:
+            delays = self._shaper.plan(self._rule, size, now)  # fixed draws per frame, lost or not
+            if not delays and may_lose:
+                return
+            travel = delays[0] if delays else travel
         due = max(self._sent_until + travel, self._last_due)  # jitter never reorders a stream
         self._last_due = due
         self._line.push_at(due, message, size)
