@@ -2,10 +2,11 @@
 its block store (node/block_archive.py), so the rules stay free of files and SQLite.
 
 A chain keeps in memory a per-block index (id, parent, height, slot or header) for every block it
-knows, and the bodies only where the rules may still need them: the unfinalized window (PoS) or
-the last blocks below the head (PoW). An older body is asked of the archive when something reads
-it -- the API, sync, a reorg deeper than the window. Every body the archive is asked for was
-stored by the node before the chain let go of it, so a missing one is a broken store, not input.
+knows, and the bodies only where the rules may still need them: the unfinalized window (PoS), the
+blocks from the last irreversible block up (DPoS) or the last blocks below the head (PoW). An
+older body is asked of the archive when something reads it -- the API, sync, a reorg deeper than
+the window. Every body the archive is asked for was stored by the node before the chain let go of
+it, so a missing one is a broken store, not input.
 """
 
 from __future__ import annotations

@@ -115,7 +115,8 @@ class DposBridge:
         return self.service.chain.locator()
 
     def blocks_after(self, locator: list[bytes], limit: int) -> list[bytes]:
-        return [n.block.serialize() for n in self.service.chain.blocks_after(locator, limit)]
+        return [self.service.raw_block(n)
+                for n in self.service.chain.blocks_after(locator, limit)]
 
     async def ingest(self, peer_id: str, payloads: list[bytes]) -> None:
         for raw in payloads:

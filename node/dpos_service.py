@@ -1,4 +1,6 @@
 """The node's DPoS chain: consensus rules (`DposChain`) + block store + mempool + events.
+Bodies below the LIB leave memory once stored and are read back through the archive
+(docs/memory.md).
 
 The DPoS twin of node/pos_service.py (the constructor and the views they share are in
 node/chain_service_base.py). Every block, operation and piece of double-production evidence goes
@@ -43,7 +45,8 @@ class DposChainService(ChainServiceBase[DposSpec, DposChain]):
 
     def _new_chain(self, verify_tx: Callable[[Transaction], bool], max_orphans: int
                    ) -> DposChain:
-        return DposChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans)
+        return DposChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans,
+                         archive=self.archive)
 
     def decode_block(self, raw: bytes) -> DposBlock:
         return DposBlock.deserialize(raw)
@@ -64,6 +67,7 @@ class DposChainService(ChainServiceBase[DposSpec, DposChain]):
             block = DposBlock.deserialize(raw)
             self.chain.on_block(block, self.now_ms(), trusted=True)
             indexed.extend((tx.txid, block.root) for tx in block.body.transactions)
+            self.chain.release_irreversible_bodies()
             count += 1
         self.store.index_transactions(indexed)   # a store written before the index had one
         self.mempool.on_new_head(self.chain.ledger, [])
@@ -98,6 +102,7 @@ class DposChainService(ChainServiceBase[DposSpec, DposChain]):
             elif result.outcome == "orphan":
                 self.events.emit("block_orphaned", hash=root_hex, peer=source,
                                  parent=block.parent_root.hex())
+        self.chain.release_irreversible_bodies()   # this call's blocks are stored by now
         self._report(update)
         return update
 

@@ -48,7 +48,7 @@ def build(directory: Path, blocks: int) -> tuple[Collector, ForkHistory]:
     history.extend(blocks)
     history.live_fork(4)
     for event in history.events:
-        collector._ingest(event)  # noqa: SLF001 - the intake the node streams use
+        collector.ingest(event)   # the intake the node streams use
     return collector, history
 
 
@@ -57,7 +57,7 @@ def new_block(collector: Collector, history: ForkHistory) -> list[dict]:
     history.extend(1)
     fresh = history.events[start:]
     for event in fresh:
-        collector._ingest(event)  # noqa: SLF001
+        collector.ingest(event)
     return fresh
 
 

@@ -15,15 +15,16 @@ import asyncio
 import json
 import shutil
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
 from consensus.types import sign_transaction
 from testnet.backends.base import create_cluster, open_backend
 from testnet.client import NodeClient
+from testnet.clock import monotonic
 from testnet.config.cluster_files import read_cluster
 from testnet.config.manifest import ClusterManifest, validate_manifest
 from testnet.errors import NodeAPIError, NodeDown, NodeUnreachable, UnknownAccount, UnknownNode
@@ -31,6 +32,8 @@ from testnet.waiting import wait_until
 
 DOWN_GRACE_S = 2.0
 
+
+T = TypeVar("T")
 
 class Cluster:
     def __init__(self, directory: Path | str) -> None:
@@ -47,9 +50,21 @@ class Cluster:
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        """The HTTP session to the nodes' APIs: over TCP, or through the connector a backend
+        offers (`http_connector()`: the simulation's nodes live in this process)."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            offer = getattr(self.backend, "http_connector", None)
+            self._session = aiohttp.ClientSession(connector=offer() if offer else None)
         return self._session
+
+    async def backend_call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call a backend method without stalling the event loop: in a thread for backends
+        whose calls block (processes, containers); inline for a backend that says it does not
+        (`blocking = False`: the simulation's nodes live on this loop, and a thread would let its
+        virtual clock run on while the call is in flight)."""
+        if getattr(self.backend, "blocking", True):
+            return await asyncio.to_thread(fn, *args)
+        return fn(*args)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -128,7 +143,7 @@ class Cluster:
     async def healthy(self, timeout: float = 30.0, indices: list[int] | None = None) -> None:
         """Every node (or those given) answers /status."""
         targets = list(range(self.size)) if indices is None else indices
-        started = time.monotonic()
+        started = monotonic()
         last: list[dict | None] = []
 
         async def check() -> bool:
@@ -136,7 +151,7 @@ class Cluster:
             last = await self.statuses(targets)
             if all(r is not None for r in last):
                 return True
-            if time.monotonic() - started > DOWN_GRACE_S:  # a node that exited will not answer
+            if monotonic() - started > DOWN_GRACE_S:  # a node that exited will not answer
                 down = [self.name(i) for i, r in zip(targets, last)
                         if r is None and self.backend.process_state(i) == "down"]
                 if down:
@@ -296,7 +311,7 @@ class LocalCluster(Cluster):
     async def __aenter__(self) -> LocalCluster:
         timeout = 30 if self.backend.name == "local" else 90  # containers: image start, DNS
         try:
-            await asyncio.to_thread(self.start_all)
+            await self.backend_call(self.start_all)
             await self.healthy(timeout=timeout)
             await self.connected(timeout=timeout)
         except BaseException:
@@ -305,7 +320,7 @@ class LocalCluster(Cluster):
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await asyncio.to_thread(self.stop_all)
+        await self.backend_call(self.stop_all)
         await self.close()
         if self._tmp and not self._keep:
             shutil.rmtree(self._tmp, ignore_errors=True)

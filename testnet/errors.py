@@ -120,3 +120,7 @@ class DashboardError(TestnetError, ValueError):
 
 class PrometheusConfigError(TestnetError, ValueError):
     """A Prometheus setting that cannot be written or run."""
+
+
+class HistoryFileError(TestnetError, ValueError):
+    """A report folder whose history.jsonl is missing or unreadable; names the line."""

@@ -14,6 +14,12 @@ Time enters as `now_ms` arguments; nothing here reads a clock.
 Invariants: a refused block, operation or piece of evidence leaves the chain as it was; `head` is
 the fork choice's answer after every call; blocks below the LIB keep no state (pruned), and
 branches that conflict with it are dropped from the candidates.
+
+Memory (docs/memory.md): every known block keeps a small index entry (`DposNode`: root, slot,
+height, links). With an archive, `release_irreversible_bodies` lets the bodies below the LIB,
+and of the branches that conflict with it, leave memory: an irreversible block is never reverted
+and nothing builds on a dead branch, so the rules never read them again; the API and sync read
+them back through `DposNode.block`. The genesis body stays (it is not in the node's store).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from consensus import keys
+from consensus.block_archive import BlockArchive, BodyUnavailable
 from consensus.block_tree import ancestor
 from consensus.dpos.errors import (
     BadBlockSignature,
@@ -47,7 +54,13 @@ from consensus.dpos.state import (
     process_transfer,
     validate_evidence,
 )
-from consensus.dpos.types import DoubleProduction, DposBlock, DposBody, DposOperation
+from consensus.dpos.types import (
+    DoubleProduction,
+    DposBlock,
+    DposBody,
+    DposOperation,
+    SignedDposHeader,
+)
 from consensus.errors import InvalidTransaction
 from consensus.fork_choice import reorg_path
 from consensus.ledger import Ledger
@@ -61,19 +74,34 @@ Verdict = Literal["accept", "ignore", "reject"]
 MAX_REPORTED_MISSES = 64          # per update: a long outage is summed in state, not listed
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class DposNode:
-    block: DposBlock
+    """A block in the tree: the per-block index kept for every known block. `body` (the block
+    itself) leaves memory once the block is below the LIB (`release_irreversible_bodies`) and
+    `.block` then reads it back from `archive`; what the rules read on every block (root, slot,
+    height, links) are fields, so they never touch the archive."""
+    body: DposBlock | None                 # the block; None once it left memory (below the LIB)
     root: bytes
+    slot: int
     height: int
     seq: int                               # arrival order: ties keep the tip seen first
     parent: DposNode | None
     state: DposState | None                # None once pruned (below the LIB, or off its branch)
     children: list[DposNode] = field(default_factory=list)
+    archive: BlockArchive[DposBlock] | None = None
 
     @property
-    def slot(self) -> int:
-        return self.block.slot
+    def block(self) -> DposBlock:
+        if self.body is not None:
+            return self.body
+        if self.archive is None:
+            raise BodyUnavailable(f"block {self.root.hex()[:16]} left memory and no archive")
+        return self.archive.load_block(self.root)
+
+    @property
+    def hash(self) -> bytes:
+        """Alias of `root`, for code written against PoW entries (`raw_block`)."""
+        return self.root
 
     @property
     def lib_height(self) -> int:
@@ -105,26 +133,39 @@ def is_better_tip(candidate: DposNode, current: DposNode) -> bool:
 class DposChain:
     def __init__(self, spec: DposSpec, *,
                  verify_tx: Callable[[Transaction], bool] = verify_transaction_signature,
-                 max_orphans: int = DEFAULT_MAX_ORPHANS) -> None:
+                 max_orphans: int = DEFAULT_MAX_ORPHANS,
+                 archive: BlockArchive[DposBlock] | None = None) -> None:
+        """`archive`: where bodies below the LIB are read back from; with one, they leave memory
+        when the node calls `release_irreversible_bodies`; without, every body stays."""
         self.spec = spec
         self.checks = Checks(verify_signature, verify_tx)
+        self.archive = archive
         genesis = spec.genesis_block()
-        self.genesis = DposNode(genesis, genesis.root, 0, 0, None, initialize_genesis(spec))
+        # no archive for genesis: it is not in the node's store, so its body stays
+        self.genesis = DposNode(genesis, genesis.root, genesis.slot, 0, 0, None,
+                                initialize_genesis(spec))
         self.blocks: dict[bytes, DposNode] = {genesis.root: self.genesis}
         self.head = self.lib = self.genesis
         self.orphans: OrphanPool[DposBlock] = OrphanPool(max_orphans)
         self.operations: BoundedMap[DposOperation] = BoundedMap(4096)
         self.evidence: BoundedMap[DoubleProduction] = BoundedMap(256)
-        self._headers: OrderedDict[tuple[bytes, int], DposBlock] = OrderedDict()
+        # the first signed header per (producer, slot): headers, not blocks, so a body below
+        # the LIB is not held here
+        self._headers: OrderedDict[tuple[bytes, int], SignedDposHeader] = OrderedDict()
         self._invalid: BoundedMap[bool] = BoundedMap(4096)
         self._main: list[DposNode] = [self.genesis]
         self._seq = 0
+        self._released_from = 0     # bodies below this height (and off its branch) are released
+        self._bodies_released = 0
+        self._states_dropped = 0
 
     def memory_items(self) -> dict[str, int]:
-        """What the chain holds in memory, by kind (for /status). Every block of the tree keeps
-        its body here (DPoS does not yet move bodies behind the LIB to the store: docs/memory.md);
-        the pools and caches are bounded where they are made."""
-        return {"blocks_indexed": len(self.blocks), "bodies": len(self.blocks),
+        """What the chain holds in memory, by kind (for /status): the per-block index, the
+        bodies and states still held (the blocks from the LIB to the tips, and genesis's body),
+        and the pools and caches, bounded where they are made."""
+        return {"blocks_indexed": len(self.blocks),
+                "bodies": len(self.blocks) - self._bodies_released,
+                "states": len(self.blocks) - self._states_dropped,
                 "orphans": len(self.orphans), "operations": len(self.operations),
                 "evidence": len(self.evidence), "headers": len(self._headers),
                 "invalid": len(self._invalid)}
@@ -233,6 +274,27 @@ class DposChain:
         self.evidence.put(evidence.root, evidence)
         return OperationResult("accept")
 
+    def release_irreversible_bodies(self) -> int:
+        """Let the bodies below the LIB, and of the branches that conflict with it, leave memory
+        (only with an archive to read them back from). The node calls it once the blocks of a
+        call are stored, since the archive reads them back from there. Returns how many left.
+
+        Walks only the heights the LIB passed since the last call: a dead branch never grows
+        (its blocks are refused as conflicting with the LIB), so older ones stay released."""
+        if self.archive is None:
+            return 0
+        keep, node, released = self.lib, self.lib.parent, 0
+        while node is not None and node.height >= self._released_from:
+            if node.archive is not None:     # genesis has none: its body stays
+                released += _release_body(node)
+            for child in node.children:
+                if child is not keep:
+                    released += sum(_release_body(dead) for dead in _subtree(child))
+            keep, node = node, node.parent
+        self._released_from = self.lib.height
+        self._bodies_released += released
+        return released
+
     # ---- producing -----------------------------------------------------------------------------
     def build_block(self, slot: int, private_key: bytes, txs: Iterable[Transaction] = (), *,
                     parent_root: bytes | None = None,
@@ -335,7 +397,8 @@ class DposChain:
         checks = TRUSTED if trusted else self.checks
         state = process_block(parent.state, block, self.spec, checks)
         self._seq += 1
-        node = DposNode(block, block.root, parent.height + 1, self._seq, parent, state)
+        node = DposNode(block, block.root, block.slot, parent.height + 1, self._seq, parent,
+                        state, archive=self.archive)
         parent.children.append(node)
         self.blocks[node.root] = node
         return node
@@ -345,11 +408,11 @@ class DposChain:
         key = (block.producer, block.slot)
         first = self._headers.get(key)
         if first is None:
-            self._headers[key] = block
+            self._headers[key] = block.signed_header
             while len(self._headers) > 4096:
                 self._headers.popitem(last=False)
             return
-        evidence = DoubleProduction(first.signed_header, block.signed_header)
+        evidence = DoubleProduction(first, block.signed_header)
         if self.on_evidence(evidence).outcome == "accept":
             update.evidence.append(evidence)
 
@@ -398,16 +461,32 @@ class DposChain:
         node: DposNode | None = self.lib.parent
         while node is not None and node.state is not None:
             node.state = None
+            self._states_dropped += 1
             for child in node.children:
                 if not self.is_on_main_chain(child):
-                    _drop_branch_states(child)
+                    self._states_dropped += sum(_drop_state(dead) for dead in _subtree(child))
             node = node.parent
 
 
-def _drop_branch_states(node: DposNode) -> None:
-    stack = [node]
+def _subtree(root: DposNode) -> list[DposNode]:
+    out, stack = [], [root]
     while stack:
         current = stack.pop()
-        current.state = None
+        out.append(current)
         stack.extend(current.children)
+    return out
+
+
+def _drop_state(node: DposNode) -> int:
+    if node.state is None:
+        return 0
+    node.state = None
+    return 1
+
+
+def _release_body(node: DposNode) -> int:
+    if node.body is None:
+        return 0
+    node.body = None
+    return 1
 

@@ -9,16 +9,19 @@ each node as a container of a compose project and `swarm` as a service of a swar
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from testnet.config.cluster_files import write_cluster
 from testnet.config.manifest import ClusterManifest
 from testnet.errors import BackendError
 
-BACKENDS = ("local", "docker", "swarm")
+T = TypeVar("T")
+BACKENDS = ("local", "docker", "swarm", "sim")
+PROCESS_BACKENDS = ("local", "docker", "swarm")   # clusters that outlive the command starting them
 
 
 class Backend(Protocol):
@@ -61,7 +64,17 @@ def backend_class(name: str) -> type:
     if name == "swarm":
         from testnet.backends.containers import SwarmBackend
         return SwarmBackend
+    if name == "sim":
+        from testnet.backends.sim import SimBackend
+        return SimBackend
     raise BackendError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")
+
+
+def run_on_backend_loop(backend: str, main: Coroutine[Any, Any, T]) -> T | None:
+    """Run an orchestrator coroutine on the event loop `backend` needs: asyncio's own for
+    processes and containers, a virtual-time loop for the simulation (`run_loop`)."""
+    run_loop = getattr(backend_class(backend), "run_loop", None)
+    return run_loop(main) if run_loop is not None else asyncio.run(main)
 
 
 def open_backend(directory: Path, cluster: dict) -> Backend:
@@ -75,6 +88,7 @@ def create_cluster(directory: Path, manifest: ClusterManifest, *, backend: str =
     base_port, base_port + 1, ... or on ports the OS says are free. Container backends adapt the
     folder (addresses, compose file) and take `image` and `build` options."""
     cls = backend_class(backend)
+    base_port = base_port or getattr(cls, "base_port", None)   # the simulation's are fixed
     ports = (list(range(base_port, base_port + manifest.nodes)) if base_port
              else free_ports(manifest.host, manifest.nodes))
     info = write_cluster(directory, manifest, ports=ports, backend=backend)

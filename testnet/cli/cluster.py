@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from testnet.backends.base import BACKENDS, create_cluster
+from testnet.backends.base import PROCESS_BACKENDS, create_cluster
 from testnet.cli.common import DIR_OPTION, console, fail, open_cluster, run_async
 from testnet.cli.observe import serve_dashboard_cli
 from testnet.cluster import Cluster, wait_for_tx_everywhere
@@ -49,7 +49,7 @@ from testnet.observe.dashboard_frames import DEFAULT_WINDOW_BLOCKS
               help="First API/p2p port (default: free ports chosen by the OS).")
 @click.option("--fresh", is_flag=True, help="Delete an existing cluster in DIR first.")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for health.")
-@click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True,
+@click.option("--backend", type=click.Choice(PROCESS_BACKENDS), default="local", show_default=True,
               help="Nodes as local processes, containers of a compose project (docker), or "
                    "services of a swarm stack (swarm).")
 @click.option("--image", default="p2p-testnet:latest", show_default=True,

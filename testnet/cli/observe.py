@@ -1,4 +1,5 @@
-"""`testnet watch` and `testnet dashboard`: watching a cluster live, in a terminal or a browser."""
+"""`testnet watch` and `testnet dashboard`: watching a cluster live, in a terminal or a browser;
+`testnet replay`: the dashboard over a finished run's report, with a time scrubber."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import click
 
 from testnet.cli.common import DIR_OPTION, console, fail, open_cluster, run_async
 from testnet.cluster import Cluster
+from testnet.errors import TestnetError
 from testnet.observe.dashboard import DEFAULT_HOST, DEFAULT_PORT
 from testnet.observe.dashboard_frames import DEFAULT_WINDOW_BLOCKS, MAX_WINDOW_BLOCKS
+from testnet.observe.replay_state import CHECKPOINT_EVERY
 
 
 @click.command()
@@ -82,3 +85,43 @@ def dashboard(host: str, port: int, window: int, open_browser: bool, controls: b
     the partition, node cards and the event timeline, with fault controls. Serves until Ctrl-C."""
     serve_dashboard_cli(open_cluster(directory), host, port, window, open_browser=open_browser,
                      controls=controls)
+
+
+@click.command()
+@click.argument("report_dir", type=click.Path(path_type=Path))
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to bind.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to serve on (0: any free port).")
+@click.option("--window", default=DEFAULT_WINDOW_BLOCKS, show_default=True,
+              type=click.IntRange(1, MAX_WINDOW_BLOCKS),
+              help="Heights of the block tree drawn at once (the page scrolls back further).")
+@click.option("--checkpoint-every", default=CHECKPOINT_EVERY, show_default=True,
+              type=click.IntRange(1), help="History entries between two stored states (fewer: "
+              "faster scrubbing, more memory).")
+@click.option("--open/--no-open", "open_browser", default=False, show_default=True,
+              help="Open the page in a web browser.")
+def replay(report_dir: Path, host: str, port: int, window: int, checkpoint_every: int,
+           open_browser: bool) -> None:
+    """Replay a finished run: the dashboard over REPORT_DIR/history.jsonl (a `testnet run`
+    report folder), read-only, with a time scrubber (play, pause, speed) from the run's first to
+    its last entry. Serves until Ctrl-C."""
+    from testnet.observe.replay import load_replay, serve_replay
+    try:
+        recorded = load_replay(report_dir, checkpoint_every)
+    except TestnetError as exc:
+        fail(str(exc))
+    span = recorded.end - recorded.start
+    console.print(f"Replaying {report_dir}: {len(recorded.history)} entries over {span:.1f} s "
+                  f"({len(recorded.checkpoints)} checkpoint(s))")
+
+    def started(url: str) -> None:
+        console.print(f"Replay dashboard: [bold]{url}[/bold]  (Ctrl-C stops it)")
+        if open_browser:
+            import webbrowser
+            webbrowser.open(url)
+    try:
+        run_async(serve_replay(recorded, host, port, window=window, started=started))
+    except KeyboardInterrupt:
+        console.print("Replay stopped.")
+    except OSError as exc:   # the port: in use, or not ours to bind
+        fail(f"cannot serve the replay on {host}:{port}: {exc.strerror or exc}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from testnet.backends.base import BACKENDS
+from testnet.backends.base import BACKENDS, PROCESS_BACKENDS, run_on_backend_loop
 from testnet.cli.common import console, fail
 from testnet.errors import ScenarioError, TestnetError
 from testnet.scenarios.outcome import RunResult, variant_dir, write_variant_comparison
@@ -45,6 +44,9 @@ def run(scenario_file: Path, seed: int | None, backend: str, image: str | None,
     if check_only:
         click.echo(json.dumps(scenario.schedule(), indent=2))
         return
+    if backend not in PROCESS_BACKENDS and (keep or dashboard_port is not None):
+        fail(f"--backend {backend}: the simulated cluster lives only inside the run, so there is "
+             "nothing to --keep or to watch live; replay the report with `testnet replay DIR`")
     target = report_dir or Path("reports") / f"{scenario.name}-seed{scenario.seed}"
     console.print(f"Running [bold]{scenario.name}[/bold] (seed {scenario.seed}, "
                   f"{len(scenario.steps)} steps, {scenario.manifest.nodes} nodes, "
@@ -63,7 +65,7 @@ def run(scenario_file: Path, seed: int | None, backend: str, image: str | None,
         runner = ScenarioRunner(run_scenario, folder, progress=progress, keep_cluster=keep,
                                 backend=backend, dashboard_port=dashboard_port, image=image)
         try:
-            result = asyncio.run(runner.run())
+            result = run_on_backend_loop(backend, runner.run())
         except TestnetError as exc:   # the cluster could not start: there is no run to judge
             fail(str(exc))
         _print_result(result)

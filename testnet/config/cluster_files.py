@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import random
 import secrets
-import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +25,7 @@ from consensus.hybrid.spec import HybridSpec
 from consensus.keys import derive_private_key, public_key
 from consensus.pos.spec import PosSpec, get_genesis_block
 from consensus.pow import hash_hex
+from testnet.clock import wall_time
 from testnet.config.manifest import ClusterManifest
 from testnet.config.topology import edges
 from testnet.errors import ClusterNotFound
@@ -103,7 +103,7 @@ def dpos_spec(manifest: ClusterManifest, accounts: list[bytes], now_ms: int) -> 
 
 def _pow_fields(manifest: ClusterManifest, accounts: list[bytes]) -> dict:
     return dict(
-        genesis_time=int(time.time()) - 60,
+        genesis_time=int(wall_time()) - 60,
         genesis_bits=bits_for_hashrate(manifest.total_hashrate() or manifest.hashrate,
                                        manifest.block_interval_s, REGTEST_POW_LIMIT),
         target_block_interval_s=manifest.block_interval_s,
@@ -138,10 +138,10 @@ def write_cluster(directory: Path, manifest: ClusterManifest, *, ports: list[int
     accounts = account_keys(seed, manifest.account_count)
     spec: ChainSpec | PosSpec | DposSpec
     if manifest.has_producers:
-        spec = dpos_spec(manifest, accounts, int(time.time() * 1000))
+        spec = dpos_spec(manifest, accounts, int(wall_time() * 1000))
         genesis_hex = spec.genesis_block().root.hex()
     elif not manifest.has_mining:
-        spec = pos_spec(manifest, accounts, int(time.time() * 1000))
+        spec = pos_spec(manifest, accounts, int(wall_time() * 1000))
         genesis_hex = get_genesis_block(spec).root.hex()
     else:
         spec = (hybrid_spec(manifest, accounts) if manifest.has_validators
@@ -177,7 +177,7 @@ def write_cluster(directory: Path, manifest: ClusterManifest, *, ports: list[int
         (node_dir / "node.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     first_validator = [sum(len(k) for k in vkeys[:i]) for i in range(manifest.nodes)]
     cluster = {
-        "backend": backend, "created": time.time(), "manifest": manifest.model_dump(mode="json"),
+        "backend": backend, "created": wall_time(), "manifest": manifest.model_dump(mode="json"),
         "chain_id": spec.chain_id, "genesis": genesis_hex, "consensus": manifest.consensus,
         "admin_token": admin_token, "edges": links,
         "nodes": [{"index": n.index, "name": n.name, "host": n.host, "port": n.port,

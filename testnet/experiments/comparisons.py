@@ -98,13 +98,18 @@ def selfish_points(runs: pd.DataFrame) -> list[dict]:
 def double_spend_points(runs: pd.DataFrame) -> list[dict]:
     out = []
     for point, group in runs.groupby("point", sort=False):
-        if "q" not in group or "z" not in group:
+        share = "q" if "q" in group else "hashrate_share"   # the attacker's share of hashrate
+        if share not in group or "z" not in group:
             continue
-        q, z = float(group["q"].iloc[0]), int(group["z"].iloc[0])
+        q, z = float(group[share].iloc[0]), int(group["z"].iloc[0])
         wins = [v for v in (_num(x) for x in group["double_spend_succeeded"]) if v is not None]
         low, high = clopper_pearson(int(sum(wins)), len(wins), confidence=0.99)
-        expected = theory.rosenfeld_double_spend(q, z)
-        out.append({"point": point, "q": q, "z": z, "measured": sum(wins) / len(wins)
+        behind = _num(group["give_up_behind"].iloc[0]) if "give_up_behind" in group else None
+        rosenfeld = theory.rosenfeld_double_spend(q, z)
+        expected = (theory.rosenfeld_double_spend_cutoff(q, z, int(behind)) if behind
+                    else rosenfeld)
+        out.append({"point": point, "q": q, "z": z, "give_up_behind": behind,
+                    "rosenfeld": rosenfeld, "measured": sum(wins) / len(wins)
                     if wins else None, "n": len(wins), "cp99_low": low, "cp99_high": high,
                     "theory": expected, "nakamoto": theory.nakamoto_double_spend(q, z),
                     "inside": bool(wins) and low <= expected <= high})
@@ -154,6 +159,35 @@ def _plot(path: Path, points: list[dict], x: str, xlabel: str, ylabel: str,
     plt.close(fig)
 
 
+def _plot_double_spend(path: Path, points: list[dict]) -> None:
+    """Success rate vs attacker share q, one colour per z: measured with its 99% Clopper-Pearson
+    interval, Rosenfeld's r(q, z) solid, Nakamoto's approximation dashed."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for z in sorted({p["z"] for p in points}):
+        mine = sorted((p for p in points if p["z"] == z and p["measured"] is not None),
+                      key=lambda p: p["q"])
+        qs = [p["q"] for p in mine]
+        bars = ax.errorbar(qs, [p["measured"] for p in mine],
+                           yerr=[[p["measured"] - p["cp99_low"] for p in mine],
+                                 [p["cp99_high"] - p["measured"] for p in mine]],
+                           fmt="o", capsize=4, label=f"z={z} measured (99% CP)")
+        if not qs:
+            continue
+        lo, hi = min(qs + [0.05]), max(qs + [0.45])
+        grid = [lo + (hi - lo) * i / 100 for i in range(101)]
+        colour = bars[0].get_color()
+        ax.plot(grid, [theory.rosenfeld_double_spend(q, z) for q in grid], color=colour,
+                label=f"z={z} Rosenfeld")
+        ax.plot(grid, [theory.nakamoto_double_spend(q, z) for q in grid], color=colour,
+                linestyle="--", label=f"z={z} Nakamoto")
+    ax.set_xlabel("attacker hashrate share q")
+    ax.set_ylabel("double-spend success rate")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def compare_theory(out: Path, runs: pd.DataFrame, kind: str) -> str:
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
@@ -177,7 +211,9 @@ def compare_theory(out: Path, runs: pd.DataFrame, kind: str) -> str:
                  f"{SELFISH_MIN_BLOCKS} blocks per point (threshold 1/3 at gamma = 0)")
     elif kind == "double-spend":
         points = double_spend_points(runs)
-        bound = "Rosenfeld's r(q, z) inside the 99% Clopper-Pearson interval of the rate"
+        _plot_double_spend(picture, points)
+        bound = ("Rosenfeld's r(q, z) (one pre-mined block; with the race cut off D blocks "
+                 "behind, the cut-off value) inside the 99% Clopper-Pearson interval of the rate")
     elif kind == "finality-epochs":
         points = finality_points(runs)
         bound = "median block-to-finality between 2 and 3 epochs"

@@ -171,6 +171,30 @@ def tie_races(history: list[dict], main: set[str], attackers: set[str]) -> float
     return on_attacker / races if races else None
 
 
+def double_spend_outcome(history: list[dict], roles: dict, reversed_checks: list[dict]
+                         ) -> float | None:
+    """1.0 when the double spend reversed the payment, 0.0 when it did not, None without one.
+
+    After a `race` step: whether the payment is off the main chain of every honest node that
+    answered at the end (the attacker's own view does not count); None when the attacker did not
+    start the race with exactly one pre-mined block, as Rosenfeld's model has it (a block found
+    between the scenario's steps). Otherwise the scenario's `tx_reversed` check says it."""
+    started = observations(history, "race_started")
+    if started:
+        if started[-1].get("premined") != 1:
+            return None   # not a trial of Rosenfeld's model (one pre-mined block)
+        txid = started[-1].get("txid")
+        honest = {n for n, r in (roles.get("roles") or {}).items() if r == "honest"}
+        final = {e["node"]: e for e in observations(history, "tx_status")
+                 if e.get("txid") == txid and e.get("node") in honest}
+        if not final:
+            return None
+        return float(not any(e.get("in_main_chain") for e in final.values()))
+    if reversed_checks:
+        return float(reversed_checks[0].get("passed", False))
+    return None
+
+
 def run_row(*, history: list[dict], metrics: dict, manifest: Any, consensus: str, scenario: str,
             point: str, params: dict, run: int, seed: int, backend: str, passed: bool,
             cpu_s: float | None, report: str, checks: list[dict],
@@ -232,8 +256,7 @@ def run_row(*, history: list[dict], metrics: dict, manifest: Any, consensus: str
         "liveness_stall_s": longest_stall_s(progress, start, end),
         "attacker_revenue_share": _round(sum(miners[a]["revenue_share"] or 0 for a in attackers
                                              if a in miners)) if attackers and miners else None,
-        "double_spend_succeeded": (float(reversed_checks[0].get("passed", False))
-                                   if reversed_checks else None),
+        "double_spend_succeeded": double_spend_outcome(history, roles, reversed_checks),
         "slashed_stake": len(slashed) * manifest.stake if slashed else 0,
         "propagation_ms_p50": _round((metrics.get("propagation") or {}).get("p50_ms")),
         "gamma": _round(tie_races(history, in_main, attackers)) if attackers else None,

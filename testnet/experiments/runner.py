@@ -140,7 +140,8 @@ class Experiment:
         try:
             result = await runner.run()
         except TestnetError as exc:
-            row = {**{k: v for k, v in base.items() if k != "params"}, **planned.point,
+            row = {**{k: v for k, v in base.items() if k != "params"},
+                   **scenario.params, **planned.point,
                    "nodes": scenario.manifest.nodes, "passed": False, "error": str(exc)}
             folder.mkdir(parents=True, exist_ok=True)
             (folder / ROW_FILE).write_text(json.dumps(row, default=str) + "\n")
@@ -149,7 +150,8 @@ class Experiment:
         checks = json.loads((folder / "checks.json").read_text())
         row = run_row(history=result.history, metrics=result.metrics,
                       manifest=scenario.manifest, consensus=planned.consensus,
-                      scenario=scenario.name, point=planned.point_label, params=planned.point,
+                      scenario=scenario.name, point=planned.point_label,
+                      params={**scenario.params, **planned.point},
                       run=planned.run, seed=planned.seed, backend=self.backend,
                       passed=result.passed, cpu_s=cpu, report=base["report"], checks=checks,
                       watts_per_core=self.watts_per_core, joules_per_hash=self.joules_per_hash)

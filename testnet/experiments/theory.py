@@ -6,7 +6,9 @@
   R(a, g) = [a(1-a)^2(4a + g(1-2a)) - a^3] / [1 - a(1 + (2-a)a)]; profitable above
   (1-g)/(3-2g) (1/3 at g = 0).
 - Double spend: Nakamoto 2008, section 11 (Poisson approximation), and Rosenfeld 2014,
-  "Analysis of hashrate-based double spending", eq. (1) (exact, negative binomial).
+  "Analysis of hashrate-based double spending", eq. (1) (exact, negative binomial); with the
+  race cut off D blocks behind (what an experiment must do), the same sum with the gambler's-ruin
+  probability of reaching +1 before -D in place of (q/p)^(d+1).
 """
 
 from __future__ import annotations
@@ -49,3 +51,35 @@ def rosenfeld_double_spend(q: float, z: int) -> float:
         return 1.0
     return 1 - sum(math.comb(m + z - 1, m) * (p ** z * q ** m - q ** z * p ** m)
                    for m in range(z + 1))
+
+
+def rosenfeld_double_spend_cutoff(q: float, z: int, give_up_behind: int) -> float:
+    """Rosenfeld's r(q, z) for an attacker who gives up `give_up_behind` (D >= z) blocks behind.
+
+    Rosenfeld's model: the attacker has pre-mined one block when the payment is sent; when the
+    honest chain has its z-th block the attacker has found m more with probability
+    C(m+z-1, m) p^z q^m, so it is d = z - m - 1 blocks behind (with d < 0 it has already won).
+    From d >= 0 the lead (attacker +1 with q, honest +1 with p) reaches one ahead before D behind
+    with probability ((q/p)^(d+1) - (q/p)^(D+1)) / (1 - (q/p)^(D+1)) (gambler's ruin); as
+    D -> infinity that is Rosenfeld's a_d = (q/p)^(d+1) and the sum is r(q, z)."""
+    if give_up_behind < z:
+        raise ValueError(f"give_up_behind ({give_up_behind}) must be at least z ({z}): the "
+                         "attacker would give up before the merchant has confirmed")
+    if z == 0:
+        return 1.0
+    p = 1 - q
+    if q <= 0:
+        return 0.0
+    ratio = q / p
+    top = ratio ** (give_up_behind + 1)
+
+    def catch_up(d: int) -> float:
+        if ratio == 1:
+            return (give_up_behind - d) / (give_up_behind + 1)
+        return (ratio ** (d + 1) - top) / (1 - top)
+
+    def chance(m: int) -> float:
+        return math.comb(m + z - 1, m) * p ** z * q ** m
+
+    behind = sum(chance(m) * catch_up(z - m - 1) for m in range(z))
+    return behind + 1 - sum(chance(m) for m in range(z))

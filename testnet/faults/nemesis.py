@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
+from testnet.clock import wall_time
 from testnet.cluster import Cluster
 from testnet.errors import BackendError, NemesisError, NodeAPIError, NodeUnreachable
 from testnet.faults.grudge import Grudge, link_blocks
@@ -39,7 +39,7 @@ class Nemesis:
     def record(self, kind: str, fault: str, nodes: list[int], *, result: dict | None = None,
                **params: Any) -> dict:
         """Log one action: `params` are what was asked (the schedule), `result` what happened."""
-        entry = {"ts": time.time(), "source": "nemesis", "type": kind, "fault": fault,
+        entry = {"ts": wall_time(), "source": "nemesis", "type": kind, "fault": fault,
                  "nodes": [self.cluster.info["nodes"][i]["name"] for i in nodes],
                  "params": params}
         if result:
@@ -133,7 +133,7 @@ class Nemesis:
         if cut is None or (not grudge and self.state().get("layer") != "net"):
             return  # no network layer, or nothing standing in it
         try:
-            await asyncio.to_thread(cut, grudge)
+            await self.cluster.backend_call(cut, grudge)
         except BackendError as exc:
             raise NemesisError(str(exc)) from None
 
@@ -176,7 +176,7 @@ class Nemesis:
     async def _signal(self, index: int, act: Any) -> None:
         """Runs a blocking process action in a thread; a node that is not up is refused."""
         try:
-            done = await asyncio.to_thread(act, index)
+            done = await self.cluster.backend_call(act, index)
         except BackendError as exc:
             raise NemesisError(str(exc)) from None
         if not done:
@@ -191,14 +191,14 @@ class Nemesis:
         return self.record("fault_applied", "stop", [index], signal="SIGTERM")
 
     async def start(self, index: int, timeout: float = 30.0) -> dict:
-        await asyncio.to_thread(self.cluster.start, index)
+        await self.cluster.backend_call(self.cluster.start, index)
         await self.cluster.healthy(timeout, indices=[index])
         await self.reapply(index)
         return self.record("fault_cleared", "start", [index])
 
     async def restart(self, index: int, timeout: float = 30.0) -> dict:
-        await asyncio.to_thread(self.cluster.stop, index)
-        await asyncio.to_thread(self.cluster.start, index)
+        await self.cluster.backend_call(self.cluster.stop, index)
+        await self.cluster.backend_call(self.cluster.start, index)
         await self.cluster.healthy(timeout, indices=[index])
         await self.reapply(index)
         return self.record("fault_applied", "restart", [index])

@@ -200,6 +200,43 @@ async def _vote(ctx: ActionContext, args: VoteArgs) -> None:
     await ctx.runner("vote").send_votes(args)
 
 
+class RaceArgs(ActionArgs):
+    """A double-spend race (Rosenfeld 2014): until the withholding `attacker` decides. It waits
+    until the labelled payment `tx` has `confirmations` on the best honest chain, then until its
+    private branch has more work than that chain (it would win: publish) or has fallen
+    `give_up_behind` blocks behind (it gives up). The step ends at the decision; the next step
+    (`role: {node: N, role: honest}`) publishes the branch either way."""
+    attacker: int
+    tx: str
+    confirmations: int
+    give_up_behind: int
+    timeout: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _raw(cls, raw: Any, info: ValidationInfo) -> dict:
+        target = target_of(info)
+        if not target.manifest.has_mining:
+            raise ActionError("race: a double-spend race needs miners (PoW, hybrid)")
+        if not isinstance(raw, dict):
+            raise ActionError("race takes {attacker: N, tx: LABEL, confirmations: Z, "
+                              "give_up_behind: D}")
+        require(raw, {"attacker", "tx"}, {"confirmations", "give_up_behind", "timeout"})
+        confirmations = non_negative_int(raw.get("confirmations", 1), "confirmations")
+        behind = non_negative_int(raw.get("give_up_behind", 10), "give_up_behind")
+        if confirmations < 1:
+            raise ActionError("race: confirmations must be at least 1 (the payment's own block)")
+        if behind < 1:
+            raise ActionError("race: give_up_behind must be at least 1 block")
+        return {"attacker": target.node(raw["attacker"]), "tx": str(raw["tx"]),
+                "confirmations": confirmations, "give_up_behind": behind,
+                "timeout": parse_duration_s(raw.get("timeout", 600))}
+
+
+async def _race(ctx: ActionContext, args: RaceArgs) -> None:
+    await ctx.runner("race").race(args)
+
+
 class LoadArgs(ActionArgs):
     """Background transfers at `tps` for `duration`, each account through one node."""
     tps: float
@@ -228,5 +265,7 @@ register(Action("log", "Write a note into the run's history.", LogArgs, _log, sc
 register(Action("tx", "Send a signed transfer (label it to check it later).", TxArgs, _tx,
                 scope="run"))
 register(Action("load", "Send transfers in the background.", LoadArgs, _load, scope="run"))
+register(Action("race", "A double-spend race: until the withholding attacker would win or gives "
+                "up.", RaceArgs, _race, scope="run"))
 register(Action("vote", "DPoS: genesis accounts vote for candidates.", VoteArgs, _vote,
                 scope="run"))

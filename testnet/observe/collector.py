@@ -12,6 +12,10 @@ stops reading loses updates, is told how many, and never grows the collector's m
 
     async with Collector(cluster) as collector:
         await collector.wait_for(lambda c: c.tree.reorgs > 0, timeout=60)
+
+What the dashboard draws lives in `TimelineState`, which the Collector extends with the live
+sources: `ingest(entry)` is the one intake, so a replay of a recorded history
+(testnet/observe/replay.py) builds the very same tree, timeline and partition picture.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from testnet.clock import wall_time
 from testnet.cluster import Cluster
 from testnet.errors import NodeAPIError, NodeUnreachable
 from testnet.faults.nemesis import FAULT_LOG, FAULT_STATE
@@ -83,57 +87,36 @@ class Listener:
         self.queue.put_nowait(update)
 
 
-class Collector:
-    def __init__(self, cluster: Cluster, *, poll_interval: float = 1.0,
-                 record_path: Path | None = None) -> None:
-        self.cluster = cluster
-        self.poll_interval = poll_interval
+class TimelineState:
+    """What a dashboard draws, whatever feeds it: the timeline, the union block tree, the node
+    cards and the standing faults, with listeners told of every change. `ingest(entry)` takes one
+    history entry (docs/history.md) in; the live Collector below and the replay of a report
+    (testnet/observe/replay.py) both feed it only through there."""
+
+    def __init__(self, name: str, consensus: str, nodes: list[NodeView]) -> None:
+        self.name = name
+        self.consensus = consensus
         self.timeline: list[dict] = []
         self.tree = UnionTree()
-        self.nodes = [NodeView(n["name"], n["index"], n["api"]) for n in cluster.info["nodes"]]
-        self._by_name = {v.name: v for v in self.nodes}
-        self._peer_names: dict[str, str] = {}          # peer id -> node name
+        self.nodes = nodes
         self._listeners: set[Listener] = set()
-        self._tasks: list[asyncio.Task] = []
-        self._nemesis_offset = 0
-        self._record = open(record_path, "a", buffering=1) if record_path else None
         self._changed = asyncio.Event()
 
-    # ---- lifecycle -----------------------------------------------------------------------------
-    async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._follow(v), name=f"follow-{v.name}")
-                       for v in self.nodes]
-        self._tasks.append(asyncio.create_task(self._poll(), name="poll"))
-        self._tasks.append(asyncio.create_task(self._follow_nemesis(), name="nemesis"))
+    def ingest(self, entry: dict) -> None:
+        """Takes one entry of the merged timeline: a node event (with `source` and `node`), a
+        nemesis action or a runner observation."""
+        self.timeline.append(entry)
+        if entry.get("source") == "node":
+            self.tree.on_event(entry)
+        self._publish({"kind": "event", "event": entry})
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        if self._record is not None:
-            self._record.close()
-            self._record = None
+    def now(self) -> float:
+        """The time the picture shows (wall time of the cluster's clock)."""
+        return wall_time()
 
-    async def catch_up(self) -> None:
-        """Takes in everything emitted so far, from each answering node's log and from the
-        nemesis log: called before a run ends (or a test looks) so the timeline holds the last
-        events and fault actions too."""
-        self._read_nemesis()
-        async def one(view: NodeView) -> None:
-            try:
-                status = await self.cluster.client(view.index, timeout=5.0).status()
-                await self._fill(view, status["events_seq"])
-            except (NodeUnreachable, NodeAPIError):
-                pass   # down at the end: the runner reads its log from disk
-        await asyncio.gather(*(one(v) for v in self.nodes))
-
-    async def __aenter__(self) -> Collector:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    def faults(self) -> dict:
+        """The standing faults the nemesis keeps (partition grudge, link rules, skews, roles)."""
+        return {"grudge": None, "links": [], "skew": {}, "roles": {}}
 
     # ---- observers -----------------------------------------------------------------------------
     def listen(self, maxsize: int = LISTENER_QUEUE) -> Listener:
@@ -149,7 +132,7 @@ class Collector:
             listener.offer(update)
         self._changed.set()
 
-    async def wait_for(self, predicate: Callable[[Collector], Any], timeout: float,
+    async def wait_for(self, predicate: Callable[[Any], Any], timeout: float,
                        description: str = "collector condition") -> Any:
         """Waits until `predicate(self)` is truthy, re-checking on every change."""
         return await wait_for_change(lambda: predicate(self), self._changed, timeout,
@@ -200,31 +183,77 @@ class Collector:
         return {"groups": sorted(groups.values()), "cuts": cuts, "one_way": one_way,
                 "partitioned": bool(cuts or one_way)}
 
-    def faults(self) -> dict:
-        """The standing faults the nemesis keeps (partition grudge, link rules, skews, roles)."""
-        try:
-            return json.loads((self.cluster.directory / FAULT_STATE).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {"grudge": None, "links": [], "skew": {}, "roles": {}}
-
     def snapshot(self, top: int | None = None, size: int = 120, timeline_tail: int = 200
                  ) -> dict:
         """Everything a dashboard needs to draw one frame."""
-        return {"cluster": self.cluster.directory.name, "time": time.time(),
-                "consensus": self.cluster.info.get("consensus", "pow"),
+        return {"cluster": self.name, "time": self.now(), "consensus": self.consensus,
                 "nodes": [v.to_json() for v in self.nodes], "connectivity": self.connectivity(),
                 "partition": self.partition(), "faults": self.faults(),
                 "tree": self.tree.window(top, size),
                 "timeline": self.timeline[-timeline_tail:] if timeline_tail > 0 else []}
 
+
+class Collector(TimelineState):
+    def __init__(self, cluster: Cluster, *, poll_interval: float = 1.0,
+                 record_path: Path | None = None) -> None:
+        super().__init__(cluster.directory.name, cluster.info.get("consensus", "pow"),
+                         [NodeView(n["name"], n["index"], n["api"])
+                          for n in cluster.info["nodes"]])
+        self.cluster = cluster
+        self.poll_interval = poll_interval
+        self._by_name = {v.name: v for v in self.nodes}
+        self._peer_names: dict[str, str] = {}          # peer id -> node name
+        self._tasks: list[asyncio.Task] = []
+        self._nemesis_offset = 0
+        self._record = open(record_path, "a", buffering=1) if record_path else None
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._follow(v), name=f"follow-{v.name}")
+                       for v in self.nodes]
+        self._tasks.append(asyncio.create_task(self._poll(), name="poll"))
+        self._tasks.append(asyncio.create_task(self._follow_nemesis(), name="nemesis"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._record is not None:
+            self._record.close()
+            self._record = None
+
+    async def catch_up(self) -> None:
+        """Takes in everything emitted so far, from each answering node's log and from the
+        nemesis log: called before a run ends (or a test looks) so the timeline holds the last
+        events and fault actions too."""
+        self._read_nemesis()
+        async def one(view: NodeView) -> None:
+            try:
+                status = await self.cluster.client(view.index, timeout=5.0).status()
+                await self._fill(view, status["events_seq"])
+            except (NodeUnreachable, NodeAPIError):
+                pass   # down at the end: the runner reads its log from disk
+        await asyncio.gather(*(one(v) for v in self.nodes))
+
+    async def __aenter__(self) -> Collector:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def faults(self) -> dict:
+        try:
+            return json.loads((self.cluster.directory / FAULT_STATE).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return super().faults()
+
     # ---- intake --------------------------------------------------------------------------------
-    def _ingest(self, entry: dict) -> None:
-        self.timeline.append(entry)
+    def ingest(self, entry: dict) -> None:
         if self._record is not None:
             self._record.write(json.dumps(entry, separators=(",", ":")) + "\n")
-        if entry.get("source") == "node":
-            self.tree.on_event(entry)
-        self._publish({"kind": "event", "event": entry})
+        super().ingest(entry)
 
     def _take_node_event(self, view: NodeView, event: dict, *, filled: bool = False) -> bool:
         """Takes one event if it is newer than the last taken; False for a duplicate. Live events
@@ -234,8 +263,8 @@ class Collector:
         if not isinstance(seq, int) or seq <= view.last_seq:
             return False
         view.last_seq = seq
-        extra = {"filled": True} if filled else {"rx_ts": time.time()}
-        self._ingest({**event, "source": "node", "node": view.name, **extra})
+        extra = {"filled": True} if filled else {"rx_ts": wall_time()}
+        self.ingest({**event, "source": "node", "node": view.name, **extra})
         return True
 
     async def _fill(self, view: NodeView, up_to: int | None) -> None:
@@ -307,7 +336,7 @@ class Collector:
                 entry = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            self._ingest(entry)
+            self.ingest(entry)
 
     async def _poll(self) -> None:
         while True:

@@ -24,6 +24,8 @@ nemesis.jsonl like the CLI's.
     POST /api/node/{name}/{verb}    the node-card buttons (kill, start, restart, pause, resume)
     GET  /api/clients               what each websocket client holds on the server (queue, frame
                                     in flight, socket buffer)
+    GET  /api/replay?t=T            a replay only (`testnet replay`, testnet/observe/replay.py):
+                                    moves it to time T; the frames above then show that moment
 
 Slow clients: each websocket client has its own bounded collector listener and one sender loop
 that awaits each send, and aiohttp makes a send wait while the socket's buffer is full. So while a
@@ -36,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ from testnet.errors import (
 from testnet.faults.actions import ActionContext, all_actions, perform_action, validate_action
 from testnet.faults.nemesis import Nemesis
 from testnet.faults.targets import LiveTarget
-from testnet.observe.collector import Collector, Listener
+from testnet.observe.collector import Collector, Listener, TimelineState
 from testnet.observe.dashboard_frames import (
     DEFAULT_WINDOW_BLOCKS,
     MAX_WINDOW_BLOCKS,
@@ -113,7 +114,10 @@ class DashboardClient:
 
 
 class DashboardState:
-    def __init__(self, cluster: Cluster, collector: Collector, *, window: int,
+    """One dashboard: what it draws from (a live collector, or a replay's state with no cluster
+    behind it: then there are no controls), its options and its clients."""
+
+    def __init__(self, cluster: Cluster | None, collector: TimelineState, *, window: int,
                  push_interval: float, client_queue: int, controls: bool) -> None:
         self.cluster = cluster
         self.collector = collector
@@ -121,11 +125,11 @@ class DashboardState:
         self.window = window
         self.push_interval = push_interval
         self.client_queue = client_queue
-        self.controls = controls
+        self.controls = controls and cluster is not None
         self.clients: set[DashboardClient] = set()
         self.tasks: set[asyncio.Task] = set()
         self.control_lock = asyncio.Lock()
-        self.nemesis = Nemesis(cluster)
+        self.nemesis = Nemesis(cluster) if cluster is not None else None
 
     async def send(self, client: DashboardClient, frame: dict) -> None:
         data = json.dumps(frame, separators=(",", ":"))
@@ -138,10 +142,13 @@ class DashboardState:
 
     def update_frame(self, client: DashboardClient, updates: list[dict]) -> dict | None:
         """What changed for this client since its last frame, or None when nothing did."""
-        frame: dict[str, Any] = {"type": "update", "time": time.time()}
+        frame: dict[str, Any] = {"type": "update", "time": self.collector.now()}
         events = [u["event"] for u in updates if u["kind"] == "event"]
         if events:
             frame["events"] = events
+        replays = [u for u in updates if u["kind"] == "replay"]
+        if replays:
+            frame["replay"] = replays[-1]["position"]
         tree = self.collector.tree
         if client.window_dirty or tree.version != client.sent_version:
             frame["tree"] = self.frames.window(client.top, client.size)
@@ -182,6 +189,9 @@ class DashboardState:
                     await self.send(client, {"type": "missed", "count": missed})
                     await self._resync(client)
                     continue
+                if any(u["kind"] == "reset" for u in updates):   # a replay jumped in time
+                    await self._resync(client)
+                    continue
                 frame = self.update_frame(client, updates)
                 if frame is not None:
                     await self.send(client, frame)
@@ -192,7 +202,7 @@ class DashboardState:
         drain(client.listener)    # the snapshot covers everything queued so far
         client.listener.missed = 0
         frame = {**snapshot_frame(self.collector, self.frames, client.top, client.size),
-                 "actions": actions_offered()}
+                 "actions": actions_offered(), "controls": self.controls}
         client.sent_version = self.collector.tree.version
         client.sent_nodes = frame["nodes"]
         client.window_dirty = False
@@ -274,7 +284,7 @@ async def snapshot(request: web.Request) -> web.Response:
     except DashboardError as exc:
         return _error(400, str(exc))
     return web.json_response({**snapshot_frame(state.collector, state.frames, top, size),
-                              "actions": actions_offered()},
+                              "actions": actions_offered(), "controls": state.controls},
                              dumps=lambda o: json.dumps(o, separators=(",", ":")))
 
 
@@ -315,9 +325,8 @@ async def _control(request: web.Request, verb: str, raw: Any) -> web.Response:
     its nemesis.jsonl entry: 400 for bad arguments, 404 for an unknown node, 409 when the
     cluster cannot do it now, 504 when a node did not come up in time."""
     state = request.app[STATE]
-    if not state.controls:
-        return _error(403, "fault controls are off for this dashboard (--no-controls, or a "
-                           "scenario run)")
+    if not state.controls or state.cluster is None or state.nemesis is None:
+        return _controls_off()
     actions = all_actions()
     if verb not in actions or actions[verb].scope == "run":
         offered = [name for name, a in actions.items() if a.scope != "run"]
@@ -338,6 +347,11 @@ async def _control(request: web.Request, verb: str, raw: Any) -> web.Response:
     assert result is not None   # every non-run action is a nemesis verb with a log entry
     log.info("dashboard: %s %s on %s", result["type"], result["fault"], result["nodes"])
     return web.json_response({"ok": True, "entry": result})
+
+
+def _controls_off() -> web.Response:
+    return _error(403, "fault controls are off for this dashboard (--no-controls, a scenario "
+                       "run, or a replay)")
 
 
 async def action(request: web.Request) -> web.Response:
@@ -372,6 +386,8 @@ async def node_action(request: web.Request) -> web.Response:
     offered = node_actions()
     if verb not in offered:
         return _error(400, f"bad action: {verb!r} (one of {', '.join(offered)})")
+    if state.cluster is None:
+        return _controls_off()
     try:
         _require_json(request)
         state.cluster.node_index(name)
@@ -405,11 +421,12 @@ async def _close_clients(app: web.Application) -> None:
             pass
 
 
-def dashboard_app(cluster: Cluster, collector: Collector, *,
+def dashboard_app(cluster: Cluster | None, collector: TimelineState, *,
                   window: int = DEFAULT_WINDOW_BLOCKS, push_interval: float = PUSH_INTERVAL_S,
                   client_queue: int = CLIENT_QUEUE_UPDATES, controls: bool = True
                   ) -> web.Application:
-    """The dashboard for `cluster`, drawn from `collector` (started and stopped by the caller)."""
+    """The dashboard for `cluster`, drawn from `collector` (started and stopped by the caller);
+    without a cluster (a replay: testnet/observe/replay.py) it is read-only."""
     parse_window(None, window)
     app = web.Application(middlewares=[same_origin])
     app[STATE] = DashboardState(cluster, collector, window=window, push_interval=push_interval,

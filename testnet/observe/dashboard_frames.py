@@ -1,6 +1,7 @@
 """What the dashboard sends a page: windows of the union block tree with each block's state, and
-the recent timeline. Pure readings of a Collector's state (testnet/observe/collector.py), cached
-per tree version so that many pages cost one computation per change."""
+the recent timeline. Pure readings of a TimelineState (testnet/observe/collector.py: the live
+collector's, or a replay's), cached per tree version so that many pages cost one computation per
+change."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import itertools
 from typing import Any
 
 from testnet.errors import DashboardError
-from testnet.observe.collector import Collector
+from testnet.observe.collector import TimelineState
 
 DEFAULT_WINDOW_BLOCKS = 120
 MAX_WINDOW_BLOCKS = 1_000          # the page draws the window whole: keep it a few hundred
@@ -62,7 +63,7 @@ class TreeFrames:
     state: `canonical` (on the chain most heads are on), `fork` (off it, but some node's head is
     on it: a live competing branch), or `stale` (no node is on it any more: a losing branch)."""
 
-    def __init__(self, collector: Collector) -> None:
+    def __init__(self, collector: TimelineState) -> None:
         self.collector = collector
         self._version = -1
         self._live: set[str] = set()
@@ -102,7 +103,8 @@ class TreeFrames:
         return self._windows[key]
 
 
-def snapshot_frame(collector: Collector, frames: TreeFrames, top: int | None, size: int) -> dict:
+def snapshot_frame(collector: TimelineState, frames: TreeFrames, top: int | None, size: int
+                   ) -> dict:
     snap = collector.snapshot(top, size, timeline_tail=1)   # 0 would mean the whole timeline
     snap["tree"] = frames.window(top, size, snap["tree"])
     snap["timeline"] = recent_timeline(collector.timeline)

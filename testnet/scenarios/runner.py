@@ -26,7 +26,6 @@ import contextlib
 import json
 import logging
 import shutil
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,16 +38,18 @@ from consensus.hybrid.spec import HybridSpec
 from consensus.pos.spec import PosSpec
 from consensus.types import sign_transaction
 from testnet.checks.events import event_matches
+from testnet.clock import monotonic, wall_time
 from testnet.cluster import LocalCluster
 from testnet.config.cluster_files import validator_keys
 from testnet.config.manifest import ClusterManifest
 from testnet.errors import NodeAPIError, NodeUnreachable, ScenarioError, TestnetError
 from testnet.faults.actions import ActionContext, perform_action
 from testnet.faults.nemesis import Nemesis
-from testnet.faults.run_verbs import LoadArgs, TxArgs, VoteArgs, WaitArgs
+from testnet.faults.run_verbs import LoadArgs, RaceArgs, TxArgs, VoteArgs, WaitArgs
 from testnet.history.event_log import read_event_log
 from testnet.observe.collector import Collector
 from testnet.scenarios.chain_audit import audit_headers, audit_pos_headers
+from testnet.scenarios.double_spend_race import play_race
 from testnet.scenarios.outcome import RunResult, judge_run
 from testnet.scenarios.spec import Scenario, Step
 from testnet.scenarios.transfer_load import send_transfers
@@ -120,7 +121,7 @@ class ScenarioRunner:
                 await self._serve_dashboard()
             for companion in self.companions:
                 await self._exit.enter_async_context(companion(self.cluster))
-            self._start = time.monotonic()
+            self._start = monotonic()
             self.observe("run_started", seed=self.scenario.seed, name=self.scenario.name)
             try:
                 async with asyncio.timeout(self.scenario.timeout):
@@ -137,7 +138,7 @@ class ScenarioRunner:
                 await self.collector.catch_up()
                 await self.collector.stop()
             if not self.keep_cluster:
-                await asyncio.to_thread(self.cluster.stop_all)
+                await self.cluster.backend_call(self.cluster.stop_all)
             await self.cluster.close()
         return self._judge()
 
@@ -155,7 +156,7 @@ class ScenarioRunner:
         self._background.append(asyncio.create_task(self._poll_transactions()))
         for step in self.scenario.steps:
             if step.at_s is not None:
-                delay = self._start + step.at_s - time.monotonic()
+                delay = self._start + step.at_s - monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
             self.progress(f"step {step.index}: {step.action} {_short(step.args)}")
@@ -185,7 +186,7 @@ class ScenarioRunner:
 
     # ---- the runner's hooks (RunHooks) -----------------------------------------------------------
     def observe(self, what: str, **data: Any) -> None:
-        self.observations.append({"ts": time.time(), "source": "runner", "type": "observation",
+        self.observations.append({"ts": wall_time(), "source": "runner", "type": "observation",
                                   "what": what, **data})
 
     async def wait(self, args: WaitArgs) -> None:
@@ -199,7 +200,8 @@ class ScenarioRunner:
                 height = max(s["height"] for s in await self._answering()) + args.blocks
             await self.cluster.wait_for_height(height, timeout, indices=nodes or self._up())
         if args.tx is not None:
-            await self._wait_for_tx(args.tx, args.confirmations or 1, nodes, timeout)
+            depth = 1 if args.confirmations is None else args.confirmations
+            await self._wait_for_tx(args.tx, depth, nodes, timeout)
         if args.event is not None:
             await self._wait_for_event(args.event, nodes, timeout)
         if args.epochs is not None:
@@ -275,6 +277,12 @@ class ScenarioRunner:
         self.observe("tx_sent", txid=result["txid"], node=self.cluster.name(args.node),
                      label=label, nonce=nonce, amount=args.amount)
 
+    async def race(self, args: RaceArgs) -> None:
+        record = self._tx(args.tx)
+        await play_race(self.cluster, attacker=args.attacker, txid=record.txid,
+                        confirmations=args.confirmations, give_up_behind=args.give_up_behind,
+                        timeout=args.timeout, observe=self.observe)
+
     def start_load(self, args: LoadArgs) -> None:
         self._loads.append(asyncio.create_task(self._load(args)))
 
@@ -329,12 +337,20 @@ class ScenarioRunner:
 
     async def _wait_for_tx(self, label: str, confirmations: int, nodes: list[int] | None,
                            timeout: float) -> None:
+        """Until the nodes see the labelled transfer `confirmations` deep; 0 means zero-conf:
+        in the node's mempool or on its main chain (what a merchant sees when it is paid)."""
         record = self._tx(label)
+
+        def holds(status: dict) -> bool:
+            if confirmations == 0:
+                return bool(status.get("in_mempool") or status["in_main_chain"])
+            return status["confirmations"] >= confirmations
         await self._wait_for_node_view(
-            lambda client: client.tx(record.txid),
-            lambda status: status["confirmations"] >= confirmations, nodes, timeout,
-            f"tx {record.label} with {confirmations} confirmation(s)",
-            lambda status: f"{status['confirmations']} confirmation(s)")
+            lambda client: client.tx(record.txid), holds, nodes, timeout,
+            f"tx {record.label} with {confirmations} confirmation(s)" if confirmations
+            else f"tx {record.label} in the mempool",
+            lambda status: f"{status['confirmations']} confirmation(s)"
+            + (", in the mempool" if status.get("in_mempool") else ""))
 
     async def _wait_for_node_view(self, ask: Callable[[Any], Any], holds: Callable[[dict], bool],
                                   nodes: list[int] | None, timeout: float, what: str,

@@ -11,11 +11,11 @@ paced at `tps`; the loop ends after `duration_s`, or when its task is cancelled 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from consensus.types import sign_transaction
+from testnet.clock import monotonic
 from testnet.cluster import Cluster
 from testnet.errors import NodeAPIError, NodeUnreachable
 
@@ -38,9 +38,9 @@ async def send_transfers(cluster: Cluster, tps: float, *, duration_s: float | No
     senders = senders or list(range(len(accounts)))
     targets = nodes or list(range(cluster.size))
     nonces: dict[int, int | None] = {i: None for i in senders}
-    deadline = None if duration_s is None else time.monotonic() + duration_s
+    deadline = None if duration_s is None else monotonic() + duration_s
     k = 0
-    while deadline is None or time.monotonic() < deadline:
+    while deadline is None or monotonic() < deadline:
         sender = senders[k % len(senders)]
         node = targets[sender % len(targets)]
         k += 1

@@ -100,10 +100,14 @@ class _TimeJumpSelector(selectors.BaseSelector):
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """An asyncio loop on virtual time; see the module docstring."""
 
-    def __init__(self, start: float = 0.0) -> None:
+    def __init__(self, start: float = 0.0, *, virtual_epoch: float | None = None) -> None:
+        """`virtual_epoch`: the Unix time that loop time 0 stands for; with it, the
+        orchestrator's and the nodes' wall clocks read `virtual_epoch + loop.time()`
+        (testnet/clock.py) instead of the host clock."""
         selector = _TimeJumpSelector()
         super().__init__(selector)
         selector.loop = self
+        self.virtual_epoch = virtual_epoch
         self._now = float(start)
         self._timer_sequence = 0
         self._clock_resolution = 1e-9
@@ -134,14 +138,14 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
 
 def run(main: Coroutine[Any, Any, T], *, until: float | None = None,
-        start: float = 0.0) -> T | None:
+        start: float = 0.0, virtual_epoch: float | None = None) -> T | None:
     """Run `main` on a new VirtualTimeLoop; returns its result.
 
     With `until` (virtual seconds since `start`), `main` is cancelled at that time if still
     running and None is returned. Raises Deadlock if every task waits with no timer left, and
     whatever `main` raises. The loop is closed on the way out, its leftover tasks cancelled.
     """
-    loop = VirtualTimeLoop(start)
+    loop = VirtualTimeLoop(start, virtual_epoch=virtual_epoch)
     try:
         asyncio.set_event_loop(loop)
         return loop.run_until_complete(_bounded(main, until))

@@ -9,7 +9,7 @@ import pytest
 from tests.node.api_harness import build_request, raw_http, serve_node
 
 
-@pytest.mark.parametrize("consensus", ["pow", "pos", "hybrid"])
+@pytest.mark.parametrize("consensus", ["pow", "pos", "hybrid", "dpos"])
 async def test_status_and_metrics_report_memory_by_kind(tmp_path, consensus):
     async with serve_node(tmp_path, consensus) as served:
         status = (await raw_http(served.port, build_request("GET", "/status"))).json()

@@ -110,8 +110,15 @@ class H:
 
     # ---- nemesis ----
     def partition(self, *groups: list[str], t: float | None = None) -> H:
+        """The nodes of each group talk only among themselves; the entry carries the grudge (by
+        node index, as the nemesis records it) of nodes named `nodeN`."""
         nodes = [n for g in groups for n in g]
-        return self.nemesis("fault_applied", "partition", nodes, t, groups=list(groups))
+        index = {n: int(n.removeprefix("node")) for n in nodes if n.removeprefix("node").isdigit()}
+        grudge = {str(index[a]): sorted(index[b] for g2 in groups if g2 is not g for b in g2
+                                        if b in index)
+                  for g in groups for a in g if a in index}
+        return self.nemesis("fault_applied", "partition", nodes, t, groups=list(groups),
+                            grudge={k: v for k, v in grudge.items() if v})
 
     def heal(self, t: float | None = None) -> H:
         return self.nemesis("fault_cleared", "heal", [], t)

@@ -30,7 +30,7 @@ log = logging.getLogger("test")
 def feed(collector: Collector, events: list[dict]) -> None:
     """Hands events to the collector as if its node streams had delivered them."""
     for event in events:
-        collector._ingest(event)  # noqa: SLF001 - the intake the node streams use
+        collector.ingest(event)   # the intake the node streams use
 
 
 @pytest.fixture

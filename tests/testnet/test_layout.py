@@ -1,6 +1,7 @@
 """The orchestrator's rooms and which way their imports point (the design of issue 10):
 
-    errors, units, waiting, client   the vocabulary every room uses
+    errors, units, waiting, client, clock   the vocabulary every room uses
+    sim        the simulation's loop, network and in-memory HTTP (under backends)
     config     what a cluster is                 history   reading a run's record
     backends   where nodes run                   checks    verdicts and metrics of a record
     cluster    a running cluster                 report    pictures and pages of a record
@@ -19,12 +20,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTNET = ROOT / "testnet"
-VOCABULARY = {"errors", "units", "waiting", "client"}
+VOCABULARY = {"errors", "units", "waiting", "client", "clock"}
 MAY_IMPORT = {
     "errors": set(), "units": {"errors"}, "waiting": {"errors"}, "client": {"errors"},
+    "clock": set(), "sim": VOCABULARY | {"config"},
     "config": VOCABULARY, "history": VOCABULARY,
     "checks": VOCABULARY | {"history"}, "report": VOCABULARY | {"history"},
-    "backends": VOCABULARY | {"config"},
+    "backends": VOCABULARY | {"config", "sim"},
     "cluster": VOCABULARY | {"config", "backends"},
     "faults": VOCABULARY | {"config", "backends", "cluster"},
     "observe": VOCABULARY | {"config", "backends", "cluster", "faults", "history"},

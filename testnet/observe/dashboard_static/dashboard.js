@@ -5,8 +5,14 @@
 // height grows upward, one row per height; lane 0 is the canonical chain and side branches sit
 // in lanes to its right. Node cards are keyed by node name and updated in place; the timeline
 // keeps a bounded list of rows, newest first.
+//
+// A replay (`testnet replay REPORT_DIR`) serves the same page: its frames carry `replay` (the
+// run's first and last timestamp and the moment shown) and `controls: false`. The page then shows
+// a scrubber; moving it or playing asks the server for a time (/api/replay?t=...), and the
+// picture of that moment arrives over the websocket like a live one.
 "use strict";
 
+const PLAY_TICK_MS = 250;
 const ROW_H = 24, BLOCK_W = 64, BLOCK_H = 16, PILL_H = 14, LEFT = 68, PAD_TOP = 14;
 const MAX_TIMELINE_ROWS = 300, MAX_TIMELINE_KEPT = 1500;
 const ROUTINE = new Set(["block_accepted", "head_changed", "attestation", "vote"]);
@@ -45,7 +51,7 @@ function connect() {
   ws = new WebSocket(scheme + location.host + "/ws");
   ws.onopen = () => {
     backoff = 250;
-    setWsState("live", "on");
+    setWsState(replay.on ? "replay" : "live", "on");
     if (userWindow) sendWindow();   // the server starts every client at the tip
   };
   ws.onmessage = (msg) => {
@@ -74,8 +80,10 @@ function sendWindow() {
 }
 
 function onFrame(frame) {
+  if (frame.replay) adoptReplay(frame.replay);
   if (frame.type === "snapshot") {
     if (frame.actions && Array.isArray(frame.actions.node)) NODE_ACTIONS = frame.actions.node;
+    document.body.classList.toggle("no-controls", frame.controls === false);
     Object.assign(state, {cluster: frame.cluster, consensus: frame.consensus, nodes: frame.nodes,
                           connectivity: frame.connectivity, partition: frame.partition,
                           faults: frame.faults, tree: frame.tree});
@@ -519,6 +527,86 @@ function timelineRow(e) {
   return li;
 }
 
+// ---- replay scrubber ------------------------------------------------------------------------
+// The history's timestamps (virtual in a simulated run) are only compared with each other; the
+// browser's clock only paces playing.
+const replay = {on: false, start: 0, end: 0, t: 0, playing: false, timer: null,
+                wanted: null, inFlight: false};
+window.dashboardReplay = replay;    // read by the browser test
+
+function adoptReplay(pos) {
+  if (!replay.on) {
+    replay.on = true;
+    $("replay-bar").hidden = false;
+  }
+  setWsState("replay", "on");
+  replay.start = pos.start;
+  replay.end = pos.end;
+  $("replay-range").max = String(pos.end - pos.start);
+  // While the page drives (playing, or a request pending) its own time stands.
+  if (!replay.playing && !replay.inFlight && replay.wanted === null) showReplayTime(pos.t);
+}
+
+function showReplayTime(t) {
+  replay.t = t;
+  $("replay-range").value = String(t - replay.start);
+  const at = (t - replay.start).toFixed(1), of = (replay.end - replay.start).toFixed(1);
+  $("replay-time").textContent = `${at} s of ${of} s · ${clock(t)}`;
+}
+
+function seekReplay(t) {
+  replay.wanted = Math.min(replay.end, Math.max(replay.start, t));
+  showReplayTime(replay.wanted);
+  if (!replay.inFlight) pumpReplay();
+}
+
+async function pumpReplay() {
+  // One request at a time; a newer wish replaces one not yet sent.
+  while (replay.wanted !== null) {
+    const t = replay.wanted;
+    replay.wanted = null;
+    replay.inFlight = true;
+    try {
+      const resp = await fetch(`/api/replay?t=${encodeURIComponent(String(t))}`);
+      const data = await resp.json();
+      if (!resp.ok) showControl(`${resp.status}: ${data.error}`, true);
+    } catch (err) {
+      showControl(`replay request failed: ${err}`, true);
+    } finally {
+      replay.inFlight = false;
+    }
+  }
+}
+
+function playReplay() {
+  if (replay.t >= replay.end) seekReplay(replay.start);
+  replay.playing = true;
+  $("replay-play").textContent = "❚❚ pause";
+  let last = performance.now();
+  replay.timer = setInterval(() => {
+    const now = performance.now();
+    const speed = parseFloat($("replay-speed").value) || 1;
+    const t = Math.min(replay.end, replay.t + (now - last) / 1000 * speed);
+    last = now;
+    seekReplay(t);
+    if (t >= replay.end) pauseReplay();
+  }, PLAY_TICK_MS);
+}
+
+function pauseReplay() {
+  replay.playing = false;
+  clearInterval(replay.timer);
+  replay.timer = null;
+  $("replay-play").textContent = "▶ play";
+}
+
+function wireReplay() {
+  $("replay-play").addEventListener("click", () => (replay.playing ? pauseReplay() : playReplay()));
+  $("replay-range").addEventListener("input", (ev) => {
+    seekReplay(replay.start + parseFloat(ev.target.value));
+  });
+}
+
 // ---- fault controls -------------------------------------------------------------------------
 function showControl(text, bad) {
   const el = $("control-status");
@@ -569,6 +657,7 @@ function wire() {
     setWindow(windowTop(), parseInt(ev.target.value, 10), state.window.follow);
   });
   $("show-routine").addEventListener("change", () => renderTimeline());
+  wireReplay();
 }
 
 window.dashboardRender = render;    // for measuring a redraw (scripts/bench_dashboard.py)
