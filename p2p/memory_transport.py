@@ -124,13 +124,14 @@ class MemoryNetwork:
         return url in self._listeners
 
     def _listen(self, listener: _Listener) -> None:
-        url = url_of(listener.name)
-        if url in self._listeners:
-            raise RuntimeError(f"{url} is already listening")
-        self._listeners[url] = listener
+        """Listen at the name's URL; a newer listener takes the address over (a host restarted
+        while its previous run still shuts down, as a new process binds a freed port)."""
+        self._listeners[url_of(listener.name)] = listener
 
-    def _unlisten(self, name: str) -> None:
-        self._listeners.pop(url_of(name), None)
+    def _unlisten(self, listener: _Listener) -> None:
+        url = url_of(listener.name)
+        if self._listeners.get(url) is listener:
+            del self._listeners[url]
 
     def _pipe(self, src: str, dst: str, link_no: int, receiver: MemorySocket) -> _Pipe:
         rng = random.Random(f"{self.seed}/{link_no}/{src}->{dst}")
@@ -165,7 +166,7 @@ class MemoryTransport:
         self.network = network
         self.name = name
         self.url = url_of(name)
-        self._open = False
+        self._open = 0  # runs of the host inside open() (two while a restart overlaps a stop)
         self._sockets: dict[int, MemorySocket] = {}  # the links this host opened or accepted
         self._next_socket = 0
 
@@ -182,13 +183,14 @@ class MemoryTransport:
                 tasks[task] = None
                 task.add_done_callback(lambda done: tasks.pop(done, None))
 
-            self.network._listen(_Listener(self.name, max_frame_bytes, spawn))
-            self._open = True
+            listener = _Listener(self.name, max_frame_bytes, spawn)
+            self.network._listen(listener)
+            self._open += 1
             try:
                 yield
             finally:
-                self._open = False
-                self.network._unlisten(self.name)
+                self._open -= 1
+                self.network._unlisten(listener)
                 for task in list(tasks):
                     task.cancel()
 

@@ -287,3 +287,28 @@ def test_sever_aborts_every_link_of_a_host_like_a_crash():
             done.set()
 
     run(main())
+
+
+def test_a_restarted_host_takes_its_address_over_from_the_run_still_stopping():
+    async def main() -> None:
+        network = MemoryNetwork(UniformLinks(LinkProfile(latency_s=0.01)))
+        served: list[str] = []
+
+        def acceptor(run_name: str):
+            async def accept(socket: FrameSocket, remote_address: str) -> None:
+                served.append(run_name)
+            return accept
+
+        a, b = network.transport("a"), network.transport("b")
+        async with b.open(acceptor("b"), CAP):
+            old = a.open(acceptor("old"), CAP)
+            await old.__aenter__()
+            async with a.open(acceptor("new"), CAP):
+                await old.__aexit__(None, None, None)  # the old run ends after the new began
+                assert network.is_listening(url_of("a"))
+                await b.dial(url_of("a"), CAP)
+                await asyncio.sleep(0.1)
+            assert not network.is_listening(url_of("a"))
+        assert served == ["new"]
+
+    run(main())
