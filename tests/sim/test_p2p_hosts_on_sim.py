@@ -145,3 +145,39 @@ def test_a_crashed_host_is_a_lost_link_and_its_restart_is_redialed():
     assert notes is not None
     b_notes = [note for note in notes if note.startswith("b ")]
     assert b_notes[:3] == ["b connected", "b lost peer: closed by peer (1006)", "b connected"]
+
+
+def test_a_partition_by_link_rules_closes_links_and_healing_reconnects_at_once():
+    from p2p import LinkRule
+
+    async def main() -> list[tuple[float, str]]:
+        loop = asyncio.get_running_loop()
+        network = MemoryNetwork(RegionLinks({"a": "europe", "b": "europe"}, pareto=False))
+        notes: list[str] = []
+        timeline: list[tuple[float, str]] = []
+        async with asyncio.TaskGroup() as task_group:
+            a = make_host(network, "a", [], 2, notes)
+            b = make_host(network, "b", ["a"], 2, notes)
+            tasks = [task_group.create_task(host.run()) for host in (a, b)]
+            await wait_until(lambda: len(b.peers()) == 1, "b to connect to a")
+            timeline.append((loop.time(), "connected"))
+            a.set_link_rule(b.peer_id, LinkRule(block=True))
+            b.set_link_rule(a.peer_id, LinkRule(block=True))
+            await wait_until(lambda: not a.peers() and not b.peers(), "the link to close")
+            timeline.append((loop.time(), "split"))
+            await asyncio.sleep(30)  # b keeps dialing; a refuses it at the handshake
+            assert not a.peers() and not b.peers()
+            a.clear_link_rules()
+            b.clear_link_rules()
+            healed_at = loop.time()
+            await wait_until(lambda: len(b.peers()) == 1, "b to reconnect")
+            timeline.append((loop.time() - healed_at, "rejoined after"))
+            for task in tasks:
+                task.cancel()
+        return timeline
+
+    timeline = run(main())
+    assert timeline is not None
+    assert [label for _, label in timeline] == ["connected", "split", "rejoined after"]
+    assert timeline[2][0] < 0.5  # backoff reset at heal: one dial and handshake, not a 5 s wait
+    assert run(main()) == timeline
