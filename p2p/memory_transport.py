@@ -109,6 +109,8 @@ class MemoryNetwork:
         self._listeners: dict[str, _Listener] = {}
         self._transports: dict[str, MemoryTransport] = {}
         self._links_opened = 0  # numbers links (and their remote "ports") in dial order
+        # totals over every link: data frames sent and their bytes, frames the links lost
+        self.stats = {"links": 0, "frames": 0, "bytes": 0, "lost": 0}
 
     def transport(self, name: str) -> MemoryTransport:
         """The Transport of the host called `name` (one per name: a restarted host gets the same
@@ -135,7 +137,7 @@ class MemoryNetwork:
 
     def _pipe(self, src: str, dst: str, link_no: int, receiver: MemorySocket) -> _Pipe:
         rng = random.Random(f"{self.seed}/{link_no}/{src}->{dst}")
-        return _Pipe(self.links.profile(src, dst), rng, receiver)
+        return _Pipe(self.links.profile(src, dst), rng, receiver, self.stats)
 
     async def _dial(self, src: str, url: str, max_frame_bytes: int) -> MemorySocket:
         name = url[len(URL_SCHEME):] if url.startswith(URL_SCHEME) else None
@@ -149,6 +151,7 @@ class MemoryNetwork:
             await asyncio.sleep(back)
             raise ConnectionRefusedError(f"nothing listens at {url}")
         self._links_opened += 1
+        self.stats["links"] += 1
         link_no = self._links_opened
         client = MemorySocket(max_frame_bytes, self.close_timeout)
         server = MemorySocket(listener.max_frame_bytes, self.close_timeout)
@@ -219,8 +222,10 @@ class MemoryTransport:
 class _Pipe:
     """One direction of a link: transmission then latency, first in first out."""
 
-    def __init__(self, profile: LinkProfile, rng: random.Random, receiver: MemorySocket) -> None:
+    def __init__(self, profile: LinkProfile, rng: random.Random, receiver: MemorySocket,
+                 stats: dict[str, int]) -> None:
         self.profile = profile
+        self._stats = stats
         self._shaper = LinkShaper(rng)
         self._rule = LinkRule(delay_ms=profile.latency_s * 1000, jitter_ms=profile.jitter_s * 1000,
                               loss=profile.loss)
@@ -231,7 +236,12 @@ class _Pipe:
         self._last_due = 0.0
 
     def send(self, message: WSMessage, size: int, *, may_lose: bool) -> None:
+        """Send one message of `size` bytes; `may_lose`: a data frame (control frames are
+        never lost)."""
         now = asyncio.get_running_loop().time()
+        if may_lose:
+            self._stats["frames"] += 1
+            self._stats["bytes"] += size
         bandwidth = self.profile.bandwidth_bps
         start = max(now, self._sent_until)
         self._sent_until = start + (size / bandwidth if bandwidth else 0.0)
@@ -239,6 +249,7 @@ class _Pipe:
         if self._random:
             delays = self._shaper.plan(self._rule, size, now)  # fixed draws per frame, lost or not
             if not delays and may_lose:
+                self._stats["lost"] += 1
                 return
             travel = delays[0] if delays else travel
         due = max(self._sent_until + travel, self._last_due)  # jitter never reorders a stream

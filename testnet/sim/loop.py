@@ -121,6 +121,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         return self._now
 
+    @property
+    def timers_scheduled(self) -> int:
+        """Timers scheduled since the loop was made (sleeps, timeouts, call_later): a measure
+        of the scheduler's work."""
+        return self._timer_sequence
+
     def call_at(  # type: ignore[override]
         self, when: float, callback: Callable[..., object], *args: Any,
         context: Context | None = None,

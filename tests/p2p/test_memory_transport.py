@@ -263,6 +263,21 @@ def test_loss_and_jitter_repeat_with_the_seed_and_never_reorder_a_stream():
     assert 100 < len(trace) < 180  # about 30% of 200 lost
 
 
+def test_the_network_counts_links_frames_bytes_and_losses():
+    async def main() -> dict[str, int]:
+        network = MemoryNetwork(UniformLinks(LinkProfile(latency_s=0.01, loss=0.5)), seed=1)
+        async with linked(network) as link:
+            for _ in range(100):
+                await link.client.send_bytes(b"x" * 10)
+            await link.client.close()
+        return network.stats
+
+    stats = run(main())
+    assert stats is not None
+    assert (stats["links"], stats["frames"], stats["bytes"]) == (1, 100, 1000)
+    assert 30 < stats["lost"] < 70
+
+
 def test_sever_aborts_every_link_of_a_host_like_a_crash():
     async def main() -> None:
         network = MemoryNetwork(UniformLinks(LinkProfile(latency_s=0.05)))
