@@ -3,6 +3,14 @@ imply.
 
 The genesis block commits to the allocations (as zero-sender outputs after its coinbase), so two
 clusters with different funding have different genesis hashes and refuse each other's handshake.
+
+`proof_of_work` is "hash" on every real network. "sampled" is for simulations only (issue 14,
+`--backend sim`): miners draw the time to their next block instead of hashing
+(node/sampled_miner.py), so a block's hash does not meet its target, and the one rule skipped is
+that hash-vs-target check. Its bits must still be the retargeting's, its timestamp, merkle root,
+size and transactions valid: the chain is the same chain, found faster. A node of one mode refuses
+every mined block of the other mode's network, so a network shares the mode as it shares the
+genesis.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from consensus import pow
 from consensus.types import ZERO_HASH, ZERO_KEY, Block, BlockHeader, Transaction, make_coinbase
 
 REGTEST_POW_LIMIT = 0x7FFFFF << 232          # Bitcoin regtest's limit (compact 0x207fffff)
+PROOF_OF_WORK_MODES = ("hash", "sampled")
 
 
 @dataclass(frozen=True)
@@ -28,8 +37,12 @@ class ChainSpec:
     max_future_block_time_s: int = 15
     median_time_span: int = 11
     allocations: tuple[tuple[bytes, int], ...] = field(default=())
+    proof_of_work: str = "hash"     # "sampled": simulations only, no hash-vs-target check
 
     def __post_init__(self) -> None:
+        if self.proof_of_work not in PROOF_OF_WORK_MODES:
+            raise ValueError(f"proof_of_work must be one of {', '.join(PROOF_OF_WORK_MODES)}, "
+                             f"got {self.proof_of_work!r}")
         if self.retarget_window < 2:
             raise ValueError("retarget_window must be at least 2 blocks")
         if self.target_block_interval_s < 1:
@@ -40,6 +53,14 @@ class ChainSpec:
         for key, amount in self.allocations:
             if len(key) != 32 or not 0 < amount < (1 << 63):
                 raise ValueError(f"bad allocation {key.hex()}: {amount}")
+
+    def check_work(self, block_hash: bytes, bits: int) -> str | None:
+        """This network's proof-of-work rule: None when the header passes, else the reason.
+        "hash": the hash meets the target its bits encode; "sampled": the bits encode a valid
+        target (their value is the retargeting rule's business, checked apart)."""
+        if self.proof_of_work == "sampled":
+            return pow.check_target(bits, self.pow_limit)
+        return pow.check_proof_of_work(block_hash, bits, self.pow_limit)
 
     @property
     def target_timespan_s(self) -> int:
@@ -62,6 +83,8 @@ class ChainSpec:
             "max_block_bytes": self.max_block_bytes,
             "max_future_block_time_s": self.max_future_block_time_s,
             "allocations": [{"account": k.hex(), "amount": a} for k, a in self.allocations],
+            # only when sampled: a real network's spec (and genesis file) is as it always was
+            **({"proof_of_work": self.proof_of_work} if self.proof_of_work != "hash" else {}),
         }
 
     @classmethod

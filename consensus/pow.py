@@ -116,15 +116,23 @@ def block_work(bits: int) -> int:
     return (1 << 256) // (target + 1)
 
 
-def check_proof_of_work(block_hash: bytes, bits: int, pow_limit: int) -> str | None:
-    """None when the hash meets its target; otherwise the reason (Bitcoin's CheckProofOfWork)."""
+def check_target(bits: int, pow_limit: int) -> str | None:
+    """None when `bits` encode a target in (0, pow_limit]; otherwise the reason."""
     try:
         target = bits_to_target(bits)
     except ValueError as exc:
         return str(exc)
     if target == 0 or target > pow_limit:
         return f"bits {bits:#010x} outside the allowed range"
-    if hash_to_int(block_hash) > target:
+    return None
+
+
+def check_proof_of_work(block_hash: bytes, bits: int, pow_limit: int) -> str | None:
+    """None when the hash meets its target; otherwise the reason (Bitcoin's CheckProofOfWork)."""
+    reason = check_target(bits, pow_limit)
+    if reason:
+        return reason
+    if hash_to_int(block_hash) > bits_to_target(bits):
         return "hash does not meet the target in bits"
     return None
 

@@ -281,9 +281,10 @@ class PowChain:
         # [REJECT] no transaction twice
         if len({tx.txid for tx in block.transactions}) != len(block.transactions):
             raise InvalidBlock("duplicate transaction in block", Violation.DUPLICATE_TRANSACTION)
-        # [REJECT] hash meets the target the header claims
+        # [REJECT] hash meets the target the header claims (sampled PoW, a simulation's spec:
+        # the bits encode a valid target; their value and everything else is checked as always)
         if not trusted:
-            reason = pow.check_proof_of_work(block.hash, block.header.bits, self.spec.pow_limit)
+            reason = self.spec.check_work(block.hash, block.header.bits)
             if reason:
                 raise InvalidBlock(f"invalid proof of work: {reason}", Violation.PROOF_OF_WORK)
 

@@ -14,8 +14,8 @@ import gc
 import logging
 import signal
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -35,7 +35,7 @@ from consensus.types import Block, Transaction
 from node.admin_api import add_admin_routes
 from node.api import add_routes
 from node.chain_service import ChainService
-from node.clock import NodeClock
+from node.clock import NodeClock, loop_time
 from node.config import ConfigError, NodeConfig, load_config
 from node.dpos_bridge import DposBridge
 from node.dpos_service import DposChainService
@@ -54,6 +54,8 @@ from node.p2p_bridge import PowBridge
 from node.pos_bridge import PosBridge
 from node.pos_service import PosChainService
 from node.producer_duties import ProducerDuties
+from node.runtime import NodeRuntime, shared_signature_cache, shared_verified_cache
+from node.sampled_miner import SampledMiner
 from node.signing_history import (
     DurableSlashingProtection,
     DurableVoteProtection,
@@ -75,20 +77,23 @@ class Node:
     built here; `_init_pow` adds the miner and mining strategies (and, on a hybrid node, the
     validators' votes), `_init_pos` the validator duties."""
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, runtime: NodeRuntime | None = None) -> None:
         self.config = config
+        self.runtime = runtime = runtime if runtime is not None else NodeRuntime()
         self.consensus = config.consensus
         self.spec = config.chain_spec()
-        self.clock = NodeClock()
-        self.started_at = time.time()
+        self.clock = NodeClock(runtime.time_source)
+        self.started_at: float | None = None    # loop time when run() started
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.events = EventBus(config.node_id, config.data_dir / "events.jsonl", self.clock)
+        self.events = EventBus(config.node_id,
+                               config.data_dir / "events.jsonl" if runtime.event_log else None,
+                               self.clock)
         self.metrics = NodeMetrics()
         self.events.listeners.append(self.metrics.on_event)
-        self.store = BlockStore(config.data_dir / "chain.sqlite")
-        self.mempool = Mempool(config.mempool_max)
+        self.store = BlockStore(runtime.chain_store_path(config.data_dir))
+        self.mempool = Mempool(config.mempool_max, verified=shared_verified_cache(runtime))
         self.node_key = bytes.fromhex(config.node_key)
-        self.miner: Miner | None = None
+        self.miner: Miner | SampledMiner | None = None
         self.strategy: MiningStrategy | None = None
         self.duties: ValidatorDuties | None = None
         self.voters: HybridValidators | None = None
@@ -96,23 +101,26 @@ class Node:
         self.signing_history: DurableSlashingProtection | DurableVoteProtection | None = None
         # the one of this node's consensus
         self.service: ChainService | PosChainService | DposChainService
+        service_type: type[ChainService | PosChainService | DposChainService]
         if isinstance(self.spec, DposSpec):
-            self.service = DposChainService(self.spec, self.store, self.events, self.mempool,
-                                            self.clock, max_orphans=config.max_orphans)
+            service_type = DposChainService
         elif isinstance(self.spec, HybridSpec):
-            self.service = HybridChainService(self.spec, self.store, self.events, self.mempool,
-                                              self.clock, max_orphans=config.max_orphans)
+            service_type = HybridChainService
         elif isinstance(self.spec, PosSpec):
-            self.service = PosChainService(self.spec, self.store, self.events, self.mempool,
-                                           self.clock, max_orphans=config.max_orphans)
+            service_type = PosChainService
         else:
-            self.service = ChainService(self.spec, self.store, self.events, self.mempool,
-                                        self.clock, max_orphans=config.max_orphans)
+            service_type = ChainService
+        self.service = service_type(self.spec, self.store, self.events,  # type: ignore[arg-type]
+                                    self.mempool, self.clock, max_orphans=config.max_orphans,
+                                    signature_cache=shared_signature_cache(runtime))
+        seams: dict[str, Any] = ({"transport": runtime.transport}
+                                 if runtime.transport is not None else {})
         self.host = P2PHost(private_key=self.node_key, chain_id=self.spec.chain_id,
                             genesis_hash=self.service.chain.genesis_hash, peers=config.peers,
                             max_frame_bytes=max(MAX_FRAME_BYTES, self.spec.max_block_bytes + 4096),
+                            rng=runtime.rng(config.node_id, "p2p"),
                             on_peer_connected=self._on_peer_connected,
-                            on_peer_disconnected=self._on_peer_disconnected)
+                            on_peer_disconnected=self._on_peer_disconnected, **seams)
         self.link_faults = LinkFaults(self.host)
         self._template_dirty = False
         self.ready = asyncio.Event()
@@ -131,9 +139,18 @@ class Node:
                                 else PowBridge(service, self.host))
         self.payout = (bytes.fromhex(config.miner.payout) if config.miner.payout
                        else public_key(self.node_key))
-        self.miner = Miner(build_template=self._template, on_solved=self._on_block_mined,
-                           hashrate=config.miner.hashrate, chunk=config.miner.chunk,
-                           enabled=config.miner.enabled)
+        if self.runtime.miner == "sampled":
+            chain = service.chain
+            self.miner = SampledMiner(build_template=self._template,
+                                      next_bits=lambda: chain.expected_bits(chain.head),
+                                      on_solved=self._on_block_mined,
+                                      hashrate=config.miner.hashrate,
+                                      rng=self.runtime.rng(config.node_id, "miner"),
+                                      enabled=config.miner.enabled)
+        else:
+            self.miner = Miner(build_template=self._template, on_solved=self._on_block_mined,
+                               hashrate=config.miner.hashrate, chunk=config.miner.chunk,
+                               enabled=config.miner.enabled)
         service.head_listeners.append(self.miner.refresh)
         self.strategy = self._make_strategy("honest")
         bridge.strategy = self.strategy
@@ -143,8 +160,7 @@ class Node:
     def _init_voters(self, service: HybridChainService, bridge: HybridBridge) -> None:
         protection = None
         if self.config.validator_keys:
-            protection = self.signing_history = DurableVoteProtection(self.config.data_dir /
-                                                                      "signing.sqlite")
+            protection = self.signing_history = DurableVoteProtection(self._signing_path())
         self.voters = HybridValidators(
             service, [bytes.fromhex(k) for k in self.config.validator_keys],
             publish_vote=bridge.publish_vote, events=self.events, protection=protection)
@@ -157,8 +173,8 @@ class Node:
         bridge = self.bridge = PosBridge(service, self.host)
         protection = None
         if self.config.validator_keys:
-            protection = self.signing_history = DurableSlashingProtection(self.config.data_dir /
-                                                                          "signing.sqlite")
+            protection = self.signing_history = DurableSlashingProtection(
+                self._signing_path())
         self.duties = ValidatorDuties(
             service, [bytes.fromhex(k) for k in self.config.validator_keys],
             publish_block=bridge.publish_block,
@@ -169,8 +185,8 @@ class Node:
         bridge = self.bridge = DposBridge(service, self.host)
         protection = None
         if self.config.validator_keys:
-            protection = self.signing_history = DurableSlashingProtection(self.config.data_dir /
-                                                                          "signing.sqlite")
+            protection = self.signing_history = DurableSlashingProtection(
+                self._signing_path())
         self.producers = ProducerDuties(
             service, [bytes.fromhex(k) for k in self.config.validator_keys],
             publish_block=bridge.publish_block, candidate_txs=self.mempool.candidates,
@@ -292,7 +308,7 @@ class Node:
             "peers": len(self.host.peers()), "mempool": len(self.mempool),
             "syncing": self.host.sync.syncing, "orphans": len(chain.orphans), "time": self.clock(),
             "clock_offset_s": self.clock.offset_s,
-            "uptime_s": round(time.time() - self.started_at, 3),
+            "uptime_s": self.uptime_s(),
             "events_seq": self.events.last_seq, "reorgs": self.service.reorgs_total,
             "faults": {"blocked_peers": len(self.link_faults.blocks),
                        "shaped_links": len(self.link_faults.shaping),
@@ -398,45 +414,83 @@ class Node:
         return hash_hex(service.chain.head.hash)
 
     async def run(self) -> None:
-        loaded = self.service.load()
-        head = self.service.chain.head
-        log.info("node %s (%s) loaded %d stored blocks; head %s at height %d",
-                 self.config.node_id, self.consensus, loaded, self.head_hex()[:16], head.height)
-        self.events.emit("node_started", height=head.height, head=self.head_hex(),
-                         blocks_loaded=loaded, consensus=self.consensus)
-        runner = self.make_runner()
-        await runner.setup()
+        """Run the node until cancelled: the HTTP site (API, admin API, /p2p websocket) when the
+        runtime serves HTTP, and the services (`run_services`). Ends when cancelled or when a
+        child task fails (the TaskGroup's ExceptionGroup, or OSError when the port is taken);
+        always closes the store, the signing history and the event log."""
+        await self._run(serve_http=self.runtime.serve_http)
+
+    async def run_services(self) -> None:
+        """Run everything but the HTTP site: the p2p host, the miner or the validator duties.
+        The app stays buildable (`make_app`), so an in-process client can call its handlers.
+        Ends as `run()` does."""
+        await self._run(serve_http=False)
+
+    async def _run(self, *, serve_http: bool) -> None:
         try:
-            site = web.TCPSite(runner, self.config.host, self.config.port)
-            await site.start()
-            log.info("node %s serving on http://%s:%d", self.config.node_id, self.config.host,
-                     self.config.port)
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self.host.run())
-                if self.miner is not None:
-                    tg.create_task(self.miner.run())
-                    tg.create_task(self._refresh_template_on_new_txs())
-                if self.duties is not None:
-                    tg.create_task(self.duties.run())
-                if self.voters is not None:
-                    tg.create_task(self.voters.run())
-                if self.producers is not None:
-                    tg.create_task(self.producers.run())
-                self.ready.set()
-                release_free_memory()
+            self.started_at = loop_time()
+            loaded = self.service.load()
+            head = self.service.chain.head
+            log.info("node %s (%s) loaded %d stored blocks; head %s at height %d",
+                     self.config.node_id, self.consensus, loaded, self.head_hex()[:16],
+                     head.height)
+            self.events.emit("node_started", height=head.height, head=self.head_hex(),
+                             blocks_loaded=loaded, consensus=self.consensus)
+            if not serve_http:
+                await self._run_tasks()
+                return
+            runner = self.make_runner()
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, self.config.host, self.config.port)
+                await site.start()
+                log.info("node %s serving on http://%s:%d", self.config.node_id,
+                         self.config.host, self.config.port)
+                await self._run_tasks()
+            finally:
+                await runner.cleanup()
         finally:
-            await runner.cleanup()
             self.close()
 
-    def make_runner(self) -> web.AppRunner:
-        """The HTTP server of this node: the API, the admin API and the p2p websocket on one app.
-        aiohttp's own refusals of malformed requests are logged as one line (QuietBadRequests)."""
+    async def _run_tasks(self) -> None:
+        """The node's background tasks, children of one TaskGroup; sets `ready` once started."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.host.run())
+            if self.miner is not None:
+                tg.create_task(self.miner.run())
+                if isinstance(self.miner, Miner):   # a sampled one builds its block when due
+                    tg.create_task(self._refresh_template_on_new_txs())
+            if self.duties is not None:
+                tg.create_task(self.duties.run())
+            if self.voters is not None:
+                tg.create_task(self.voters.run())
+            if self.producers is not None:
+                tg.create_task(self.producers.run())
+            self.ready.set()
+            if self.runtime.serve_http:
+                release_free_memory()   # a node process; not per node of a simulation
+
+    def uptime_s(self) -> float:
+        """Seconds since run() started, on the loop's clock (virtual on a simulated loop)."""
+        return 0.0 if self.started_at is None else round(loop_time() - self.started_at, 3)
+
+    def make_app(self) -> web.Application:
+        """The node's aiohttp app: the API, the admin API and the p2p websocket."""
         app = web.Application(client_max_size=API_MAX_BODY_BYTES)
         add_routes(app, self)
         add_admin_routes(app, self)
         app.router.add_get("/p2p", self.host.handle_inbound)
+        return app
+
+    def make_runner(self) -> web.AppRunner:
+        """The HTTP server of this node (`make_app`). aiohttp's own refusals of malformed
+        requests are logged as one line (QuietBadRequests)."""
         server_log = QuietBadRequests(logging.getLogger("aiohttp.server"), {})
-        return web.AppRunner(app, access_log=None, handle_signals=False, logger=server_log)
+        return web.AppRunner(self.make_app(), access_log=None, handle_signals=False,
+                             logger=server_log)
+
+    def _signing_path(self) -> Path | str:
+        return self.runtime.signing_store_path(self.config.data_dir)
 
     def close(self) -> None:
         """Close the store, the signing history and the event log (after run(), or instead of

@@ -21,6 +21,7 @@ from consensus.dpos.chain import DposChain
 from consensus.dpos.spec import DposSpec
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
 from consensus.pos.chain import PosChain
+from consensus.pos.signing import SignatureCache
 from consensus.pos.spec import PosSpec
 from consensus.pow_chain import PowChain
 from consensus.types import Transaction
@@ -41,13 +42,16 @@ ChainT = TypeVar("ChainT", bound=PowChain | PosChain | DposChain)
 
 class ChainServiceBase(ABC, Generic[SpecT, ChainT]):
     def __init__(self, spec: SpecT, store: BlockStore, events: EventBus, mempool: Mempool,
-                 clock: Callable[[], float], *, max_orphans: int = DEFAULT_MAX_ORPHANS) -> None:
+                 clock: Callable[[], float], *, max_orphans: int = DEFAULT_MAX_ORPHANS,
+                 signature_cache: SignatureCache | None = None) -> None:
         self.spec = spec
         self.store = store
         self.events = events
         self.mempool = mempool
         self.clock = clock
         self.archive: StoreArchive = StoreArchive(store, self.decode_block)
+        # votes' signature cache for the chain (PoS, hybrid); None = the chain makes its own
+        self.signature_cache = signature_cache
         self.chain: ChainT = self._new_chain(mempool.verified.verify, max_orphans)
         self.tidy = HeadTidy(mempool, lambda: self.chain.ledger)
         self.head_listeners = self.tidy.listeners   # called after each head change

@@ -110,7 +110,9 @@ NODE_FIELDS = {
     "host": Field(text(), "127.0.0.1"),
     "port": Field(integer(ge=1, le=65535)),
     "advertise_url": Field(optional(text()), None),
-    "peers": Field(list_of(text(pattern=r"^wss?://", means="a ws:// or wss:// URL")), list),
+    # mem://NAME: a host of the simulation's in-memory network (p2p/memory_transport.py)
+    "peers": Field(list_of(text(pattern=r"^(wss?://|mem://)",
+                                means="a ws://, wss:// or (simulation) mem:// URL")), list),
     "peer_ids": Field(list_of(text()), list),
     "node_key": Field(text(pattern=HEX_KEY,
                            means="64 hex digits (a 32-byte Ed25519 private key)")),

@@ -25,6 +25,7 @@ from consensus.dpos.chain import DposChain, DposChainUpdate, DposNode, Operation
 from consensus.dpos.spec import DposSpec
 from consensus.dpos.types import DoubleProduction, DposBlock, DposOperation
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
+from consensus.pos.signing import SignatureCache
 from consensus.types import Transaction
 from node.chain_service_base import LOCAL, ChainServiceBase
 from node.events import EventBus
@@ -38,8 +39,10 @@ class DposChainService(ChainServiceBase[DposSpec, DposChain]):
     consensus = "dpos"
 
     def __init__(self, spec: DposSpec, store: BlockStore, events: EventBus, mempool: Mempool,
-                 clock: Callable[[], float], *, max_orphans: int = DEFAULT_MAX_ORPHANS) -> None:
-        super().__init__(spec, store, events, mempool, clock, max_orphans=max_orphans)
+                 clock: Callable[[], float], *, max_orphans: int = DEFAULT_MAX_ORPHANS,
+                 signature_cache: SignatureCache | None = None) -> None:
+        super().__init__(spec, store, events, mempool, clock, max_orphans=max_orphans,
+                         signature_cache=signature_cache)
         self.evidence_listeners: list[Callable[[DoubleProduction], None]] = []
         self.missed_total = 0
 

@@ -68,7 +68,7 @@ class EventBus:
         self.node_id = node_id
         self.clock = clock
         self.history: deque[dict] = deque(maxlen=HISTORY_EVENTS)
-        self._subs: set[Subscription] = set()
+        self._subs: dict[Subscription, None] = {}   # insertion-ordered: offers in one order
         self.missed_total = 0       # events dropped for slow subscribers, over the node's life
         self.listeners: list[Callable[[dict], None]] = []   # in-process observers (metrics)
         self.log_path = log_path
@@ -105,7 +105,7 @@ class EventBus:
             for event in self.history:
                 if event["seq"] > since:
                     sub.offer(event)
-        self._subs.add(sub)
+        self._subs[sub] = None
         return sub
 
     def read_memory(self, after: int, limit: int) -> list[dict] | None:
@@ -133,7 +133,7 @@ class EventBus:
                 "missed_total": self.missed_total}
 
     def unsubscribe(self, sub: Subscription) -> None:
-        self._subs.discard(sub)
+        self._subs.pop(sub, None)
 
     def close(self) -> None:
         if self._file is not None:

@@ -21,6 +21,7 @@ from consensus.hybrid.spec import HybridSpec
 from consensus.hybrid.state import FinalityPoint
 from consensus.hybrid.types import Deposit, Exit, HybridBlock, HybridVote, VoteSlashing
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
+from consensus.pos.signing import SignatureCache
 from consensus.pow import hash_hex
 from consensus.types import Block, Transaction
 from node.chain_service import ChainService
@@ -37,8 +38,10 @@ class HybridChainService(ChainService):
     chain: HybridChain
 
     def __init__(self, spec: HybridSpec, store: BlockStore, events: EventBus, mempool: Mempool,
-                 clock: Callable[[], float], *, max_orphans: int = DEFAULT_MAX_ORPHANS) -> None:
-        super().__init__(spec, store, events, mempool, clock, max_orphans=max_orphans)
+                 clock: Callable[[], float], *, max_orphans: int = DEFAULT_MAX_ORPHANS,
+                 signature_cache: SignatureCache | None = None) -> None:
+        super().__init__(spec, store, events, mempool, clock, max_orphans=max_orphans,
+                         signature_cache=signature_cache)
         self.operations = Operations(self.chain)
         self.evidence_listeners: list[Callable[[VoteSlashing], None]] = []
         self.operation_listeners: list[Callable[[], None]] = []    # the miner's next template
@@ -47,7 +50,8 @@ class HybridChainService(ChainService):
                    ) -> HybridChain:
         assert isinstance(self.spec, HybridSpec)
         return HybridChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans,
-                           archive=self.archive)   # the PoW rule: bodies 64 deep leave memory
+                           archive=self.archive,   # the PoW rule: bodies 64 deep leave memory
+                           signature_cache=self.signature_cache)
 
     def decode_block(self, raw: bytes) -> HybridBlock:
         return HybridBlock.deserialize(raw, self.spec.max_block_bytes, self.spec.max_casper_bytes)

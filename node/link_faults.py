@@ -58,12 +58,13 @@ class LinkFaults:
                 return BLOCK
             return self.shaping.get((peer, direction))
 
-        peers = set(self.blocks) | {p for p, _ in self.shaping}
+        # sorted: the host's link rules change in one order whatever PYTHONHASHSEED is
+        peers = sorted(set(self.blocks) | {p for p, _ in self.shaping})
         return {peer: (rule(peer, "in"), rule(peer, "out")) for peer in peers}
 
     def _push(self) -> None:
         wanted = self._effective()
-        for peer in set(self._applied) - set(wanted):
+        for peer in sorted(set(self._applied) - set(wanted)):
             self.host.clear_link_rules(peer)
             del self._applied[peer]
         for peer, (rule_in, rule_out) in wanted.items():

@@ -16,6 +16,7 @@ from consensus.errors import Violation
 from consensus.orphan_pool import DEFAULT_MAX_ORPHANS
 from consensus.pos.chain import AttestationResult, OperationResult, PosChain, PosChainUpdate
 from consensus.pos.fork_choice import BlockNode
+from consensus.pos.signing import SignatureCache
 from consensus.pos.spec import PosSpec
 from consensus.pos.state import get_current_epoch
 from consensus.pos.types import Attestation, Evidence, PosBlock
@@ -32,14 +33,16 @@ class PosChainService(ChainServiceBase[PosSpec, PosChain]):
     consensus = "pos"
 
     def __init__(self, spec: PosSpec, store: BlockStore, events: EventBus, mempool: Mempool,
-                 clock: Callable[[], float], *, max_orphans: int = DEFAULT_MAX_ORPHANS) -> None:
-        super().__init__(spec, store, events, mempool, clock, max_orphans=max_orphans)
+                 clock: Callable[[], float], *, max_orphans: int = DEFAULT_MAX_ORPHANS,
+                 signature_cache: SignatureCache | None = None) -> None:
+        super().__init__(spec, store, events, mempool, clock, max_orphans=max_orphans,
+                         signature_cache=signature_cache)
         self.evidence_listeners: list[Callable[[Evidence], None]] = []
         self._leak_reported_epoch = -1
 
     def _new_chain(self, verify_tx: Callable[[Transaction], bool], max_orphans: int) -> PosChain:
         return PosChain(self.spec, verify_tx=verify_tx, max_orphans=max_orphans,
-                        archive=self.archive)
+                        archive=self.archive, signature_cache=self.signature_cache)
 
     def decode_block(self, raw: bytes) -> PosBlock:
         return PosBlock.deserialize(raw)

@@ -23,13 +23,13 @@ next slot goes on.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
 from consensus.dpos.types import DposBlock
 from consensus.keys import public_key
 from consensus.pos.slashing import SlashingProtection
+from node.clock import sleep_until
 from node.dpos_service import DposChainService
 
 log = logging.getLogger(__name__)
@@ -86,16 +86,11 @@ class ProducerDuties:
         slot = spec.slot_at(self.service.now_ms())
         while True:
             slot = max(slot + 1, spec.slot_at(self.service.now_ms()))
-            await self._sleep_until(spec.slot_start_ms(slot))
+            await sleep_until(self.service.now_ms, spec.slot_start_ms(slot))
             try:
                 self.on_slot(slot)
             except (ValueError, KeyError, LookupError) as exc:
                 log.warning("producing slot %d failed: %s", slot, exc)
-
-    async def _sleep_until(self, t_ms: int) -> None:
-        delay = (t_ms - self.service.now_ms()) / 1000
-        if delay > 0:
-            await asyncio.sleep(delay)
 
     def on_slot(self, slot: int) -> None:
         chain = self.service.chain

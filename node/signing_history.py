@@ -45,9 +45,11 @@ class SigningRecord:
     """The SQLite file both kinds of durable protection write through to: the votes signed (their
     wire bytes, by validator and target epoch) and the blocks proposed (PoS)."""
 
-    def __init__(self, path: Path, keep_epochs: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+    def __init__(self, path: Path | str, keep_epochs: int) -> None:
+        if str(path) != ":memory:":   # in memory: a simulated node's record, gone with it
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -92,7 +94,7 @@ class DurableSlashingProtection(SlashingProtection):
     Votes older than `keep_epochs` behind the newest target are dropped on start, as the
     in-memory detector forgets them too (a surround spanning more epochs is not detected)."""
 
-    def __init__(self, path: Path, keep_epochs: int = 64) -> None:
+    def __init__(self, path: Path | str, keep_epochs: int = 64) -> None:
         super().__init__(keep_epochs)
         self.path = path
         self._record = SigningRecord(path, keep_epochs)
@@ -121,7 +123,7 @@ class DurableSlashingProtection(SlashingProtection):
 class DurableVoteProtection(VoteProtection[HybridVote]):
     """The same, for the hybrid consensus's FFG votes (node/hybrid_validators.py)."""
 
-    def __init__(self, path: Path, keep_epochs: int = 64) -> None:
+    def __init__(self, path: Path | str, keep_epochs: int = 64) -> None:
         super().__init__(keep_epochs)
         self.path = path
         self._record = SigningRecord(path, keep_epochs)

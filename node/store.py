@@ -41,9 +41,13 @@ class StoreError(NodeError, RuntimeError):
 
 
 class BlockStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+    def __init__(self, path: Path | str) -> None:
+        """A store in the SQLite file `path`, or in memory for ":memory:" (a simulated node's
+        choice: gone with the object, so a restart replays nothing)."""
+        if str(path) != ":memory:":
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

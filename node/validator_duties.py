@@ -18,7 +18,6 @@ the next slot goes on.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -26,6 +25,7 @@ from consensus.keys import public_key
 from consensus.pos.fork_choice import BlockNode
 from consensus.pos.slashing import SlashingProtection
 from consensus.pos.types import Attestation, Checkpoint, PosBlock
+from node.clock import sleep_until
 from node.events import EventBus
 from node.pos_service import PosChainService
 
@@ -86,15 +86,11 @@ class ValidatorDuties:
         slot = spec.slot_at(self.service.now_ms())
         while True:
             slot += 1
-            await self._sleep_until(spec.slot_start_ms(slot))
+            await sleep_until(self.service.now_ms, spec.slot_start_ms(slot))
             self._safely(self._on_slot_start, slot)
-            await self._sleep_until(spec.slot_start_ms(slot) + spec.slot_duration_ms // 3)
+            await sleep_until(self.service.now_ms,
+                              spec.slot_start_ms(slot) + spec.slot_duration_ms // 3)
             self._safely(self._attest, slot)
-
-    async def _sleep_until(self, t_ms: int) -> None:
-        delay = (t_ms - self.service.now_ms()) / 1000
-        if delay > 0:
-            await asyncio.sleep(delay)
 
     def _safely(self, duty: Callable[[int], None], slot: int) -> None:
         try:

@@ -2,9 +2,12 @@
 checker runs; docs/history.md describes its entries).
 
 Every line must be one JSON object with a `source` and a numeric `ts` (and a numeric `rx_ts` where
-there is one): the replay and the pictures place entries by those. A line that is not is refused
-with its number, so a hand-edited or truncated file says where it broke instead of drawing half a
-run. The entries come back in file order (a finished run's file is sorted by `host_ts`).
+there is one): the replay and the pictures place entries by those. A node event names its node and
+type and carries what the union block tree reads of it (a block's hash and height, a head, a
+checkpoint's root); a nemesis action names its fault and the nodes it touched. A line that is not
+so is refused with its number, so a hand-edited or truncated file says where it broke instead of
+drawing half a run. The entries come back in file order (a finished run's file is sorted by
+`host_ts`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from testnet.errors import HistoryFileError
 
 HISTORY_FILE = "history.jsonl"
 MAX_SHOWN_CHARS = 60           # of a bad value quoted in an error message
+# What testnet/history/block_tree.py reads of each node event it draws.
+TREE_FIELDS = {"block_accepted": ("hash", "height"), "head_changed": ("head",),
+               "justified": ("epoch", "root"), "finalized": ("epoch", "root"),
+               "lib_advanced": ("height", "root")}
 
 
 def history_path(report_dir: Path) -> Path:
@@ -66,7 +73,38 @@ def parse_entry(line: bytes, number: int) -> dict:
                 or not math.isfinite(value):
             shown = json.dumps(value)[:MAX_SHOWN_CHARS]
             raise HistoryFileError(f"{where}: bad {key}: {shown} (seconds, a number)")
+    if entry["source"] == "node":
+        _check_node_event(entry, where)
+    elif entry["source"] == "nemesis":
+        _check_nemesis_action(entry, where)
     return entry
+
+
+def _check_node_event(entry: dict, where: str) -> None:
+    # [REJECT] a node event names its node and its type
+    for key in ("node", "type"):
+        if not isinstance(entry.get(key), str):
+            raise HistoryFileError(f"{where}: a node event without a \"{key}\" (a string)")
+    # [REJECT] it carries what the block tree reads of its type
+    missing = [k for k in TREE_FIELDS.get(entry["type"], ()) if entry.get(k) is None]
+    if missing:
+        raise HistoryFileError(f"{where}: a {entry['type']} event without "
+                               f"{', '.join(missing)}")
+    height = entry.get("height")
+    if entry["type"] == "block_accepted" and (isinstance(height, bool)
+                                              or not isinstance(height, int)):
+        raise HistoryFileError(f"{where}: bad height: {json.dumps(height)[:MAX_SHOWN_CHARS]}")
+
+
+def _check_nemesis_action(entry: dict, where: str) -> None:
+    # [REJECT] a nemesis action names its fault and the nodes it touched
+    if not isinstance(entry.get("fault"), str):
+        raise HistoryFileError(f"{where}: a nemesis action without a \"fault\" (a string)")
+    nodes = entry.get("nodes", [])
+    if not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
+        raise HistoryFileError(f"{where}: bad nodes of a nemesis action (a list of names)")
+    if not isinstance(entry.get("params", {}), dict):
+        raise HistoryFileError(f"{where}: bad params of a nemesis action (an object)")
 
 
 def _reason(exc: Exception) -> str:

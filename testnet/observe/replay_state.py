@@ -32,6 +32,7 @@ CHECKPOINT_EVERY = 1_000           # entries between two stored states
 STREAM_MAX_ENTRIES = 300           # a step forward sent as updates; more: a fresh snapshot
 DOWN_FAULTS = frozenset({"kill", "stop", "pause"})
 UP_FAULTS = frozenset({"start", "restart", "resume"})
+LIVE_SOURCES = frozenset({"node", "nemesis"})    # what a live collector's timeline holds
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,12 @@ class ReplayState(TimelineState):
 
     # ---- intake --------------------------------------------------------------------------------
     def ingest(self, entry: dict) -> None:
-        super().ingest(entry)
+        """Takes the next history entry: node events and nemesis actions through the collector's
+        intake; runner observations (which a live collector never sees) only into the cards."""
         self.position += 1
         source = entry.get("source")
+        if source in LIVE_SOURCES:
+            super().ingest(entry)
         if source == "node":
             self._node_entry(entry)
         elif source == "nemesis":
@@ -149,8 +153,8 @@ class ReplayState(TimelineState):
                            "role": self.roles.get(view.name, "honest"),
                            "faults": node_faults(self.standing, view.index),
                            "reorgs": self.reorgs[view.name], "consensus": self.consensus,
-                           "justified": tree.justified.get(view.name),
-                           "finalized": tree.finalized.get(view.name)}
+                           "justified": _checkpoint(tree.justified.get(view.name)),
+                           "finalized": _checkpoint(tree.finalized.get(view.name))}
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def freeze(self) -> bytes:
@@ -162,7 +166,12 @@ class ReplayState(TimelineState):
         for key, value in pickle.loads(frozen).items():   # noqa: S301  our own bytes
             setattr(self, key, value)
         self._by_name = {v.name: v for v in self.nodes}
-        self.timeline = history[: self.position]
+        self.timeline = [e for e in history[: self.position] if e.get("source") in LIVE_SOURCES]
+
+
+def _checkpoint(point: dict | None) -> dict | None:
+    """A checkpoint as a node's status shows it: a DPoS LIB has a height and no epoch."""
+    return None if point is None else {k: v for k, v in point.items() if v is not None}
 
 
 class Replay:

@@ -34,7 +34,7 @@ def audit_headers(headers: list[dict], spec: ChainSpec) -> tuple[bool, str]:
         if i > 0:
             if h["prev_hash"] != headers[i - 1]["hash"]:
                 return False, f"height {i}: prev_hash does not link to height {i - 1}"
-            reason = pow.check_proof_of_work(block_hash, bits, spec.pow_limit)
+            reason = spec.check_work(block_hash, bits)   # the hash rule, or sampled PoW's
             if reason:
                 return False, f"height {i}: {reason}"
             expected = _expected_bits(i, bits_at, times, spec)

@@ -24,8 +24,9 @@ from testnet.observe.collector import Collector
 from testnet.observe.dashboard import running_site
 from testnet.observe.dashboard_frames import TreeFrames, snapshot_frame
 from testnet.observe.replay import load_replay, recorded_cluster, replay_app
-from testnet.observe.replay_state import RecordedNode, Replay
+from testnet.observe.replay_state import RecordedNode, Replay, ReplayState
 from tests.testnet.histories import H
+from tests.testnet.tree_events import ForkHistory
 
 log = logging.getLogger("test")
 
@@ -131,15 +132,35 @@ def test_any_way_to_a_moment_gives_the_same_picture(every):
         assert got == want, f"t={t} (checkpoint every {every})"
 
 
+def test_a_jump_in_a_long_run_starts_from_the_nearest_checkpoint(monkeypatch):
+    history = ForkHistory(nodes=4, seed=5)
+    history.extend(1500, fork_every=10)
+    replay = Replay(history.events, name="long", consensus="pow",
+                    nodes=[RecordedNode(f"node{i}", i) for i in range(4)], checkpoint_every=500)
+    assert len(replay.checkpoints) == math.ceil(len(history.events) / 500)
+    ingested = []
+    monkeypatch.setattr(ReplayState, "ingest",
+                        lambda self, e, real=ReplayState.ingest: (ingested.append(e),
+                                                                  real(self, e)))
+    for fraction in (0.1, 0.9, 0.5, 0.2, 0.95):
+        ingested.clear()
+        t = replay.start + fraction * (replay.end - replay.start)
+        replay.seek(t)
+        assert len(ingested) < 500, f"{len(ingested)} entries ingested to reach {fraction:.0%}"
+        want = max(e["height"] for e in history.events
+                   if e["type"] == "block_accepted" and e["rx_ts"] <= t)
+        assert replay.state.tree.max_height == want
+
+
 async def test_the_replayed_tree_is_the_live_collectors(tmp_path):
-    """The live collector, handed the entries up to t as its streams would, holds the same tree
-    and timeline: the replay goes through its intake."""
+    """The live collector, handed the node events and nemesis actions up to t as its streams and
+    the nemesis log would, holds the same tree and timeline: the replay goes through its intake."""
     history = split_and_heal()
     cluster = LocalCluster(nodes=3, directory=tmp_path / "c")     # files only: never entered
     for t in (1.0, 4.5, 7.0):
         collector = Collector(cluster)
         for entry in history:
-            if entry["ts"] <= t:
+            if entry["ts"] <= t and entry["source"] != "runner":
                 collector.ingest(entry)
         replay = replay_of(history, 2)
         replay.seek(t)
@@ -183,6 +204,19 @@ def test_a_killed_node_is_down_until_started():
     assert [n.up for n in replay.state.nodes] == [True, False]
     replay.seek(3)
     assert [n.up for n in replay.state.nodes] == [True, True]
+
+
+def test_cards_show_finality_as_a_nodes_status_does():
+    h = H("dpos").at(0).node("node0").block("a1", "g").block("a2", "a1")
+    h.at(1).event("lib_advanced", height=1, root="a1", slot=1, gap=1, slot_start_ts=0.0,
+                  irreversible_after_s=1.0)
+    h.at(2).node("node1").justified(3, "a2").finalized(2, "a1")
+    replay = Replay(h.build(), name="f", consensus="dpos", nodes=NODES[:2])
+    cards = {n["name"]: n for n in picture(replay)["nodes"]}
+    assert cards["node0"]["finalized"] == {"height": 1, "root": "a1"}, "a LIB: no epoch"
+    assert cards["node1"]["finalized"] == {"epoch": 2, "root": "a1"}
+    assert cards["node1"]["justified"] == {"epoch": 3, "root": "a2"}
+    assert picture(replay)["tree"]["finalized"]["node0"]["root"] == "a1"
 
 
 # ---- the endpoint -------------------------------------------------------------------------------
@@ -261,11 +295,16 @@ def test_a_report_without_cluster_json_takes_its_nodes_from_the_history(tmp_path
 
 
 @pytest.mark.parametrize("lines, message", [
-    (['{"ts": 1, "source": "node"}', '{"ts": 2,'], "history.jsonl line 2: not JSON"),
-    (['{"ts": 1, "source": "node"}', "", "[1, 2]"], "history.jsonl line 3: not a JSON object"),
+    (['{"ts": 1, "source": "runner"}', '{"ts": 2,'], "history.jsonl line 2: not JSON"),
+    (['{"ts": 1, "source": "runner"}', "", "[1, 2]"], "history.jsonl line 3: not a JSON object"),
     (['{"ts": "noon", "source": "runner"}'], "history.jsonl line 1: bad ts: \"noon\""),
     (['{"ts": 1, "rx_ts": null, "source": "node"}'], "line 1: bad rx_ts: null"),
     (['{"ts": 1}'], "history.jsonl line 1: no \"source\""),
+    (['{"ts": 1, "source": "node", "node": "node0", "type": "block_accepted", "height": 1}'],
+     "line 1: a block_accepted event without hash"),
+    (['{"ts": 1, "source": "node", "type": "reorg"}'], "line 1: a node event without a \"node\""),
+    (['{"ts": 1, "source": "nemesis", "fault": "kill", "nodes": "node0"}'],
+     "line 1: bad nodes of a nemesis action"),
     ([], "holds no entries"),
 ])
 def test_cli_names_the_bad_line(tmp_path, lines, message):
