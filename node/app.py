@@ -119,6 +119,8 @@ class Node:
                             genesis_hash=self.service.chain.genesis_hash, peers=config.peers,
                             max_frame_bytes=max(MAX_FRAME_BYTES, self.spec.max_block_bytes + 4096),
                             rng=runtime.rng(config.node_id, "p2p"),
+                            challenge_source=(None if runtime.seed is None else
+                                              runtime.rng(config.node_id, "handshake").randbytes),
                             on_peer_connected=self._on_peer_connected,
                             on_peer_disconnected=self._on_peer_disconnected, **seams)
         self.link_faults = LinkFaults(self.host)

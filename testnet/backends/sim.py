@@ -49,7 +49,6 @@ T = TypeVar("T")
 
 BASE_PORT = 20_000        # the API "ports" of simulated nodes: fixed, so a run repeats exactly
 VIRTUAL_EPOCH = 1_767_225_600.0   # 2026-01-01T00:00:00Z: where every simulated run's clock starts
-NETWORKS = ("uniform", "regions")
 # One-way latency of every link of the "uniform" network: a LAN-like hop. Validation and other
 # CPU work take no virtual time in a simulation, so hop latency is the only propagation delay.
 UNIFORM_LATENCY_S = 0.005
@@ -80,15 +79,16 @@ class SimBackend:
     name = "sim"
     blocking = False          # calls return at once; a thread would leave the virtual clock
     base_port = BASE_PORT
+    max_nodes = 2000
     refuses = {verb: PAUSE_REFUSED for verb in ("pause", "resume")}
 
     def __init__(self, directory: Path, cluster: dict) -> None:
         self.directory = directory
         self.cluster = cluster
-        sim = cluster.get("sim") or {}
+        manifest = cluster.get("manifest") or {}
         names = [n["name"] for n in cluster["nodes"]]
-        seed = int(cluster.get("manifest", {}).get("seed", 0))
-        if sim.get("network", "uniform") == "regions":
+        seed = int(manifest.get("seed", 0))
+        if manifest.get("network", "uniform") == "regions":
             links: Any = RegionLinks(assign_regions(names, seed), seed=seed)
         else:
             links = UniformLinks(LinkProfile(latency_s=UNIFORM_LATENCY_S))
@@ -98,11 +98,8 @@ class SimBackend:
         self._tasks: dict[int, asyncio.Task] = {}
 
     @classmethod
-    def prepare(cls, directory: Path, info: dict, *, network: str = "uniform") -> dict:
+    def prepare(cls, directory: Path, info: dict) -> dict:
         """Adapt a fresh cluster folder: peers dial in-memory names, blocks are sampled."""
-        if network not in NETWORKS:
-            raise BackendError(f"unknown simulated network {network!r} (known: "
-                               f"{', '.join(NETWORKS)})")
         by_index = {n["index"]: n["name"] for n in info["nodes"]}
         for node in info["nodes"]:
             path = directory / node["config"]
@@ -116,7 +113,6 @@ class SimBackend:
         if info["manifest"].get("consensus") in ("pow", "hybrid"):
             genesis["proof_of_work"] = "sampled"
         genesis_path.write_text(json.dumps(genesis, indent=2) + "\n")
-        info["sim"] = {"network": network}
         (directory / "cluster.json").write_text(json.dumps(info, indent=2) + "\n")
         return info
 
@@ -200,11 +196,18 @@ class SimBackend:
         task = self._tasks.get(index)
         if task is None or task.done():
             return False
+        self.network.transport(self._node(index)["name"]).sever()  # peers see 1006, no goodbye
         task.cancel()
         return True
 
     def stop(self, index: int, timeout: float = 10.0) -> bool:
-        return self.kill(index)
+        """A clean stop: the node's task is cancelled and its shutdown closes each link with a
+        goodbye, as SIGTERM does to a node process."""
+        task = self._tasks.get(index)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
 
     def pause(self, index: int) -> bool:
         raise BackendError(f"pause: {PAUSE_REFUSED}")
