@@ -122,7 +122,8 @@ class Node:
                             challenge_source=(None if runtime.seed is None else
                                               runtime.rng(config.node_id, "handshake").randbytes),
                             on_peer_connected=self._on_peer_connected,
-                            on_peer_disconnected=self._on_peer_disconnected, **seams)
+                            on_peer_disconnected=self._on_peer_disconnected,
+                            status_interval=config.status_interval_s, **seams)
         self.link_faults = LinkFaults(self.host)
         self._template_dirty = False
         self.ready = asyncio.Event()

@@ -117,6 +117,7 @@ class ScenarioRunner:
         try:
             await self.cluster.__aenter__()
             self.collector = Collector(self.cluster,
+                                       poll_interval=max(1.0, 5 * self.cluster.poll_s),
                                        record_path=self.report_dir / "timeline.jsonl")
             await self.collector.start()
             if self.dashboard_port is not None:
@@ -321,7 +322,7 @@ class ScenarioRunner:
             for i, status in zip(targets, statuses):
                 seen[self.cluster.name(i)] = "no answer" if status is None else show(status)
             return bool(targets) and all(s is not None and holds(s) for s in statuses)
-        await wait_until(all_hold, timeout, what,
+        await wait_until(all_hold, timeout, what, interval=self.cluster.poll_s,
                          last=lambda: ", ".join(f"{n} {v}" for n, v in seen.items()))
 
     async def _wait_for_epochs(self, epochs: int, nodes: list[int] | None,
@@ -375,7 +376,7 @@ class ScenarioRunner:
                 seen[self.cluster.name(i)] = show(view)
                 ok = ok and holds(view)
             return ok
-        await wait_until(all_hold, timeout, what, interval=0.5,
+        await wait_until(all_hold, timeout, what, interval=max(0.5, self.cluster.poll_s),
                          last=lambda: ", ".join(f"{n} {v}" for n, v in seen.items()))
 
     async def _wait_for_event(self, spec: dict, nodes: list[int] | None, timeout: float) -> None:
