@@ -8,10 +8,10 @@ the nodes (a local cluster's nodes inherit the orchestrator's) and each named no
   (or `$TESTNET_MEMORY_TRACE_DIR/<node id>/`, which outlives a temporary cluster):
   `snap-<seconds>.tracemalloc` (a `tracemalloc.Snapshot`; compare two with
   `scripts/memory_trace_diff.py`) and `census-<seconds>.json`: the process's VmRSS, traced bytes,
-  glibc's and pymalloc's heap figures (held vs in use: fragmentation), the object count per
-  type (`gc.get_objects`), and the length of every container of 64 or more items reachable
-  from the `Node` by attribute, by path (`node.service.chain.store.blocks`). Nodes named in
-  `TESTNET_MEMORY_TRACE_TRIM` then call `malloc_trim(0)` and record the RSS it released.
+  glibc's, pymalloc's and SQLite's heap figures (held vs in use: fragmentation), the object
+  count per type (`gc.get_objects`), and the length of every container of 64 or more items
+  reachable from the `Node` by attribute, by path (`node.service.chain.store.blocks`). Nodes
+  named in `TESTNET_MEMORY_TRACE_TRIM` then call `malloc_trim(0)` and record the RSS it released.
 
 What ends the dump loop: the node's task group being cancelled. A failed dump is logged and the
 loop goes on. A dump blocks the event loop for about a second, and tracing slows allocation-heavy
@@ -34,7 +34,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from node.memory_report import resident_bytes
+from node.memory_report import resident_bytes, sqlite_memory_used
 
 log = logging.getLogger("node.memory_trace")
 
@@ -166,6 +166,7 @@ def dump(node: object, out_dir: Path, elapsed_s: int, *, trim: bool = False) -> 
         "elapsed_s": elapsed_s, "resident_bytes": resident_bytes(),
         "traced_bytes": tracemalloc.get_traced_memory()[0],
         "malloc": malloc_stats(), "pymalloc": pymalloc_stats(),
+        "sqlite_bytes": sqlite_memory_used(),
         "containers": dict(sorted(container_census(node).items(), key=lambda kv: -kv[1])),
         "types": type_counts()}
     if trim:
