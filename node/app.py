@@ -32,6 +32,7 @@ from consensus.pos.spec import PosSpec
 from consensus.pos.types import Deposit, Exit
 from consensus.pow import hash_hex
 from consensus.types import Block, Transaction
+from node import memory_trace
 from node.admin_api import add_admin_routes
 from node.api import add_routes
 from node.chain_service import ChainService
@@ -469,6 +470,9 @@ class Node:
                 tg.create_task(self.voters.run())
             if self.producers is not None:
                 tg.create_task(self.producers.run())
+            if memory_trace.is_traced(self.config.node_id):
+                tg.create_task(memory_trace.dump_periodically(self, self.config.node_id,
+                                                              self.config.data_dir))
             self.ready.set()
             if self.runtime.serve_http:
                 release_free_memory()   # a node process; not per node of a simulation
@@ -523,6 +527,8 @@ def main(config_path: str | Path) -> int:
         return 2
     logging.basicConfig(level=config.log_level, stream=sys.stderr,
                         format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s")
+    if memory_trace.is_traced(config.node_id):
+        memory_trace.start_tracing()
     try:
         node = Node(config)
     except (ConfigError, StoreError, SigningHistoryError) as exc:
