@@ -97,7 +97,7 @@ class PayloadCache:
     over half an hour of blocks and transactions (issue 17: growth after the 10th minute)."""
 
     def __init__(self, max_bytes: int, *, max_age_s: float = ANNOUNCE_TTL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = loop_time) -> None:
         if max_age_s <= 0:
             raise ValueError(f"payload age bound must be positive, got {max_age_s}")
         self._max_bytes = max_bytes
