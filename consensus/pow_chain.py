@@ -89,6 +89,7 @@ class PowChain:
         self.archive = archive
         self.keep_depth = keep_depth
         self._with_body: list[tuple[int, int, BlockEntry]] = []   # heap: (height, seq, entry)
+        self._bodies_released = 0   # so /status counts bodies in memory without a walk
         genesis = spec.genesis_block()
         self.tree = BlockTree(genesis, pow.block_work(genesis.header.bits), archive)
         self.orphans: OrphanPool[Block] = OrphanPool(max_orphans)
@@ -172,6 +173,7 @@ class PowChain:
             if entry.body is not None:
                 entry.body = None
                 released += 1
+        self._bodies_released += released
         if cutoff > 0:
             node: BlockEntry | None = ancestor(self.head, cutoff - 1)
             while node is not None and node.hash in self._undo:
@@ -182,7 +184,7 @@ class PowChain:
     def memory_items(self) -> dict[str, int]:
         """What the chain holds in memory, by kind (for /status)."""
         return {"blocks_indexed": len(self.tree),
-                "bodies": sum(1 for e in self.tree.entries() if e.body is not None),
+                "bodies": len(self.tree) - self._bodies_released,
                 "undo": len(self._undo), "orphans": len(self.orphans)}
 
     # ---- the handler ---------------------------------------------------------------------------

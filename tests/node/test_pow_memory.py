@@ -72,6 +72,7 @@ def test_bodies_and_undo_deep_below_the_head_leave_memory(service):
     items = service.chain.memory_items()
     assert items["blocks_indexed"] == HISTORY + 1            # the per-block index stays whole
     assert items["bodies"] <= KEEP_BODIES_DEPTH + 2
+    assert items["bodies"] == sum(1 for e in service.chain.tree.entries() if e.body is not None)
     assert items["undo"] <= KEEP_BODIES_DEPTH + 1
 
 
