@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import resource
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,23 @@ if TYPE_CHECKING:
     from node.app import Node
 
 
+RESIDENT_READ_INTERVAL_S = 0.5
+_resident: tuple[float, int] | None = None   # (host monotonic time read, bytes)
+
+
 def resident_bytes() -> int:
-    """This process's resident set (VmRSS), or its peak when /proc is not there."""
+    """This process's resident set (VmRSS), or its peak when /proc is not there; read at most
+    every RESIDENT_READ_INTERVAL_S (a process hosting many simulated nodes answers many /status
+    calls, and /proc is the same for all of them)."""
+    global _resident
+    now = time.monotonic()
+    if _resident is not None and now - _resident[0] < RESIDENT_READ_INTERVAL_S:
+        return _resident[1]
+    _resident = (now, _read_resident_bytes())
+    return _resident[1]
+
+
+def _read_resident_bytes() -> int:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
