@@ -113,8 +113,11 @@ class Node:
         self.service = service_type(self.spec, self.store, self.events,  # type: ignore[arg-type]
                                     self.mempool, self.clock, max_orphans=config.max_orphans,
                                     signature_cache=shared_signature_cache(runtime))
-        seams: dict[str, Any] = ({"transport": runtime.transport}
-                                 if runtime.transport is not None else {})
+        seams: dict[str, Any] = {}
+        if runtime.transport is not None:
+            seams["transport"] = runtime.transport
+        if runtime.status_interval_s is not None:
+            seams["status_interval"] = runtime.status_interval_s
         self.host = P2PHost(private_key=self.node_key, chain_id=self.spec.chain_id,
                             genesis_hash=self.service.chain.genesis_hash, peers=config.peers,
                             max_frame_bytes=max(MAX_FRAME_BYTES, self.spec.max_block_bytes + 4096),
@@ -313,7 +316,7 @@ class Node:
             "faults": {"blocked_peers": len(self.link_faults.blocks),
                        "shaped_links": len(self.link_faults.shaping),
                        "clock_offset_s": self.clock.offset_s},
-            "memory": {**memory_items(self), "resident_bytes": resident_bytes()},
+            "memory": self._memory_json(),
         }
         service = self.service
         if isinstance(service, PosChainService):
@@ -344,6 +347,15 @@ class Node:
         if isinstance(service, HybridChainService) and self.voters is not None:
             out.update(service.status_fields(), validators=self.voters.describe())
         return out
+
+    def _memory_json(self) -> dict[str, int]:
+        """What the node holds, by kind, and the process's resident set when the node is a
+        process of its own (an embedded node, `serve_http=False`, shares its process: the figure
+        would be everyone's, and reading /proc for each of 1000 nodes' /status is the cost)."""
+        memory = memory_items(self)
+        if self.runtime.serve_http:
+            memory["resident_bytes"] = resident_bytes()
+        return memory
 
     def known_peer_ids(self) -> set[str]:
         return {p.peer_id for p in self.host.peers()} | set(self.config.peer_ids)

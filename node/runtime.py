@@ -45,13 +45,19 @@ class NodeRuntime:
     - `transport`: the p2p Transport (an in-memory network), or None for websockets.
     - `serve_http`: `Node.run()` serves the HTTP site (API, admin API, /p2p websocket) when True;
       when False it runs everything else (`Node.run_services()`) and the app stays buildable
-      through `Node.make_runner()`/`make_app()` for an in-process client.
+      through `Node.make_runner()`/`make_app()` for an in-process client. False also says the
+      node is embedded in a process it shares: /status reports no `resident_bytes` and the node
+      leaves malloc_trim to its host.
     - `miner`: "process" hashes in a child process (node/miner.py); "sampled" draws each block's
       time from an exponential distribution instead (node/sampled_miner.py; the chain spec must
       say `proof_of_work: "sampled"` for the blocks to be valid).
     - `store_path`: None = `chain.sqlite` (and `signing.sqlite`) in the data dir; ":memory:" = both
       in memory (a restart then starts from genesis and a blank signing record); another path =
       the chain store there, the signing record beside it.
+    - `status_interval_s`: how often the p2p host tells each peer its head (None = p2p's
+      default, STATUS_INTERVAL_S = 2 s). Blocks travel by gossip; the status only lets a peer
+      notice it is behind. A simulation of 600 s blocks over thousands of links can stretch it
+      (every link carries one status per interval per direction, 0.5 frames/s at the default).
     - `event_log`: write `events.jsonl` in the data dir (the in-memory history and subscribers
       work either way).
     - `trust_honest_signatures`: a speed switch for simulations, default False. When True, the
@@ -71,6 +77,7 @@ class NodeRuntime:
     serve_http: bool = True
     miner: Literal["process", "sampled"] = "process"
     store_path: Path | str | None = None
+    status_interval_s: float | None = None
     event_log: bool = True
     trust_honest_signatures: bool = False
 
