@@ -116,6 +116,8 @@ class Node:
         seams: dict[str, Any] = {}
         if runtime.transport is not None:
             seams["transport"] = runtime.transport
+        if runtime.seed is not None:   # a simulation: even handshake challenges replay
+            seams["challenge_source"] = runtime.rng(config.node_id, "handshake").randbytes
         if runtime.status_interval_s is not None:
             seams["status_interval"] = runtime.status_interval_s
         self.host = P2PHost(private_key=self.node_key, chain_id=self.spec.chain_id,

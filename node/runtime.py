@@ -40,8 +40,9 @@ class NodeRuntime:
       running event loop's clock, so a virtual loop plus a virtual time source make the node fully
       virtual.
     - `seed`: None = unseeded randomness (a real node). An int seeds every random choice of the
-      node (the p2p host's peer sampling and link faults, the sampled miner) from
-      `f"{seed}/{node_id}/{purpose}"` (string seeds hash with SHA-512, not with PYTHONHASHSEED).
+      node (the p2p host's peer sampling and link faults, its handshake challenges, the sampled
+      miner) from `f"{seed}/{node_id}/{purpose}"` (string seeds hash with SHA-512, not with
+      PYTHONHASHSEED). Predictable challenges are for simulations only: a real node keeps None.
     - `transport`: the p2p Transport (an in-memory network), or None for websockets.
     - `serve_http`: `Node.run()` serves the HTTP site (API, admin API, /p2p websocket) when True;
       when False it runs everything else (`Node.run_services()`) and the app stays buildable
