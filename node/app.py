@@ -15,7 +15,6 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -32,6 +31,7 @@ from consensus.pos.spec import PosSpec
 from consensus.pos.types import Deposit, Exit
 from consensus.pow import hash_hex
 from consensus.types import Block, Transaction
+from node import memory_trace
 from node.admin_api import add_admin_routes
 from node.api import add_routes
 from node.chain_service import ChainService
@@ -113,19 +113,16 @@ class Node:
         self.service = service_type(self.spec, self.store, self.events,  # type: ignore[arg-type]
                                     self.mempool, self.clock, max_orphans=config.max_orphans,
                                     signature_cache=shared_signature_cache(runtime))
-        seams: dict[str, Any] = {}
-        if runtime.transport is not None:
-            seams["transport"] = runtime.transport
-        if runtime.seed is not None:   # a simulation: even handshake challenges replay
-            seams["challenge_source"] = runtime.rng(config.node_id, "handshake").randbytes
-        if runtime.status_interval_s is not None:
-            seams["status_interval"] = runtime.status_interval_s
         self.host = P2PHost(private_key=self.node_key, chain_id=self.spec.chain_id,
                             genesis_hash=self.service.chain.genesis_hash, peers=config.peers,
                             max_frame_bytes=max(MAX_FRAME_BYTES, self.spec.max_block_bytes + 4096),
                             rng=runtime.rng(config.node_id, "p2p"),
+                            challenge_source=(None if runtime.seed is None else
+                                              runtime.rng(config.node_id, "handshake").randbytes),
                             on_peer_connected=self._on_peer_connected,
-                            on_peer_disconnected=self._on_peer_disconnected, **seams)
+                            on_peer_disconnected=self._on_peer_disconnected,
+                            status_interval=config.status_interval_s,
+                            transport=runtime.transport)
         self.link_faults = LinkFaults(self.host)
         self._template_dirty = False
         self.ready = asyncio.Event()
@@ -480,6 +477,9 @@ class Node:
                 tg.create_task(self.voters.run())
             if self.producers is not None:
                 tg.create_task(self.producers.run())
+            if memory_trace.is_traced(self.config.node_id):
+                tg.create_task(memory_trace.dump_periodically(self, self.config.node_id,
+                                                              self.config.data_dir))
             self.ready.set()
             if self.runtime.serve_http:
                 release_free_memory()   # a node process; not per node of a simulation
@@ -534,6 +534,8 @@ def main(config_path: str | Path) -> int:
         return 2
     logging.basicConfig(level=config.log_level, stream=sys.stderr,
                         format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s")
+    if memory_trace.is_traced(config.node_id):
+        memory_trace.start_tracing()
     try:
         node = Node(config)
     except (ConfigError, StoreError, SigningHistoryError) as exc:

@@ -84,6 +84,8 @@ class NodeConfig:
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_orphans: int = DEFAULT_MAX_ORPHANS
     mempool_max: int = 10_000
+    # how often the node tells each peer its head (p2p status); longer for slow chains
+    status_interval_s: float = 2.0
 
     def chain_spec(self) -> ChainSpec | PosSpec | DposSpec:
         """The ChainSpec (PoW), PosSpec (PoS), HybridSpec (a ChainSpec) or DposSpec in the
@@ -125,6 +127,7 @@ NODE_FIELDS = {
     "log_level": Field(choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
     "max_orphans": Field(integer(ge=1), DEFAULT_MAX_ORPHANS),
     "mempool_max": Field(integer(ge=1), 10_000),
+    "status_interval_s": Field(number(ge=0.1, le=3600), 2.0),
 }
 
 

@@ -8,6 +8,7 @@ test or a soak can see from outside that what should stay flat does.
 
 from __future__ import annotations
 
+import ctypes
 import resource
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,17 @@ def resident_bytes() -> int:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def sqlite_memory_used() -> int | None:
+    """Bytes SQLite has allocated in this process (`sqlite3_memory_used`: page caches, schema,
+    statements); None where the library cannot be found by that name (not Linux)."""
+    try:
+        lib = ctypes.CDLL("libsqlite3.so.0")   # the one _sqlite3 links (already loaded)
+        lib.sqlite3_memory_used.restype = ctypes.c_int64
+        return int(lib.sqlite3_memory_used())
+    except (OSError, AttributeError):
+        return None
 
 
 def memory_items(node: Node) -> dict[str, int]:

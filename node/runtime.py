@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from consensus.pos.signing import SignatureCache
 from node.mempool import VerifiedCache
+from p2p.transport import Transport
 
 MEMORY_STORE = ":memory:"
 # Bounds of the process-wide caches (trust_honest_signatures): ~150 bytes an entry, so ~10 MB and
@@ -55,10 +56,6 @@ class NodeRuntime:
     - `store_path`: None = `chain.sqlite` (and `signing.sqlite`) in the data dir; ":memory:" = both
       in memory (a restart then starts from genesis and a blank signing record); another path =
       the chain store there, the signing record beside it.
-    - `status_interval_s`: how often the p2p host tells each peer its head (None = p2p's
-      default, STATUS_INTERVAL_S = 2 s). Blocks travel by gossip; the status only lets a peer
-      notice it is behind. A simulation of 600 s blocks over thousands of links can stretch it
-      (every link carries one status per interval per direction, 0.5 frames/s at the default).
     - `event_log`: write `events.jsonl` in the data dir (the in-memory history and subscribers
       work either way).
     - `trust_honest_signatures`: a speed switch for simulations, default False. When True, the
@@ -74,11 +71,10 @@ class NodeRuntime:
 
     time_source: Callable[[], float] = time.time
     seed: int | None = None
-    transport: Any = None
+    transport: Transport | None = None
     serve_http: bool = True
     miner: Literal["process", "sampled"] = "process"
     store_path: Path | str | None = None
-    status_interval_s: float | None = None
     event_log: bool = True
     trust_honest_signatures: bool = False
 

@@ -21,6 +21,7 @@ from consensus.hybrid.types import HybridVote
 from consensus.pos.slashing import SlashingProtection
 from consensus.pos.types import Attestation
 from node.errors import NodeError
+from node.store import bound_page_cache
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS signed_votes (
@@ -54,6 +55,7 @@ class SigningRecord:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            bound_page_cache(self._db)
             self._db.executescript(SCHEMA)
             newest = self._db.execute("SELECT MAX(target_epoch) FROM signed_votes").fetchone()[0]
             if newest is not None:

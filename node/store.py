@@ -18,6 +18,17 @@ from pathlib import Path
 
 from node.errors import NodeError
 
+# SQLite's page cache per connection. Its default, 2,000 KiB, fills as the file grows -- over the
+# first quarter hour of a chain at one block a second, and for hours for the signing history --
+# which is growth after a soak's tenth minute; what the node reads back (archive misses, sync)
+# comes from the OS's page cache just as fast. issue 17: see docs/memory.md.
+SQLITE_CACHE_KIB = 512
+
+
+def bound_page_cache(db: sqlite3.Connection) -> None:
+    """Caps the connection's page cache at SQLITE_CACHE_KIB (a negative size is KiB in SQLite)."""
+    db.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (
     seq      INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -51,6 +62,7 @@ class BlockStore:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        bound_page_cache(self._db)
         self._db.executescript(SCHEMA)
 
     def check_network(self, chain_id: str, genesis_hex: str) -> None:

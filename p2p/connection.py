@@ -125,7 +125,7 @@ class Connection:
         self._on_frame: FrameHandler | None = None
         self._peer_sent_auth = False
         self._task_group: asyncio.TaskGroup | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: dict[asyncio.Task, None] = {}  # in spawn order (cancelled in that order)
 
     @property
     def label(self) -> str:
@@ -169,8 +169,8 @@ class Connection:
             coro.close()
             return None
         task = self._task_group.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = None
+        task.add_done_callback(self._forget_task)
         return task
 
     # -- sending -------------------------------------------------------------------------------
@@ -442,6 +442,9 @@ class Connection:
         except TimeoutError:
             # aiohttp has closed the transport itself on the way out of the timeout
             self._log.debug("close handshake with %s timed out", self.label)
+
+    def _forget_task(self, task: asyncio.Task) -> None:
+        self._tasks.pop(task, None)
 
     def _cancel_tasks(self) -> None:
         for task in list(self._tasks):

@@ -162,6 +162,7 @@ class GossipRouter:
     def memory_items(self) -> dict[str, int]:
         """Sizes of the bounded gossip structures (for /status)."""
         return {"seen": len(self._seen), "payloads": len(self._payloads),
+                "payload_bytes": self._payloads.total_bytes,
                 "fetches": len(self._fetches)}
 
     def has_seen(self, topic: str, msg_id: bytes) -> bool:

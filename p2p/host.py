@@ -119,7 +119,9 @@ class P2PHost:
         # handshake challenges: the OS's randomness unless a simulation brings its seeded source
         self._challenge_source = challenge_source
         self._conns: dict[str, Connection] = {}  # peer id -> its one registered connection
-        self._live: set[Connection] = set()  # every open connection, registered or not
+        # every open connection, registered or not; a dict, not a set, so that closing them all
+        # goes in one order (a set of objects iterates in memory-address order)
+        self._live: dict[Connection, None] = {}
         self._url_peers: dict[str, str] = {}  # dialed URL -> the peer id it led to
         self._dial_failures: dict[str, int] = {}
         self._scores = PeerScores(clock)
@@ -389,7 +391,7 @@ class P2PHost:
             nonlocal established
             established = await self._open_session(conn)
 
-        self._live.add(conn)
+        self._live[conn] = None
         try:
             await conn.run(on_open)
         except Exception:
@@ -397,7 +399,7 @@ class P2PHost:
             self._log.exception("connection to %s failed", conn.label)
             self.stats["errors"]["internal"] += 1
         finally:
-            self._live.discard(conn)
+            self._live.pop(conn, None)
             self._release(conn)
         return established
 

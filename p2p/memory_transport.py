@@ -107,29 +107,37 @@ class MemoryNetwork:
         self.seed = seed
         self.close_timeout = close_timeout
         self._listeners: dict[str, _Listener] = {}
+        self._transports: dict[str, MemoryTransport] = {}
         self._links_opened = 0  # numbers links (and their remote "ports") in dial order
+        # totals over every link: data frames sent and their bytes, frames the links lost
+        self.stats = {"links": 0, "frames": 0, "bytes": 0, "lost": 0}
 
     def transport(self, name: str) -> MemoryTransport:
-        """The Transport of the host called `name`; it listens at `url_of(name)` while open."""
+        """The Transport of the host called `name` (one per name: a restarted host gets the same
+        one back); it listens at `url_of(name)` while open."""
         if not name or "/" in name or ":" in name:
             raise ValueError(f"a host name is non-empty without '/' or ':', got {name!r}")
-        return MemoryTransport(self, name)
+        transport = self._transports.get(name)
+        if transport is None:
+            transport = self._transports[name] = MemoryTransport(self, name)
+        return transport
 
     def is_listening(self, url: str) -> bool:
         return url in self._listeners
 
     def _listen(self, listener: _Listener) -> None:
-        url = url_of(listener.name)
-        if url in self._listeners:
-            raise RuntimeError(f"{url} is already listening")
-        self._listeners[url] = listener
+        """Listen at the name's URL; a newer listener takes the address over (a host restarted
+        while its previous run still shuts down, as a new process binds a freed port)."""
+        self._listeners[url_of(listener.name)] = listener
 
-    def _unlisten(self, name: str) -> None:
-        self._listeners.pop(url_of(name), None)
+    def _unlisten(self, listener: _Listener) -> None:
+        url = url_of(listener.name)
+        if self._listeners.get(url) is listener:
+            del self._listeners[url]
 
     def _pipe(self, src: str, dst: str, link_no: int, receiver: MemorySocket) -> _Pipe:
         rng = random.Random(f"{self.seed}/{link_no}/{src}->{dst}")
-        return _Pipe(self.links.profile(src, dst), rng, receiver)
+        return _Pipe(self.links.profile(src, dst), rng, receiver, self.stats)
 
     async def _dial(self, src: str, url: str, max_frame_bytes: int) -> MemorySocket:
         name = url[len(URL_SCHEME):] if url.startswith(URL_SCHEME) else None
@@ -143,6 +151,7 @@ class MemoryNetwork:
             await asyncio.sleep(back)
             raise ConnectionRefusedError(f"nothing listens at {url}")
         self._links_opened += 1
+        self.stats["links"] += 1
         link_no = self._links_opened
         client = MemorySocket(max_frame_bytes, self.close_timeout)
         server = MemorySocket(listener.max_frame_bytes, self.close_timeout)
@@ -160,58 +169,89 @@ class MemoryTransport:
         self.network = network
         self.name = name
         self.url = url_of(name)
-        self._open = False
+        self._open = 0  # runs of the host inside open() (two while a restart overlaps a stop)
+        self._sockets: dict[int, MemorySocket] = {}  # the links this host opened or accepted
+        self._next_socket = 0
 
     @contextlib.asynccontextmanager
     async def open(self, accept: Accept, max_frame_bytes: int) -> AsyncIterator[None]:
         """Listen at `self.url`, serving each inbound link with `accept` as a child task; on the
         way out stop listening and cancel the inbound links still served."""
         async with asyncio.TaskGroup() as task_group:
-            tasks: set[asyncio.Task] = set()
+            tasks: dict[asyncio.Task, None] = {}  # in accept order (cancelled in that order)
 
             def spawn(socket: MemorySocket, remote_address: str) -> None:
+                self._track(socket)
                 task = task_group.create_task(accept(socket, remote_address))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                tasks[task] = None
+                task.add_done_callback(lambda done: tasks.pop(done, None))
 
-            self.network._listen(_Listener(self.name, max_frame_bytes, spawn))
-            self._open = True
+            listener = _Listener(self.name, max_frame_bytes, spawn)
+            self.network._listen(listener)
+            self._open += 1
             try:
                 yield
             finally:
-                self._open = False
-                self.network._unlisten(self.name)
+                self._open -= 1
+                self.network._unlisten(listener)
                 for task in list(tasks):
                     task.cancel()
 
     async def dial(self, url: str, max_frame_bytes: int) -> FrameSocket:
         if not self._open:
             raise RuntimeError("MemoryTransport.dial() outside open()")
-        return await self.network._dial(self.name, url, max_frame_bytes)
+        socket = await self.network._dial(self.name, url, max_frame_bytes)
+        self._track(socket)
+        return socket
+
+    def sever(self) -> None:
+        """Abort every open link of this host, in the order they were opened: a crash (kill -9)
+        as its peers see it -- each gets CLOSED (1006) after the latency, no close handshake."""
+        for socket in list(self._sockets.values()):
+            socket.abort()
+        self._sockets.clear()
+
+    def _track(self, socket: MemorySocket) -> None:
+        # insertion-ordered, so a sever aborts links in one order whatever the memory layout
+        for key in [key for key, known in self._sockets.items() if known.closed]:
+            del self._sockets[key]
+        self._sockets[self._next_socket] = socket
+        self._next_socket += 1
 
 
 class _Pipe:
     """One direction of a link: transmission then latency, first in first out."""
 
-    def __init__(self, profile: LinkProfile, rng: random.Random, receiver: MemorySocket) -> None:
+    def __init__(self, profile: LinkProfile, rng: random.Random, receiver: MemorySocket,
+                 stats: dict[str, int]) -> None:
         self.profile = profile
+        self._stats = stats
         self._shaper = LinkShaper(rng)
         self._rule = LinkRule(delay_ms=profile.latency_s * 1000, jitter_ms=profile.jitter_s * 1000,
                               loss=profile.loss)
         self._line: DelayLine[WSMessage] = DelayLine(receiver.deliver, max_items=PIPE_MAX_FRAMES,
                                                      max_bytes=PIPE_MAX_BYTES)
+        self._random = profile.jitter_s > 0 or profile.loss > 0  # else no draws are needed
         self._sent_until = 0.0  # loop time when the frames already accepted are transmitted
         self._last_due = 0.0
 
     def send(self, message: WSMessage, size: int, *, may_lose: bool) -> None:
+        """Send one message of `size` bytes; `may_lose`: a data frame (control frames are
+        never lost)."""
         now = asyncio.get_running_loop().time()
+        if may_lose:
+            self._stats["frames"] += 1
+            self._stats["bytes"] += size
         bandwidth = self.profile.bandwidth_bps
         start = max(now, self._sent_until)
         self._sent_until = start + (size / bandwidth if bandwidth else 0.0)
-        delays = self._shaper.plan(self._rule, size, now)  # draws in a fixed order, lost or not
-        if not delays and may_lose:
-            return
-        travel = delays[0] if delays else self.profile.latency_s
+        travel = self.profile.latency_s
+        if self._random:
+            delays = self._shaper.plan(self._rule, size, now)  # fixed draws per frame, lost or not
+            if not delays and may_lose:
+                self._stats["lost"] += 1
+                return
+            travel = delays[0] if delays else travel
         due = max(self._sent_until + travel, self._last_due)  # jitter never reorders a stream
         self._last_due = due
         self._line.push_at(due, message, size)

@@ -9,7 +9,7 @@ Bounds: SeenCache holds at most `max_entries` keys, and a key not touched for it
 leaves (announce topics -- blocks -- 120 s, pushed topics -- transactions, votes -- 60 s): a
 quiet node's cache empties instead of holding the last burst for ever. A message that comes back
 after its key expired is validated again, which the chain answers as a duplicate. PayloadCache
-holds at most `max_bytes` of payloads.
+holds at most `max_bytes` of payloads, and none untouched for `max_age_s` (120 s).
 """
 
 from __future__ import annotations
@@ -90,28 +90,56 @@ class SeenCache:
 
 
 class PayloadCache:
-    """LRU of payloads. Bound: `max_bytes` of payloads in total."""
+    """Payloads by key, oldest touch first. Bounds: `max_bytes` of payloads in total, and a
+    payload not stored or served for `max_age_s` leaves (a getdata for it then falls back to the
+    topic's fetch, the node's store). The age bound keeps the cache sized to its use -- the
+    payloads of the last minutes, which is when peers ask -- instead of filling its byte bound
+    over half an hour of blocks and transactions (issue 17: growth after the 10th minute)."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, *, max_age_s: float = ANNOUNCE_TTL_S,
+                 clock: Callable[[], float] = loop_time) -> None:
+        if max_age_s <= 0:
+            raise ValueError(f"payload age bound must be positive, got {max_age_s}")
         self._max_bytes = max_bytes
+        self._max_age_s = max_age_s
+        self._clock = clock
         self._bytes = 0
-        self._entries: OrderedDict[Key, bytes] = OrderedDict()
+        self._entries: OrderedDict[Key, tuple[float, bytes]] = OrderedDict()
 
     def put(self, key: Key, payload: bytes) -> None:
+        self._expire()
         old = self._entries.pop(key, None)
         if old is not None:
-            self._bytes -= len(old)
-        self._entries[key] = payload
+            self._bytes -= len(old[1])
+        self._entries[key] = (self._clock(), payload)
         self._bytes += len(payload)
         while self._bytes > self._max_bytes and self._entries:
-            _, evicted = self._entries.popitem(last=False)
+            _, (_, evicted) = self._entries.popitem(last=False)
             self._bytes -= len(evicted)
 
     def get(self, key: Key) -> bytes | None:
-        payload = self._entries.get(key)
-        if payload is not None:
-            self._entries.move_to_end(key)
-        return payload
+        self._expire()
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        self._entries[key] = (self._clock(), found[1])
+        self._entries.move_to_end(key)
+        return found[1]
 
     def __len__(self) -> int:
+        self._expire()
         return len(self._entries)
+
+    @property
+    def total_bytes(self) -> int:
+        return self._bytes
+
+    def _expire(self) -> None:
+        now = self._clock()
+        entries = self._entries
+        while entries:
+            key, (touched, payload) = next(iter(entries.items()))
+            if now - touched < self._max_age_s:
+                return
+            del entries[key]
+            self._bytes -= len(payload)

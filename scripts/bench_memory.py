@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Memory benchmark (not in CI): does a node's resident memory grow with its history?
 
-An N-node local PoS or PoW cluster runs under a steady transfer load (and, with `--chaos`, the
-soak's seeded chaos schedule: kills, pauses, partitions, link faults, bursts) for M minutes. At
-each checkpoint (minutes since the cluster came up) every node's VmRSS is read from
+An N-node local PoS, PoW, hybrid or DPoS cluster runs under a steady transfer load (and, with
+`--chaos`, the soak's seeded chaos schedule: kills, pauses, partitions, link faults, bursts) for M
+minutes. At each checkpoint (minutes since the cluster came up) every node's VmRSS is read from
 /proc/PID/status and its height from /status. Reported per checkpoint: mean and max RSS over the
 nodes, the growth of the mean from the previous checkpoint and from the first, and KB per block
 (growth of the mean RSS divided by the blocks added since the first checkpoint). Issue 17
@@ -12,6 +12,7 @@ finding 5 asks for < 10% growth between the 10 and the 60 minute marks.
     scripts/bench_memory.py --minutes 12 --consensus pos --nodes 4 --json > before-pos.json
     scripts/bench_memory.py --minutes 20 --checkpoints 2,6,10,15,20 --consensus pow
     scripts/bench_memory.py --minutes 10 --consensus pos --chaos
+    scripts/bench_memory.py --minutes 10 --consensus dpos     # default preset: 7 producers, 0.5 s
 
 A checkpoint past `--minutes` is dropped; the last checkpoint is always the end of the run. With
 `--chaos` a node may be down or restarted at a checkpoint: it is reported as missing there and
@@ -51,8 +52,10 @@ from testnet.scenarios.soak import CLUSTER, soak_scenario  # noqa: E402
 from testnet.scenarios.transfer_load import LoadStats, send_transfers  # noqa: E402
 
 err = Console(stderr=True, soft_wrap=True)
-# The soak's cluster settings; hybrid mines like PoW (the soak itself plays PoW and PoS only).
-CLUSTER_SETTINGS = {**CLUSTER, "hybrid": {"block_interval_s": 1, "hashrate": 20_000}}
+# The soak's cluster settings; hybrid mines like PoW (the soak itself plays PoW and PoS only);
+# DPoS runs its default preset (7 producers spread over the nodes, a block every 0.5 s).
+CLUSTER_SETTINGS = {**CLUSTER, "hybrid": {"block_interval_s": 1, "hashrate": 20_000},
+                    "dpos": {}}
 
 
 def parse_checkpoints(text: str, minutes: float) -> list[float]:
@@ -179,7 +182,7 @@ def table(out: dict[str, Any]) -> Table:
 
 @click.command()
 @click.option("--minutes", default=12.0, show_default=True, help="Length of the run.")
-@click.option("--consensus", type=click.Choice(["pow", "pos", "hybrid"]), default="pos",
+@click.option("--consensus", type=click.Choice(["pow", "pos", "hybrid", "dpos"]), default="pos",
               show_default=True)
 @click.option("--nodes", default=4, show_default=True)
 @click.option("--checkpoints", default="2,6", show_default=True,

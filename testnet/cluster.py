@@ -28,7 +28,7 @@ from testnet.clock import monotonic
 from testnet.config.cluster_files import read_cluster
 from testnet.config.manifest import ClusterManifest, validate_manifest
 from testnet.errors import NodeAPIError, NodeDown, NodeUnreachable, UnknownAccount, UnknownNode
-from testnet.waiting import wait_until
+from testnet.waiting import DEFAULT_INTERVAL_S, wait_until
 
 DOWN_GRACE_S = 2.0
 
@@ -47,6 +47,14 @@ class Cluster:
     @property
     def size(self) -> int:
         return len(self.info["nodes"])
+
+    @property
+    def poll_s(self) -> float:
+        """How often waits ask the nodes: DEFAULT_INTERVAL_S, or a fiftieth of a long block
+        interval (asking 100 nodes five times a second through a 600 s block is all cost, and on
+        a simulated cluster it is most of the run's work)."""
+        interval = (self.info.get("manifest") or {}).get("block_interval_s") or 0
+        return max(DEFAULT_INTERVAL_S, interval / 50)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -159,6 +167,7 @@ class Cluster:
                                    f"`testnet logs {down[0]} --dir {self.directory}`")
             return False
         await wait_until(check, timeout, f"nodes {targets} to answer /status",
+                         interval=self.poll_s,
                          last=lambda: self.describe_heads(targets, last))
 
     async def connected(self, timeout: float = 30.0) -> None:
@@ -179,7 +188,7 @@ class Cluster:
             return ", ".join(f"{self.name(i)} {'down' if r is None else r['peers']}/{degree[i]}"
                              for i, r in enumerate(last))
         await wait_until(check, timeout, "every node to connect to its topology peers",
-                         last=lambda: f"peers per node {peers()}")
+                         interval=self.poll_s, last=lambda: f"peers per node {peers()}")
 
     async def converged(self, timeout: float = 30.0, indices: list[int] | None = None,
                         min_height: int = 0) -> dict:
@@ -199,7 +208,8 @@ class Cluster:
             return None
         return await wait_until(check, timeout,
                                 f"nodes {targets} to agree on one head (>= {min_height})",
-                                last=lambda: self.describe_heads(targets, last))
+                                interval=self.poll_s,
+                         last=lambda: self.describe_heads(targets, last))
 
     async def wait_for_height(self, height: int, timeout: float = 60.0,
                               indices: list[int] | None = None) -> None:
@@ -211,6 +221,7 @@ class Cluster:
             last = await self.statuses(targets)
             return all(r is not None and r["height"] >= height for r in last)
         await wait_until(check, timeout, f"nodes {targets} to reach height {height}",
+                         interval=self.poll_s,
                          last=lambda: self.describe_heads(targets, last))
 
     async def admin(self, index: int, method: str, path: str, body: dict | None = None) -> Any:

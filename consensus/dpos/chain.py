@@ -72,6 +72,7 @@ from consensus.types import Transaction, verify_transaction_signature
 
 Verdict = Literal["accept", "ignore", "reject"]
 MAX_REPORTED_MISSES = 64          # per update: a long outage is summed in state, not listed
+MAX_WATCHED_HEADERS = 4096        # first headers per (producer, slot) above the LIB
 
 
 @dataclass(eq=False, slots=True)
@@ -149,8 +150,9 @@ class DposChain:
         self.orphans: OrphanPool[DposBlock] = OrphanPool(max_orphans)
         self.operations: BoundedMap[DposOperation] = BoundedMap(4096)
         self.evidence: BoundedMap[DoubleProduction] = BoundedMap(256)
-        # the first signed header per (producer, slot): headers, not blocks, so a body below
-        # the LIB is not held here
+        # the first signed header per (producer, slot) above the LIB (a block for a slot at or
+        # below the LIB's cannot descend from it, so it is refused before it is watched);
+        # headers, not blocks, so no body below the LIB is held here
         self._headers: OrderedDict[tuple[bytes, int], SignedDposHeader] = OrderedDict()
         self._invalid: BoundedMap[bool] = BoundedMap(4096)
         self._main: list[DposNode] = [self.genesis]
@@ -409,7 +411,7 @@ class DposChain:
         first = self._headers.get(key)
         if first is None:
             self._headers[key] = block.signed_header
-            while len(self._headers) > 4096:
+            while len(self._headers) > MAX_WATCHED_HEADERS:    # while the LIB stalls
                 self._headers.popitem(last=False)
             return
         evidence = DoubleProduction(first, block.signed_header)
@@ -457,7 +459,10 @@ class DposChain:
             del self.evidence[root]
 
     def _prune(self) -> None:
-        """Drop the states below the LIB and of branches that conflict with it."""
+        """Drop the states below the LIB and of branches that conflict with it, and the watched
+        headers of slots no block can take any more."""
+        for key in [k for k in self._headers if k[1] <= self.lib.slot]:
+            del self._headers[key]
         node: DposNode | None = self.lib.parent
         while node is not None and node.state is not None:
             node.state = None

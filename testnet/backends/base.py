@@ -22,6 +22,7 @@ from testnet.errors import BackendError
 T = TypeVar("T")
 BACKENDS = ("local", "docker", "swarm", "sim")
 PROCESS_BACKENDS = ("local", "docker", "swarm")   # clusters that outlive the command starting them
+MAX_PROCESS_NODES = 64
 
 
 class Backend(Protocol):
@@ -88,6 +89,11 @@ def create_cluster(directory: Path, manifest: ClusterManifest, *, backend: str =
     base_port, base_port + 1, ... or on ports the OS says are free. Container backends adapt the
     folder (addresses, compose file) and take `image` and `build` options."""
     cls = backend_class(backend)
+    most = getattr(cls, "max_nodes", MAX_PROCESS_NODES)
+    if manifest.nodes > most:
+        raise BackendError(f"{manifest.nodes} nodes: the {backend} backend runs at most {most} "
+                           "(each node is a process); the simulation backend (--backend sim) "
+                           "runs thousands")
     base_port = base_port or getattr(cls, "base_port", None)   # the simulation's are fixed
     ports = (list(range(base_port, base_port + manifest.nodes)) if base_port
              else free_ports(manifest.host, manifest.nodes))

@@ -36,7 +36,7 @@ import yaml
 from node.app import Node
 from node.config import ConfigError, load_config
 from node.runtime import NodeRuntime
-from p2p.memory_transport import MemoryNetwork, UniformLinks, url_of
+from p2p.memory_transport import LinkProfile, MemoryNetwork, UniformLinks, url_of
 from testnet.clock import wall_time
 from testnet.errors import BackendError
 from testnet.sim.loop import run as run_virtual
@@ -49,7 +49,12 @@ T = TypeVar("T")
 
 BASE_PORT = 20_000        # the API "ports" of simulated nodes: fixed, so a run repeats exactly
 VIRTUAL_EPOCH = 1_767_225_600.0   # 2026-01-01T00:00:00Z: where every simulated run's clock starts
-NETWORKS = ("uniform", "regions")
+# One-way latency of every link of the "uniform" network: a LAN-like hop. Validation and other
+# CPU work take no virtual time in a simulation, so hop latency is the only propagation delay.
+UNIFORM_LATENCY_S = 0.005
+PAUSE_REFUSED = ("a simulated node is not a process that can be frozen; partition it "
+                 "(`partition: \"0|1,2,3\"`), stop its miner (`miner: {node: N, enabled: false}`) "
+                 "or stop and start it")
 _router: NodeLogRouter | None = None
 
 
@@ -74,28 +79,27 @@ class SimBackend:
     name = "sim"
     blocking = False          # calls return at once; a thread would leave the virtual clock
     base_port = BASE_PORT
+    max_nodes = 2000
+    refuses = {verb: PAUSE_REFUSED for verb in ("pause", "resume")}
 
     def __init__(self, directory: Path, cluster: dict) -> None:
         self.directory = directory
         self.cluster = cluster
-        sim = cluster.get("sim") or {}
+        manifest = cluster.get("manifest") or {}
         names = [n["name"] for n in cluster["nodes"]]
-        seed = int(cluster.get("manifest", {}).get("seed", 0))
-        if sim.get("network", "uniform") == "regions":
+        seed = int(manifest.get("seed", 0))
+        if manifest.get("network", "uniform") == "regions":
             links: Any = RegionLinks(assign_regions(names, seed), seed=seed)
         else:
-            links = UniformLinks()
+            links = UniformLinks(LinkProfile(latency_s=UNIFORM_LATENCY_S))
         self.network = MemoryNetwork(links, seed=seed)
         self.servers: dict[tuple[str, int], ServerFactory] = {}
         self.nodes: dict[int, Node] = {}
         self._tasks: dict[int, asyncio.Task] = {}
 
     @classmethod
-    def prepare(cls, directory: Path, info: dict, *, network: str = "uniform") -> dict:
+    def prepare(cls, directory: Path, info: dict) -> dict:
         """Adapt a fresh cluster folder: peers dial in-memory names, blocks are sampled."""
-        if network not in NETWORKS:
-            raise BackendError(f"unknown simulated network {network!r} (known: "
-                               f"{', '.join(NETWORKS)})")
         by_index = {n["index"]: n["name"] for n in info["nodes"]}
         for node in info["nodes"]:
             path = directory / node["config"]
@@ -109,7 +113,6 @@ class SimBackend:
         if info["manifest"].get("consensus") in ("pow", "hybrid"):
             genesis["proof_of_work"] = "sampled"
         genesis_path.write_text(json.dumps(genesis, indent=2) + "\n")
-        info["sim"] = {"network": network}
         (directory / "cluster.json").write_text(json.dumps(info, indent=2) + "\n")
         return info
 
@@ -144,19 +147,23 @@ class SimBackend:
 
     # ---- starting and stopping ---------------------------------------------------------------
     def start(self, index: int) -> str:
-        if self.is_running(index):
+        previous = self._tasks.get(index)
+        if previous is not None and not previous.done() and not previous.cancelling():
             return "running"
         name = self._node(index)["name"]
         log_router().attach(name, self.log_path(index))
         context = contextvars.copy_context()
         context.run(CURRENT_NODE.set, name)
         loop = asyncio.get_running_loop()
-        self._tasks[index] = loop.create_task(self._serve(index), name=f"sim-{name}",
+        self._tasks[index] = loop.create_task(self._serve(index, previous), name=f"sim-{name}",
                                               context=context)
         return "started"
 
-    async def _serve(self, index: int) -> None:
-        """One node's life: build it from its config, serve its API in memory, run it."""
+    async def _serve(self, index: int, previous: asyncio.Task | None) -> None:
+        """One node's life: build it from its config, serve its API in memory, run it (after
+        its previous life has ended, when a restart comes while that one is being cancelled)."""
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
         info = self._node(index)
         try:
             config = load_config(self.directory / info["config"])
@@ -189,16 +196,21 @@ class SimBackend:
         task = self._tasks.get(index)
         if task is None or task.done():
             return False
+        self.network.transport(self._node(index)["name"]).sever()  # peers see 1006, no goodbye
         task.cancel()
         return True
 
     def stop(self, index: int, timeout: float = 10.0) -> bool:
-        return self.kill(index)
+        """A clean stop: the node's task is cancelled and its shutdown closes each link with a
+        goodbye, as SIGTERM does to a node process."""
+        task = self._tasks.get(index)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
 
     def pause(self, index: int) -> bool:
-        raise BackendError("pause: a simulated node is not a process that can be frozen; "
-                           "partition it (`partition: \"0|1,2,3\"`) or stop its miner "
-                           "(`miner: {node: N, enabled: false}`)")
+        raise BackendError(f"pause: {PAUSE_REFUSED}")
 
     def resume(self, index: int) -> bool:
         return self.pause(index)

@@ -4,7 +4,6 @@ fail (the tables are written anyway), 2 when the scenario or the grid is invalid
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import click
 
+from testnet.backends.base import run_on_backend_loop
 from testnet.cli.common import console
 from testnet.errors import ScenarioError
 
@@ -34,7 +34,7 @@ def _options(f: Any) -> Any:
                      help="Runs per consensus (and parameter point)."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="The experiment seed; each run's seed is derived from it."),
-        click.option("--backend", type=click.Choice(["local", "docker"]), default="local",
+        click.option("--backend", type=click.Choice(["local", "docker", "sim"]), default="local",
                      show_default=True),
         click.option("--report", "report_dir", type=click.Path(file_okay=False,
                                                                path_type=Path),
@@ -67,7 +67,9 @@ def _execute(kind: str, scenario_file: Path, consensus: list[str], params: dict,
                   f"({', '.join(consensus)}; {runs} each"
                   + (f"; grid {params}" if params else "") + f"); folder {out}")
     try:
-        table, passed = asyncio.run(experiment.run())
+        outcome = run_on_backend_loop(backend, experiment.run())
+        assert outcome is not None, "an experiment runs to its end (no virtual deadline)"
+        table, passed = outcome
     except ScenarioError as exc:
         click.echo(f"invalid experiment: {exc}", err=True)
         sys.exit(2)

@@ -169,6 +169,8 @@ def write_cluster(directory: Path, manifest: ClusterManifest, *, ports: list[int
             "node_key": node_keys[info.index].hex(), "seed": seed * 1000 + info.index,
             "peer_ids": [n.peer_id for n in infos if n.index != info.index],
             "admin_token": admin_token,
+            # a head update to each peer every 2 s, or every tenth of a slow chain's interval
+            "status_interval_s": max(2.0, manifest.block_interval_s / 10),
             "miner": {"enabled": hashrate is not None and manifest.has_mining,
                       "hashrate": hashrate},
         }

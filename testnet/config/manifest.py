@@ -63,7 +63,8 @@ class NodeOverride(BaseModel):
 class ClusterManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    nodes: int = Field(default=4, ge=1, le=64)
+    nodes: int = Field(default=4, ge=1, le=2000,
+                       description="processes and containers: at most 64 (the backend checks)")
     consensus: Consensus = "pow"
     topology: str = "full"
     seed: int = 0
@@ -74,6 +75,8 @@ class ClusterManifest(BaseModel):
     balance: int = Field(default=1_000_000 * COIN, gt=0)
     max_future_block_time_s: int = Field(default=15, ge=1)
     host: str = "127.0.0.1"
+    network: Literal["uniform", "regions"] = Field(
+        default="uniform", description="sim: 5 ms hops, or SimBlock's 2019 region latencies")
     overrides: dict[int, NodeOverride] = Field(default_factory=dict)
     # Proof of stake
     validators_per_node: int = Field(default=8, ge=0, le=256)

@@ -37,6 +37,7 @@ from consensus.dpos.types import OpKind, sign_operation
 from consensus.hybrid.spec import HybridSpec
 from consensus.pos.spec import PosSpec
 from consensus.types import sign_transaction
+from testnet.backends.base import backend_class
 from testnet.checks.events import event_matches
 from testnet.clock import monotonic, wall_time
 from testnet.cluster import LocalCluster
@@ -101,6 +102,7 @@ class ScenarioRunner:
 
     # ---- the run -------------------------------------------------------------------------------
     async def run(self) -> RunResult:
+        self._refuse_what_the_backend_cannot_do()
         if self.report_dir.exists():
             shutil.rmtree(self.report_dir)
         self.report_dir.mkdir(parents=True)
@@ -115,6 +117,7 @@ class ScenarioRunner:
         try:
             await self.cluster.__aenter__()
             self.collector = Collector(self.cluster,
+                                       poll_interval=max(1.0, 5 * self.cluster.poll_s),
                                        record_path=self.report_dir / "timeline.jsonl")
             await self.collector.start()
             if self.dashboard_port is not None:
@@ -141,6 +144,15 @@ class ScenarioRunner:
                 await self.cluster.backend_call(self.cluster.stop_all)
             await self.cluster.close()
         return self._judge()
+
+    def _refuse_what_the_backend_cannot_do(self) -> None:
+        """Steps a backend cannot perform (`refuses`: action -> reason, e.g. the simulation's
+        pause) fail the run before any node starts, naming the step and the reason."""
+        refuses: dict[str, str] = getattr(backend_class(self.backend), "refuses", {})
+        for step in self.scenario.steps:
+            if step.action in refuses:
+                raise ScenarioError(f"{step.describe()}: the {self.backend} backend cannot do "
+                                    f"this: {refuses[step.action]}")
 
     async def _serve_dashboard(self) -> None:
         """The live dashboard on this run's collector, read-only: a click must not add faults
@@ -310,7 +322,7 @@ class ScenarioRunner:
             for i, status in zip(targets, statuses):
                 seen[self.cluster.name(i)] = "no answer" if status is None else show(status)
             return bool(targets) and all(s is not None and holds(s) for s in statuses)
-        await wait_until(all_hold, timeout, what,
+        await wait_until(all_hold, timeout, what, interval=self.cluster.poll_s,
                          last=lambda: ", ".join(f"{n} {v}" for n, v in seen.items()))
 
     async def _wait_for_epochs(self, epochs: int, nodes: list[int] | None,
@@ -364,7 +376,7 @@ class ScenarioRunner:
                 seen[self.cluster.name(i)] = show(view)
                 ok = ok and holds(view)
             return ok
-        await wait_until(all_hold, timeout, what, interval=0.5,
+        await wait_until(all_hold, timeout, what, interval=max(0.5, self.cluster.poll_s),
                          last=lambda: ", ".join(f"{n} {v}" for n, v in seen.items()))
 
     async def _wait_for_event(self, spec: dict, nodes: list[int] | None, timeout: float) -> None:

@@ -20,8 +20,10 @@ with executors; and it does not order same-time timers. What the simulation need
 opposite of each: no I/O, a jump per timer, a deadlock error, FIFO ties -- about sixty lines on
 top of `asyncio.SelectorEventLoop` with a selector that never blocks, and no new dependency.
 
-Unsupported on this loop (they need real I/O or threads): sockets, subprocesses, signal
-handlers, `run_in_executor`, `call_soon_threadsafe` from another thread.
+Unsupported on this loop (they need real I/O or threads), and refused with RuntimeError rather
+than left to wait for ever: sockets and pipes (`add_reader`/`add_writer`), subprocesses,
+`run_in_executor` (so `asyncio.to_thread`); `call_soon_threadsafe` from another thread would not
+wake it.
 """
 
 from __future__ import annotations
@@ -72,7 +74,11 @@ class _TimeJumpSelector(selectors.BaseSelector):
         self.loop: VirtualTimeLoop | None = None
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        # Only the loop's own self-pipe registers (for call_soon_threadsafe); it stays silent.
+        # Only the loop's own self-pipe may register (asyncio does it while the loop is built);
+        # it stays silent. Any other file is real I/O, which would wait for ever here: refuse it.
+        if self.loop is not None:
+            raise RuntimeError(f"a virtual-time loop does no real I/O (register {fileobj!r}): "
+                               f"use the in-memory transport and connector")
         key = selectors.SelectorKey(fileobj, fileobj if isinstance(fileobj, int)
                                     else fileobj.fileno(), events, data)
         self._map[fileobj] = key
@@ -114,6 +120,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._now
+
+    @property
+    def timers_scheduled(self) -> int:
+        """Timers scheduled since the loop was made (sleeps, timeouts, call_later): a measure
+        of the scheduler's work."""
+        return self._timer_sequence
 
     def call_at(  # type: ignore[override]
         self, when: float, callback: Callable[..., object], *args: Any,

@@ -23,6 +23,9 @@ Sources (data read, not code copied):
   laggy +300 ms, 5% loss; constrained 5 Mbit/s. Where the summary gives no bandwidth (laggy) we
   use home's 50 Mbit/s.
 
+`build_link_model(spec, names, seed)` turns a scenario's simulated network section (uniform or
+regions, pinned regions, link classes per node) into one of these, checked whole first.
+
 Differences from SimBlock, and their costs: SimBlock draws a latency per message; we draw one
 per link direction (a TCP stream's latency is steady; per-message draws would reorder a stream,
 which websockets never do). Jitter per frame, if wanted, comes from `LinkClass.jitter_s`. The
@@ -35,8 +38,9 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from p2p.memory_transport import LinkProfile
+from p2p.memory_transport import LinkModel, LinkProfile, UniformLinks
 
 REGIONS: tuple[str, ...] = ("north_america", "europe", "south_america", "asia_pacific", "japan",
                             "australia")
@@ -117,6 +121,25 @@ LINK_CLASSES: dict[str, LinkClass] = {
 }
 
 
+def with_link_classes(link: LinkProfile, src: LinkClass | None,
+                      dst: LinkClass | None) -> LinkProfile:
+    """`link` as the two ends' access links change it: their added latencies and jitters add
+    up, their losses compound, and the slowest of the three bandwidths wins."""
+    latency, jitter, kept = link.latency_s, link.jitter_s, 1.0 - link.loss
+    bandwidth = link.bandwidth_bps
+    for link_class in (src, dst):
+        if link_class is None:
+            continue
+        latency += link_class.added_latency_s
+        jitter += link_class.jitter_s
+        kept *= 1.0 - link_class.loss
+        if link_class.bandwidth_bits is not None:
+            cap = link_class.bandwidth_bits / 8
+            bandwidth = cap if bandwidth is None else min(bandwidth, cap)
+    return LinkProfile(latency_s=latency, bandwidth_bps=bandwidth, jitter_s=jitter,
+                       loss=1.0 - kept)
+
+
 def assign_regions(names: Sequence[str], seed: int,
                    table: RegionTable = BITCOIN_2019) -> dict[str, str]:
     """Each node's region: the table's shares of len(names) nodes (cumulative rounding, as
@@ -179,20 +202,115 @@ class RegionLinks:
         latency = (pareto_latency_s(mean_ms, random.Random(f"latency/{self.seed}/{src}->{dst}"))
                    if self.pareto else mean_ms / 1000)
         bandwidth = min(self.table.upload_bits[i], self.table.download_bits[j])
-        loss_kept = 1.0
-        jitter = 0.0
-        for node in (src, dst):
-            link_class = self._classes.get(node, LinkClass())
-            latency += link_class.added_latency_s
-            loss_kept *= 1.0 - link_class.loss
-            jitter += link_class.jitter_s
-            if link_class.bandwidth_bits is not None:
-                bandwidth = min(bandwidth, link_class.bandwidth_bits)
-        return LinkProfile(latency_s=latency, bandwidth_bps=bandwidth / 8, jitter_s=jitter,
-                           loss=1.0 - loss_kept)
+        region_link = LinkProfile(latency_s=latency, bandwidth_bps=bandwidth / 8)
+        return with_link_classes(region_link, self._classes.get(src), self._classes.get(dst))
 
     def _region_index(self, node: str) -> int:
         region = self.regions.get(node)
         if region is None:
             raise KeyError(f"node {node!r} has no region")
         return REGIONS.index(region)
+
+
+class ClassedLinks:
+    """Another LinkModel with each node's link class applied on top (see with_link_classes)."""
+
+    def __init__(self, base: LinkModel, link_classes: Mapping[str, LinkClass]) -> None:
+        self.base = base
+        self._classes = dict(link_classes)
+
+    def profile(self, src: str, dst: str) -> LinkProfile:
+        return with_link_classes(self.base.profile(src, dst), self._classes.get(src),
+                                 self._classes.get(dst))
+
+
+NETWORK_KINDS = ("uniform", "regions")
+SPEC_FIELDS = frozenset({"network", "table", "pareto", "latency_ms", "bandwidth_mbit",
+                         "link_classes", "regions"})
+
+
+def build_link_model(spec: Mapping[str, Any], names: Sequence[str], seed: int) -> LinkModel:
+    """The LinkModel a scenario's simulated network section describes; checked whole first.
+
+    `spec` (every field optional):
+      network: uniform | regions          (default uniform)
+      latency_ms: 0, bandwidth_mbit: null  (uniform: every link alike; null = unlimited)
+      table: bitcoin-2019 | bitcoin-2015, pareto: true   (regions)
+      regions: {node: region}             (regions: pin nodes; the rest drawn from the seed with
+                                           the table's shares)
+      link_classes: {node or "default": reliable | home | laggy | constrained}
+    Raises ValueError naming the field and the value for anything else.
+    """
+    _check_spec(spec, names)
+    kind = spec.get("network", "uniform")
+    base: LinkModel
+    if kind == "uniform":
+        bandwidth = spec.get("bandwidth_mbit")
+        base = UniformLinks(LinkProfile(
+            latency_s=spec.get("latency_ms", 0) / 1000,
+            bandwidth_bps=None if bandwidth is None else bandwidth * MBIT / 8))
+    else:
+        table = REGION_TABLES[spec.get("table", BITCOIN_2019.name)]
+        regions = assign_regions(names, seed, table)
+        regions.update(spec.get("regions") or {})
+        base = RegionLinks(regions, table=table, seed=seed, pareto=spec.get("pareto", True))
+    classes = spec.get("link_classes") or {}
+    if not classes:
+        return base
+    chosen: dict[str, LinkClass] = {}
+    for name in names:
+        class_name = classes.get(name, classes.get("default"))
+        if class_name is not None:
+            chosen[name] = LINK_CLASSES[class_name]
+    return ClassedLinks(base, chosen)
+
+
+def _check_spec(spec: Mapping[str, Any], names: Sequence[str]) -> None:
+    # [REJECT] the section is a mapping of known fields
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"the simulated network must be a mapping, got {spec!r}")
+    unknown = sorted(str(key) for key in spec if key not in SPEC_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(SPEC_FIELDS))})")
+    kind = spec.get("network", "uniform")
+    # [REJECT] a known kind of network, and only its own fields
+    if kind not in NETWORK_KINDS:
+        raise ValueError(f"network: {kind!r} is not one of {', '.join(NETWORK_KINDS)}")
+    own = {"uniform": {"latency_ms", "bandwidth_mbit"}, "regions": {"table", "pareto", "regions"}}
+    for field_name in sorted(set().union(*own.values()) - own[kind]):
+        if field_name in spec:
+            raise ValueError(f"{field_name}: only for network {_other(kind)}, not {kind}")
+    # [REJECT] numbers are numbers in range
+    latency = spec.get("latency_ms", 0)
+    if not _is_number(latency) or not 0 <= latency <= 60_000:
+        raise ValueError(f"latency_ms must be a number in 0..60000, got {latency!r}")
+    bandwidth = spec.get("bandwidth_mbit")
+    if bandwidth is not None and (not _is_number(bandwidth) or bandwidth <= 0):
+        raise ValueError(f"bandwidth_mbit must be a positive number or null, got {bandwidth!r}")
+    # [REJECT] known table, boolean pareto
+    if spec.get("table", BITCOIN_2019.name) not in REGION_TABLES:
+        raise ValueError(f"table: {spec['table']!r} is not one of {', '.join(REGION_TABLES)}")
+    if not isinstance(spec.get("pareto", True), bool):
+        raise ValueError(f"pareto must be true or false, got {spec['pareto']!r}")
+    known = set(names)
+    # [REJECT] pinned regions and link classes name known nodes and known values
+    for node, region in (spec.get("regions") or {}).items():
+        if node not in known:
+            raise ValueError(f"regions: unknown node {node!r}")
+        if region not in REGIONS:
+            raise ValueError(f"regions: node {node!r}: {region!r} is not one of "
+                             f"{', '.join(REGIONS)}")
+    for node, name in (spec.get("link_classes") or {}).items():
+        if node != "default" and node not in known:
+            raise ValueError(f"link_classes: unknown node {node!r}")
+        if name not in LINK_CLASSES:
+            raise ValueError(f"link_classes: {node}: {name!r} is not one of "
+                             f"{', '.join(LINK_CLASSES)}")
+
+
+def _other(kind: str) -> str:
+    return next(other for other in NETWORK_KINDS if other != kind)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -71,11 +71,3 @@ async def test_an_embedded_node_reports_no_process_memory(tmp_path):
         assert "resident_bytes" not in memory and memory["bodies"] == 1
     finally:
         node.close()
-
-
-def test_a_status_interval_reaches_the_p2p_host(tmp_path):
-    node = Node(write_config(tmp_path / "node"), NodeRuntime(status_interval_s=60.0))
-    try:
-        assert node.host.sync._status_interval == 60.0
-    finally:
-        node.close()

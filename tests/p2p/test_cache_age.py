@@ -1,10 +1,12 @@
-"""The gossip seen-cache is bounded by age as well as by count (issue 17, finding 5): a key not
-touched for its topic's TTL leaves, so a quiet node's cache empties instead of holding its last
-burst for ever. Timing is a fake clock, advanced by the test."""
+"""The gossip seen-cache and payload cache are bounded by age as well as by count (issue 17,
+finding 5): a key not touched for its topic's TTL leaves, so a quiet node's cache empties instead
+of holding its last burst for ever, and the payload cache holds the last minutes of payloads
+instead of filling its byte bound over half an hour. Timing is a fake clock, advanced by the
+test."""
 
 from __future__ import annotations
 
-from p2p.seen_cache import ANNOUNCE_TTL_S, PUSH_TTL_S, SeenCache
+from p2p.seen_cache import ANNOUNCE_TTL_S, PUSH_TTL_S, PayloadCache, SeenCache
 
 
 class FakeClock:
@@ -71,3 +73,36 @@ def test_no_key_outlives_the_longest_ttl():
     cache.add(("tx", b"t1"))            # queued behind a block key
     clock.advance(ANNOUNCE_TTL_S)
     assert len(cache) == 0
+
+
+def test_payloads_leave_after_their_age_and_their_bytes_with_them():
+    clock = FakeClock()
+    cache = PayloadCache(1 << 20, clock=clock)
+    for i in range(600):                       # ten minutes of one payload a second
+        cache.put(("block", i.to_bytes(4, "big")), bytes(500))
+        clock.advance(1)
+    # the payloads put less than the age bound ago (the newest, one second old, to 119 s old)
+    assert len(cache) == int(ANNOUNCE_TTL_S) - 1, "the last two minutes, far below the byte bound"
+    assert cache.total_bytes == 500 * len(cache)
+    clock.advance(ANNOUNCE_TTL_S)
+    assert len(cache) == 0 and cache.total_bytes == 0, "a quiet node's cache empties"
+
+
+def test_serving_a_payload_keeps_it():
+    clock = FakeClock()
+    cache = PayloadCache(1 << 20, clock=clock)
+    cache.put(("block", b"b1"), b"body")
+    clock.advance(ANNOUNCE_TTL_S - 1)
+    assert cache.get(("block", b"b1")) == b"body"
+    clock.advance(ANNOUNCE_TTL_S - 1)
+    assert cache.get(("block", b"b1")) == b"body"
+    clock.advance(ANNOUNCE_TTL_S)
+    assert cache.get(("block", b"b1")) is None
+
+
+def test_the_byte_bound_still_holds_within_the_age():
+    cache = PayloadCache(1000, clock=FakeClock())
+    for i in range(10):
+        cache.put(("tx", i.to_bytes(4, "big")), bytes(300))
+    assert len(cache) == 3 and cache.total_bytes == 900
+    assert cache.get(("tx", (9).to_bytes(4, "big"))) is not None

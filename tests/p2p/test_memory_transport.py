@@ -219,7 +219,7 @@ def test_a_dial_to_nobody_is_refused_after_a_round_trip():
             raise AssertionError("nobody dials a")
 
         async with network.transport("a").open(accept, CAP):
-            dialer = network.transport("a")
+            dialer = network.transport("d")  # never opened
             with pytest.raises(RuntimeError, match="outside open"):
                 await dialer.dial(url_of("b"), CAP)
             transport = network.transport("c")
@@ -261,3 +261,69 @@ def test_loss_and_jitter_repeat_with_the_seed_and_never_reorder_a_stream():
     times = [at for at, _ in trace]
     assert indexes == sorted(indexes) and times == sorted(times)
     assert 100 < len(trace) < 180  # about 30% of 200 lost
+
+
+def test_the_network_counts_links_frames_bytes_and_losses():
+    async def main() -> dict[str, int]:
+        network = MemoryNetwork(UniformLinks(LinkProfile(latency_s=0.01, loss=0.5)), seed=1)
+        async with linked(network) as link:
+            for _ in range(100):
+                await link.client.send_bytes(b"x" * 10)
+            await link.client.close()
+        return network.stats
+
+    stats = run(main())
+    assert stats is not None
+    assert (stats["links"], stats["frames"], stats["bytes"]) == (1, 100, 1000)
+    assert 30 < stats["lost"] < 70
+
+
+def test_sever_aborts_every_link_of_a_host_like_a_crash():
+    async def main() -> None:
+        network = MemoryNetwork(UniformLinks(LinkProfile(latency_s=0.05)))
+        inbound: list[FrameSocket] = []
+        done = asyncio.Event()
+
+        async def accept(socket: FrameSocket, remote_address: str) -> None:
+            inbound.append(socket)
+            await done.wait()
+
+        a, b, c = (network.transport(name) for name in "abc")
+        async with a.open(accept, CAP), b.open(accept, CAP), c.open(accept, CAP):
+            from_b = await b.dial(url_of("a"), CAP)  # a accepts this one
+            to_c = await a.dial(url_of("c"), CAP)  # a dialed this one
+            start = now()
+            a.sever()
+            assert to_c.closed and inbound[0].closed
+            for socket in (from_b, inbound[1]):  # b's end, and c's end of a's dial
+                assert (await socket.receive()).type is WSMsgType.CLOSED
+                assert socket.close_code == WSCloseCode.ABNORMAL_CLOSURE
+            assert now() - start == pytest.approx(0.05)
+            done.set()
+
+    run(main())
+
+
+def test_a_restarted_host_takes_its_address_over_from_the_run_still_stopping():
+    async def main() -> None:
+        network = MemoryNetwork(UniformLinks(LinkProfile(latency_s=0.01)))
+        served: list[str] = []
+
+        def acceptor(run_name: str):
+            async def accept(socket: FrameSocket, remote_address: str) -> None:
+                served.append(run_name)
+            return accept
+
+        a, b = network.transport("a"), network.transport("b")
+        async with b.open(acceptor("b"), CAP):
+            old = a.open(acceptor("old"), CAP)
+            await old.__aenter__()
+            async with a.open(acceptor("new"), CAP):
+                await old.__aexit__(None, None, None)  # the old run ends after the new began
+                assert network.is_listening(url_of("a"))
+                await b.dial(url_of("a"), CAP)
+                await asyncio.sleep(0.1)
+            assert not network.is_listening(url_of("a"))
+        assert served == ["new"]
+
+    run(main())

@@ -18,6 +18,7 @@ from testnet.sim.network_model import (
     REGIONS,
     RegionLinks,
     assign_regions,
+    build_link_model,
     pareto_latency_s,
 )
 
@@ -112,3 +113,46 @@ def test_a_memory_network_dials_across_regions_in_their_latency():
         return dialed_at
 
     assert run(main()) == pytest.approx(2 * 0.252)
+
+
+NODES = ["n0", "n1", "n2", "n3"]
+
+
+def test_a_uniform_network_from_its_section():
+    model = build_link_model({"latency_ms": 40, "bandwidth_mbit": 8}, NODES, seed=1)
+    link = model.profile("n0", "n1")
+    assert (link.latency_s, link.bandwidth_bps, link.loss) == (0.04, 1_000_000, 0)
+    assert build_link_model({}, NODES, seed=1).profile("n0", "n1").bandwidth_bps is None
+
+
+def test_a_region_network_with_pinned_regions_and_link_classes():
+    spec = {"network": "regions", "pareto": False, "regions": {"n0": "japan", "n1": "europe"},
+            "link_classes": {"default": "home", "n1": "constrained"}}
+    model = build_link_model(spec, NODES, seed=1)
+    link = model.profile("n0", "n1")
+    assert link.latency_s == pytest.approx(0.252 + 0.020)  # Japan-Europe, plus home's 20 ms
+    assert link.bandwidth_bps == pytest.approx(5 * MBIT / 8)  # the constrained end
+    assert link.loss == pytest.approx(0.001)  # only the home end loses
+    assert model.profile("n2", "n3").loss == pytest.approx(1 - 0.999 ** 2)
+    again = build_link_model(spec, NODES, seed=1)
+    assert [again.profile(a, b) for a in NODES for b in NODES if a != b] == \
+        [model.profile(a, b) for a in NODES for b in NODES if a != b]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"network": "mesh"}, "network: 'mesh' is not one of uniform, regions"),
+    ({"latency": 5}, "unknown field 'latency'"),
+    ({"latency_ms": -1}, "latency_ms must be a number in 0..60000, got -1"),
+    ({"bandwidth_mbit": 0}, "bandwidth_mbit must be a positive number or null, got 0"),
+    ({"network": "regions", "latency_ms": 5}, "latency_ms: only for network uniform"),
+    ({"table": "bitcoin-2019"}, "table: only for network regions"),
+    ({"network": "regions", "table": "eth"}, "table: 'eth' is not one of"),
+    ({"network": "regions", "pareto": "yes"}, "pareto must be true or false"),
+    ({"network": "regions", "regions": {"n9": "japan"}}, "regions: unknown node 'n9'"),
+    ({"network": "regions", "regions": {"n0": "mars"}}, "regions: node 'n0': 'mars' is not"),
+    ({"link_classes": {"n0": "dialup"}}, "link_classes: n0: 'dialup' is not one of"),
+    ({"link_classes": {"n7": "home"}}, "link_classes: unknown node 'n7'"),
+])
+def test_a_bad_section_is_refused_naming_the_field(spec, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        build_link_model(spec, NODES, seed=1)

@@ -182,3 +182,21 @@ def test_loop_never_reads_the_wall_clock(monkeypatch):
         assert loop.run_until_complete(main()) == 5.5
     finally:
         loop.close()
+
+
+def test_real_io_and_threads_are_refused_not_left_hanging():
+    import socket
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        left, right = socket.socketpair()
+        try:
+            with pytest.raises(RuntimeError, match="no real I/O"):
+                loop.add_reader(left.fileno(), lambda: None)
+        finally:
+            left.close()
+            right.close()
+        with pytest.raises(RuntimeError, match="no threads"):
+            await asyncio.to_thread(lambda: None)
+
+    run(main())

@@ -8,10 +8,12 @@ is "stored" before the chain is asked to release (`store_and_release`).
 
 from __future__ import annotations
 
+from consensus import keys
 from consensus.block_archive import BodyUnavailable
 from consensus.dpos.chain import DposChain
 from consensus.dpos.types import DposBlock
 from tests.consensus.dpos.dpos_steps import (
+    KEY_OF,
     PRODUCERS,
     dpos_spec,
     make_block,
@@ -132,3 +134,20 @@ def test_release_without_a_lib_move_walks_nothing():
     produce_round(chain)
     store_and_release(chain, archive)
     assert store_and_release(chain, archive) == 0
+
+
+def test_the_double_production_watch_keeps_headers_above_the_lib_only():
+    """A block for a slot at or below the LIB's cannot descend from the LIB: it is refused before
+    it is watched, so the headers of those slots are let go with the LIB."""
+    chain, archive = archived_chain()
+    for _ in range(4):
+        produce_round(chain)
+        store_and_release(chain, archive)
+    above = [n for n in chain.blocks.values() if n.slot > chain.lib.slot]
+    assert chain.memory_items()["headers"] == len(above) == chain.head.height - chain.lib.height
+    lib = chain.lib          # its producer signs a second block for its slot, on the grandparent
+    unsigned = DposBlock(lib.slot, lib.block.producer, lib.parent.parent.root)
+    twin = DposBlock(unsigned.slot, unsigned.producer, unsigned.parent_root,
+                     signature=keys.sign(KEY_OF[unsigned.producer], unsigned.header.signing_root))
+    result = chain.on_block(twin, slot_ms(chain, chain.head.slot)).results[0]
+    assert result.outcome == "rejected" and result.temporary and not chain.evidence
