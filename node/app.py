@@ -304,10 +304,11 @@ class Node:
     def status(self) -> dict:
         chain = self.service.chain
         head = chain.head
+        peers = len(self.host.peers())
         common = {
             "node_id": self.config.node_id, "peer_id": self.host.peer_id,
             "consensus": self.consensus, "chain_id": self.spec.chain_id,
-            "peers": len(self.host.peers()), "mempool": len(self.mempool),
+            "peers": peers, "mempool": len(self.mempool),
             "syncing": self.host.sync.syncing, "orphans": len(chain.orphans), "time": self.clock(),
             "clock_offset_s": self.clock.offset_s,
             "uptime_s": self.uptime_s(),
@@ -315,7 +316,7 @@ class Node:
             "faults": {"blocked_peers": len(self.link_faults.blocks),
                        "shaped_links": len(self.link_faults.shaping),
                        "clock_offset_s": self.clock.offset_s},
-            "memory": self._memory_json(),
+            "memory": self._memory_json(peers),
         }
         service = self.service
         if isinstance(service, PosChainService):
@@ -347,11 +348,11 @@ class Node:
             out.update(service.status_fields(), validators=self.voters.describe())
         return out
 
-    def _memory_json(self) -> dict[str, int]:
+    def _memory_json(self, peers: int) -> dict[str, int]:
         """What the node holds, by kind, and the process's resident set when the node is a
         process of its own (an embedded node, `serve_http=False`, shares its process: the figure
         would be everyone's, and reading /proc for each of 1000 nodes' /status is the cost)."""
-        memory = memory_items(self)
+        memory = memory_items(self, peers)
         if self.runtime.serve_http:
             memory["resident_bytes"] = resident_bytes()
         return memory
