@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from node.config import PEER_URL, PEER_URL_MEANS
 from node.errors import BadRequestBody
 from node.http_input import read_json_body
 from node.schema import (
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 NODE_KEY: web.AppKey[Node] = web.AppKey("admin_node")
 
-PEER_FIELDS = {"url": Field(text(pattern=r"^wss?://", means="a ws:// or wss:// URL"))}
+PEER_FIELDS = {"url": Field(text(pattern=PEER_URL, means=PEER_URL_MEANS))}
 MINER_FIELDS = {
     "enabled": Field(optional(boolean), None),
     "hashrate": Field(optional(number(ge=MIN_HASHRATE, le=MAX_HASHRATE)), None),

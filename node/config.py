@@ -42,6 +42,10 @@ class ConfigError(NodeError, ValueError):
 
 
 HEX_KEY = r"^[0-9a-fA-F]{64}$"
+# ws:// and wss:// for a node process; mem:// for a simulated node on an in-memory network
+# (p2p/memory_transport.py): the transport the runtime gives the node decides which it can dial
+PEER_URL = r"^(wss?|mem)://"
+PEER_URL_MEANS = "a ws://, wss:// or mem:// URL"
 
 
 @dataclass
@@ -112,9 +116,7 @@ NODE_FIELDS = {
     "host": Field(text(), "127.0.0.1"),
     "port": Field(integer(ge=1, le=65535)),
     "advertise_url": Field(optional(text()), None),
-    # mem://NAME: a host of the simulation's in-memory network (p2p/memory_transport.py)
-    "peers": Field(list_of(text(pattern=r"^(wss?://|mem://)",
-                                means="a ws://, wss:// or (simulation) mem:// URL")), list),
+    "peers": Field(list_of(text(pattern=PEER_URL, means=PEER_URL_MEANS)), list),
     "peer_ids": Field(list_of(text()), list),
     "node_key": Field(text(pattern=HEX_KEY,
                            means="64 hex digits (a 32-byte Ed25519 private key)")),

@@ -55,14 +55,15 @@ def sqlite_memory_used() -> int | None:
         return None
 
 
-def memory_items(node: Node) -> dict[str, int]:
-    """Sizes of the node's in-memory structures, by kind."""
+def memory_items(node: Node, peers: int | None = None) -> dict[str, int]:
+    """Sizes of the node's in-memory structures, by kind (`peers`: the count, when the caller
+    has it already)."""
     service = node.service
     items = dict(service.chain.memory_items())
     items.update({"archive_cache": len(service.archive), "archive_reads": service.archive.reads,
                   "tx_index": 0,   # in the store (SQLite), not in memory
                   "mempool": len(node.mempool), "verified_txs": len(node.mempool.verified),
                   "events_buffered": len(node.events.history),
-                  "peers": len(node.host.peers())})
+                  "peers": len(node.host.peers()) if peers is None else peers})
     items.update({f"gossip_{kind}": n for kind, n in node.host.gossip.memory_items().items()})
     return items

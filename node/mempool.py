@@ -55,7 +55,7 @@ class VerifiedCache:
 class Mempool:
     def __init__(self, max_txs: int = 10_000, verified: VerifiedCache | None = None) -> None:
         self.max_txs = max_txs
-        self.verified = verified or VerifiedCache()
+        self.verified = verified if verified is not None else VerifiedCache()
         self._txs: dict[bytes, Transaction] = {}
         self._by_sender: dict[bytes, dict[int, Transaction]] = {}
 

@@ -87,8 +87,10 @@ def render(node: Node) -> tuple[bytes, str]:
                     yield gauge(f"testnet_{key}_epoch", f"Latest {key} checkpoint epoch (PoS)",
                                 status[key]["epoch"])
             memory = dict(status["memory"])
-            yield gauge("testnet_resident_bytes", "Resident memory of the node process (VmRSS)",
-                        memory.pop("resident_bytes"))
+            resident = memory.pop("resident_bytes", None)   # none for an embedded node
+            if resident is not None:
+                yield gauge("testnet_resident_bytes",
+                            "Resident memory of the node process (VmRSS)", resident)
             items = GaugeMetricFamily("testnet_memory_items",
                                       "Items held in memory, by structure (docs/memory.md)",
                                       labels=[*names, "kind"])

@@ -6,6 +6,10 @@ solution comes back as (time, nonce) for a job id; solutions for stale jobs are 
 
 `run()` ends when cancelled: it asks the worker to stop, then kills it if it lingers. If the worker
 dies, `run()` logs the exit code and starts a new one after a second.
+
+Hash-rate samples are stamped with the event loop's clock; the worker, a process of its own that
+really hashes, paces itself by the host's monotonic clock (a simulation uses node/sampled_miner.py
+instead, which neither hashes nor reads a host clock).
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import time
 from collections import deque
 from collections.abc import Callable
 
@@ -22,6 +25,7 @@ import msgpack
 from consensus import pow
 from consensus.block_builder import with_nonce
 from consensus.types import Block
+from node.clock import loop_time
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,7 @@ class Miner:
     @property
     def hashrate(self) -> float:
         """Measured hashes/s over the last reports (about the last 10 s)."""
-        now = time.monotonic()
+        now = loop_time()
         recent = [(t, n) for t, n in self._samples if now - t <= 10.0]
         if len(recent) < 2:
             return 0.0
@@ -96,7 +100,7 @@ class Miner:
         while data := await proc.stdout.read(1 << 16):
             unpacker.feed(data)
             for msg in unpacker:
-                self._samples.append((time.monotonic(), int(msg.get("hashes", 0))))
+                self._samples.append((loop_time(), int(msg.get("hashes", 0))))
                 if "nonce" in msg and msg.get("job") == self._job_id and self._template:
                     block = with_nonce(self._template, msg["time"], msg["nonce"])
                     self._template = None

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from consensus.pos.signing import SignatureCache
 from node.mempool import VerifiedCache
+from p2p.transport import Transport
 
 MEMORY_STORE = ":memory:"
 # Bounds of the process-wide caches (trust_honest_signatures): ~150 bytes an entry, so ~10 MB and
@@ -40,12 +41,15 @@ class NodeRuntime:
       running event loop's clock, so a virtual loop plus a virtual time source make the node fully
       virtual.
     - `seed`: None = unseeded randomness (a real node). An int seeds every random choice of the
-      node (the p2p host's peer sampling and link faults, the sampled miner) from
-      `f"{seed}/{node_id}/{purpose}"` (string seeds hash with SHA-512, not with PYTHONHASHSEED).
+      node (the p2p host's peer sampling and link faults, its handshake challenges, the sampled
+      miner) from `f"{seed}/{node_id}/{purpose}"` (string seeds hash with SHA-512, not with
+      PYTHONHASHSEED). Predictable challenges are for simulations only: a real node keeps None.
     - `transport`: the p2p Transport (an in-memory network), or None for websockets.
     - `serve_http`: `Node.run()` serves the HTTP site (API, admin API, /p2p websocket) when True;
       when False it runs everything else (`Node.run_services()`) and the app stays buildable
-      through `Node.make_runner()`/`make_app()` for an in-process client.
+      through `Node.make_runner()`/`make_app()` for an in-process client. False also says the
+      node is embedded in a process it shares: /status reports no `resident_bytes` and the node
+      leaves malloc_trim to its host.
     - `miner`: "process" hashes in a child process (node/miner.py); "sampled" draws each block's
       time from an exponential distribution instead (node/sampled_miner.py; the chain spec must
       say `proof_of_work: "sampled"` for the blocks to be valid).
@@ -67,7 +71,7 @@ class NodeRuntime:
 
     time_source: Callable[[], float] = time.time
     seed: int | None = None
-    transport: Any = None
+    transport: Transport | None = None
     serve_http: bool = True
     miner: Literal["process", "sampled"] = "process"
     store_path: Path | str | None = None

@@ -91,7 +91,7 @@ class HybridChain(PowChain):
         super().__init__(spec, verify_tx=verify_tx, max_orphans=max_orphans, archive=archive)
         genesis = genesis_state(spec, self.genesis_hash)
         self.states: dict[bytes, CasperState] = {self.genesis_hash: genesis}
-        self.signatures = signature_cache or SignatureCache()
+        self.signatures = signature_cache if signature_cache is not None else SignatureCache()
         self.checks = VoteChecks(verify_signature, self.signatures.verify_attestation)
         self.finalized: FinalityPoint | None = genesis.fc_finalized   # local, only forward
         self.finalized_height = 0

@@ -156,7 +156,8 @@ class PosChain:
         self.head: BlockNode = self.store.blocks[genesis.root]
         self.orphans: OrphanPool[PosBlock] = OrphanPool(max_orphans)
         self.pool = OperationPool()
-        self.signatures = signature_cache or SignatureCache(vote_window(spec))
+        self.signatures = (signature_cache if signature_cache is not None
+                           else SignatureCache(vote_window(spec)))
         self.checks = SignatureChecks(verify_signature, self.signatures.verify_attestation,
                                       verify_tx)
         self.detector = SlashingDetector()
