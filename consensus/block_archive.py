@@ -17,6 +17,7 @@ from consensus.errors import ConsensusError
 from consensus.ledger import BlockUndo
 
 B = TypeVar("B", covariant=True)
+Body = TypeVar("Body")
 
 
 class BodyUnavailable(ConsensusError, LookupError):
@@ -40,3 +41,13 @@ class PowArchive(BlockArchive[B], Protocol[B]):
     def load_undo(self, block_id: bytes) -> BlockUndo:
         """The undo data put for `block_id`, or raise BodyUnavailable."""
         ...
+
+
+def body_or_archived(body: Body | None, archive: BlockArchive[Body] | None, root: bytes) -> Body:
+    """A block index entry's body: the one in memory, else the archive's copy (BodyUnavailable
+    when the entry has neither)."""
+    if body is not None:
+        return body
+    if archive is None:
+        raise BodyUnavailable(f"block {root.hex()[:16]} left memory and no archive")
+    return archive.load_block(root)

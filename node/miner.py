@@ -30,7 +30,27 @@ from node.clock import loop_time
 log = logging.getLogger(__name__)
 
 
-class Miner:
+class MinerControls:
+    """What the admin API changes on a miner of either kind (node/miner.py hashes in a process,
+    node/sampled_miner.py draws block times): on/off and the hashrate cap, then a fresh start."""
+
+    enabled: bool
+    hashrate_cap: float | None
+
+    def refresh(self) -> None:
+        raise NotImplementedError
+
+    def configure(self, *, enabled: bool | None = None, hashrate: float | None | bool = False
+                  ) -> None:
+        """`hashrate=None` lifts the cap; leaving it out (False) keeps the current one."""
+        if enabled is not None:
+            self.enabled = enabled
+        if hashrate is not False:
+            self.hashrate_cap = hashrate
+        self.refresh()
+
+
+class Miner(MinerControls):
     def __init__(self, *, build_template: Callable[[], Block], on_solved: Callable[[Block], None],
                  hashrate: float | None, chunk: int = 4096, enabled: bool = True) -> None:
         self.build_template = build_template
@@ -69,14 +89,6 @@ class Miner:
         self._send({"job": self._job_id, "header76": template.header.serialize()[:76],
                     "target": target.to_bytes(32, "big"), "hashrate": self.hashrate_cap,
                     "chunk": self.chunk})
-
-    def configure(self, *, enabled: bool | None = None, hashrate: float | None | bool = False
-                  ) -> None:
-        if enabled is not None:
-            self.enabled = enabled
-        if hashrate is not False:
-            self.hashrate_cap = hashrate
-        self.refresh()
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         while True:

@@ -31,13 +31,14 @@ from consensus import pow
 from consensus.block_builder import with_nonce
 from consensus.types import Block
 from node.clock import loop_time
+from node.miner import MinerControls
 
 # The rate of a sampled miner without a cap (a hashing one would run flat out): a modest laptop
 # core's double-SHA256 rate in Python, and the testnet manifest's default cap.
 DEFAULT_SAMPLED_HASHRATE_HS = 20_000.0
 
 
-class SampledMiner:
+class SampledMiner(MinerControls):
     def __init__(self, *, build_template: Callable[[], Block], next_bits: Callable[[], int],
                  on_solved: Callable[[Block], None], hashrate: float | None,
                  rng: random.Random, enabled: bool = True) -> None:
@@ -78,14 +79,6 @@ class SampledMiner:
         else:
             self._due = loop_time() + self.draw_interval(self.next_bits())
         self._wake.set()
-
-    def configure(self, *, enabled: bool | None = None, hashrate: float | None | bool = False
-                  ) -> None:
-        if enabled is not None:
-            self.enabled = enabled
-        if hashrate is not False:
-            self.hashrate_cap = hashrate
-        self.refresh()
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         wake = self._wake = asyncio.Event()

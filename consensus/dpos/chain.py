@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from consensus import keys
-from consensus.block_archive import BlockArchive, BodyUnavailable
+from consensus.block_archive import BlockArchive, body_or_archived
 from consensus.block_tree import ancestor
 from consensus.dpos.errors import (
     BadBlockSignature,
@@ -93,11 +93,7 @@ class DposNode:
 
     @property
     def block(self) -> DposBlock:
-        if self.body is not None:
-            return self.body
-        if self.archive is None:
-            raise BodyUnavailable(f"block {self.root.hex()[:16]} left memory and no archive")
-        return self.archive.load_block(self.root)
+        return body_or_archived(self.body, self.archive, self.root)
 
     @property
     def hash(self) -> bytes:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from consensus.block_archive import BlockArchive, BodyUnavailable
+from consensus.block_archive import BlockArchive, body_or_archived
 from consensus.block_tree import parent_of
 from consensus.pos.committees import get_attestation_slot
 from consensus.pos.errors import (
@@ -74,11 +74,7 @@ class BlockNode:
 
     @property
     def block(self) -> PosBlock:
-        if self.body is not None:
-            return self.body
-        if self.archive is None:
-            raise BodyUnavailable(f"block {self.root.hex()[:16]} left memory and no archive")
-        return self.archive.load_block(self.root)
+        return body_or_archived(self.body, self.archive, self.root)
 
     @property
     def hash(self) -> bytes:
