@@ -130,6 +130,9 @@ class MemoryConnector(aiohttp.BaseConnector):
     refuses connections like a closed port)."""
 
     def __init__(self, servers: Mapping[tuple[str, int], ServerFactory], **kwargs: Any) -> None:
+        # No cap on open connections (aiohttp's default is 100): the collector holds one event
+        # stream per node, and a thousand simulated nodes would leave no connection for requests.
+        kwargs.setdefault("limit", 0)
         super().__init__(**kwargs)
         self._servers = servers
         self._next_port = 40000

@@ -70,6 +70,20 @@ async def test_websocket_frames_keep_their_order_and_the_close_code_arrives(sess
         assert msg.type == WSMsgType.CLOSE and msg.data == 4000
 
 
+async def test_streams_to_many_nodes_stay_open_together(session):
+    """One event stream per node, a thousand nodes: no pool limit holds the 101st back."""
+    sockets = [await session.ws_connect(URL + "/ws") for _ in range(150)]
+    try:
+        for ws in sockets:
+            await ws.send_str("hi")
+        assert {(await ws.receive()).data for ws in sockets} == {"echo:hi"}
+        async with session.get(URL + "/hello") as resp:     # and requests still get through
+            assert resp.status == 200
+    finally:
+        for ws in sockets:
+            await ws.close()
+
+
 async def test_an_address_without_a_server_refuses(session):
     with pytest.raises(aiohttp.ClientConnectorError, match="no simulated server"):
         async with session.get("http://10.0.0.2:8000/hello"):
