@@ -97,8 +97,9 @@ def cpu_sampler(out: Path) -> Callable[[Any], contextlib.AbstractAsyncContextMan
             yield tally
         finally:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # gather, not suppress(CancelledError): a Ctrl-C cancelling the run while it waits
+            # here must still stop the run, not be taken for the sampler's own cancellation
+            await asyncio.gather(task, return_exceptions=True)
             sample()
             out.write_text(json.dumps({"cpu_s": tally.cpu_s if pid_of else None,
                                        "pids": len(tally.by_pid)}) + "\n")
