@@ -45,6 +45,13 @@ def sweep_command(scenario: Path, out: Path) -> list[str]:
             "--report", str(out)]
 
 
+def ctrl_c_as_at_a_terminal() -> None:
+    """The sweep gets SIGINT's default disposition, as a command typed at a terminal does: a test
+    run started in the background of a shell without job control inherits SIGINT ignored, and
+    Python then never turns Ctrl-C into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def rows_done(out: Path) -> list[Path]:
     return sorted(out.glob("runs/*/*/*/row.json"))
 
@@ -58,7 +65,8 @@ def test_a_sweep_interrupted_after_one_run_resumes_from_its_folder(tmp_path):
     with open(tmp_path / "first.log", "w") as output:
         first = subprocess.Popen(sweep_command(scenario, out), stdout=output,
                                  stderr=subprocess.STDOUT, text=True,
-                                 env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+                                 env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+                                 preexec_fn=ctrl_c_as_at_a_terminal)
     try:
         wait_until_sync(lambda: rows_done(out), 180, "the first run's row.json")
         first.send_signal(signal.SIGINT)
