@@ -14,6 +14,7 @@ import pytest
 
 from node.events import SUBSCRIBER_QUEUE_EVENTS
 from testnet import LocalCluster
+from testnet.waiting import wait_until
 
 # Faults naming 40 (made-up) peers: ~3 KB events, so the socket buffers (a few MB on loopback)
 # fill after ~1000 of them and the node's queue for the stalled reader after 2000 more.
@@ -73,9 +74,9 @@ async def test_an_observer_that_stops_reading_is_bounded_and_told_what_it_missed
             missed = metric(await metrics(), "testnet_events_missed_total")
 
             # The observer that kept reading lost nothing.
-            async with asyncio.timeout(30):
-                while not got or got[-1]["seq"] < last:
-                    await asyncio.sleep(0.05)
+            await wait_until(lambda: bool(got) and got[-1]["seq"] >= last, 30,
+                             f"the reading observer at event {last}",
+                             last=lambda: got[-1]["seq"] if got else "nothing")
             reading.cancel()
             assert [e["seq"] for e in got][: last - first + 1] == list(range(first, last + 1))
 

@@ -14,6 +14,7 @@ from consensus.chain_spec import ChainSpec, bits_for_hashrate
 from node.app import Node
 from node.runtime import NodeRuntime
 from node.sampled_miner import SampledMiner
+from testnet.waiting import wait_until
 from tests.node.api_harness import write_config
 
 BITS = 0x1D00FFFF
@@ -80,9 +81,9 @@ async def test_refresh_redraws_and_a_disabled_miner_finds_nothing():
 
 
 async def wait_for_height(node: Node, height: int, timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while node.service.chain.head.height < height:
-            await asyncio.sleep(0.02)
+    await wait_until(lambda: node.service.chain.head.height >= height, timeout,
+                     f"the sampled chain at height {height}",
+                     last=lambda: f"height {node.service.chain.head.height}")
 
 
 async def test_a_node_mines_a_sampled_chain_without_hashing(tmp_path):

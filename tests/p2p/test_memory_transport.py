@@ -322,7 +322,9 @@ def test_a_restarted_host_takes_its_address_over_from_the_run_still_stopping():
                 await old.__aexit__(None, None, None)  # the old run ends after the new began
                 assert network.is_listening(url_of("a"))
                 await b.dial(url_of("a"), CAP)
-                await asyncio.sleep(0.1)
+                async with asyncio.timeout(5):      # virtual seconds: until "a" served it
+                    while "new" not in served:
+                        await asyncio.sleep(0.01)
             assert not network.is_listening(url_of("a"))
         assert served == ["new"]
 
