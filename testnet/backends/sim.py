@@ -191,22 +191,20 @@ class SimBackend:
             await runner.cleanup()
 
     def kill(self, index: int) -> bool:
-        """Drop the node as a crash would: its task is cancelled, what it held in memory is
-        gone, its store stays for the next start."""
-        task = self._tasks.get(index)
-        if task is None or task.done():
+        """Drop the node as a crash would: its links are severed (peers see 1006, no goodbye),
+        then its task is cancelled; what it held in memory is gone, its store stays for the next
+        start."""
+        if not self.is_running(index):
             return False
-        self.network.transport(self._node(index)["name"]).sever()  # peers see 1006, no goodbye
-        task.cancel()
-        return True
+        self.network.transport(self._node(index)["name"]).sever()
+        return self.stop(index)
 
     def stop(self, index: int, timeout: float = 10.0) -> bool:
         """A clean stop: the node's task is cancelled and its shutdown closes each link with a
         goodbye, as SIGTERM does to a node process."""
-        task = self._tasks.get(index)
-        if task is None or task.done():
+        if not self.is_running(index):
             return False
-        task.cancel()
+        self._tasks[index].cancel()
         return True
 
     def pause(self, index: int) -> bool:

@@ -16,6 +16,7 @@ the simulated network (that is the p2p transport's job).
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -135,7 +136,7 @@ class MemoryConnector(aiohttp.BaseConnector):
         kwargs.setdefault("limit", 0)
         super().__init__(**kwargs)
         self._servers = servers
-        self._next_port = 40000
+        self._client_ports = itertools.cycle(range(40000, 60000))   # what a server sees as peer
 
     async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> ResponseHandler:
         address = (req.host, req.port)
@@ -145,8 +146,7 @@ class MemoryConnector(aiohttp.BaseConnector):
                 req.connection_key, ConnectionRefusedError(111, "no simulated server listens "
                                                                 f"on {req.host}:{req.port}"))
         loop = asyncio.get_running_loop()
-        self._next_port = 40000 + (self._next_port - 39999) % 20000
         client = ResponseHandler(loop)
-        memory_pair(loop, client, factory(), client_name=("127.0.0.1", self._next_port),
+        memory_pair(loop, client, factory(), client_name=("127.0.0.1", next(self._client_ports)),
                     server_name=address)
         return client
